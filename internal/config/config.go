@@ -1,0 +1,128 @@
+// Package config turns a directory of *.oauth.hcl files into a typed,
+// validated Config. Load is the entry point: it parses every file in lexical
+// order with one hclparse.Parser, decodes in phases (top-level structure,
+// variables, then providers, apps and connections with an EvalContext that
+// offers var.*, env(), file() and go-cty's stdlib), and reports every problem
+// at once as hcl.Diagnostics with file:line:col.
+package config
+
+import (
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/oauthform/oauthform/internal/providers"
+	"github.com/oauthform/oauthform/internal/secret"
+)
+
+// FileSuffix is the suffix of configuration files.
+const FileSuffix = ".oauth.hcl"
+
+// DefaultStatePath is the state location relative to the configuration
+// directory when the oauthform block does not set state_path.
+const DefaultStatePath = ".oauthform/state.db"
+
+// DefaultRefreshBefore is a connection's refresh margin when it sets none.
+const DefaultRefreshBefore = 10 * time.Minute
+
+// Config is a loaded, validated configuration. Invariant: when Load returns
+// no error diagnostics, every App has a Profile that passed Validate, every
+// Connection points at an App of this Config, and every name is unique.
+type Config struct {
+	// Dir is the directory the files were read from.
+	Dir string
+	// Settings from the oauthform block.
+	Settings Settings
+	// Variables by name, with their resolved values.
+	Variables map[string]*Variable
+	// Providers by name: every built-in plus those declared or overridden
+	// in provider blocks.
+	Providers map[string]*providers.Profile
+	// Apps by name.
+	Apps map[string]*App
+	// Connections by name.
+	Connections map[string]*Connection
+
+	files map[string]*hcl.File
+}
+
+// Files returns the parsed source files by name, for rendering diagnostics
+// with source snippets (hcl.NewDiagnosticTextWriter).
+func (c *Config) Files() map[string]*hcl.File { return c.files }
+
+// Settings is the oauthform block.
+type Settings struct {
+	// StatePath is the state file, relative to Dir unless absolute.
+	StatePath string
+	// Encryption is nil when tokens are not sealed at rest.
+	Encryption *Encryption
+	DeclRange  hcl.Range
+}
+
+// Encryption is the oauthform.encryption block.
+type Encryption struct {
+	Passphrase secret.Secret
+	DeclRange  hcl.Range
+}
+
+// VariableSource says where a variable's value came from, for messages.
+type VariableSource string
+
+// Variable sources, from highest to lowest precedence.
+const (
+	SourceCLI     VariableSource = "-var"
+	SourceVarFile VariableSource = "-var-file"
+	SourceEnv     VariableSource = "environment (OAUTHFORM_VAR_*)"
+	SourceDefault VariableSource = "default"
+)
+
+// Variable is a declared variable and its resolved value.
+type Variable struct {
+	Name      string
+	Type      cty.Type
+	Sensitive bool
+	// Value is the resolved value; cty.NilVal when none could be found
+	// (which is an error diagnostic).
+	Value     cty.Value
+	Source    VariableSource
+	DeclRange hcl.Range
+}
+
+// App is a registered OAuth application.
+type App struct {
+	Name string
+	// Provider is the provider name as written; Profile is its resolved
+	// profile (shared by every app of that provider, do not modify).
+	Provider     string
+	Profile      *providers.Profile
+	ClientID     string
+	ClientSecret secret.Secret
+	RedirectURI  string
+	DeclRange    hcl.Range
+}
+
+// Connection is one grant the configuration needs.
+type Connection struct {
+	Name string
+	App  *App
+	// Scopes as declared, order kept, duplicates removed.
+	Scopes []string
+	// Params are extra authorize parameters.
+	Params map[string]string
+	// RefreshBefore is the refresh margin (DefaultRefreshBefore if unset).
+	RefreshBefore time.Duration
+	DeclRange     hcl.Range
+}
+
+// Inputs are the values given to Load from outside the files.
+type Inputs struct {
+	// Vars are -var NAME=VALUE flags in command-line order (later wins).
+	Vars []string
+	// VarFiles are -var-file paths in command-line order (later wins),
+	// relative to the working directory of the process.
+	VarFiles []string
+	// Environ is the process environment as KEY=VALUE (OAUTHFORM_VAR_* and
+	// env()); nil means os.Environ().
+	Environ []string
+}

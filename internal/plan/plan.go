@@ -1,0 +1,250 @@
+// Package plan computes what apply must do. Diff(cfg, prior, now, opts) is
+// the entry point: a pure function of the configuration, a state snapshot
+// and the clock, with no I/O, returning a Plan of Actions. WriteFile and
+// ReadFile save and load plans (`plan -out`), which remember the state's
+// lineage and serial so that applying a stale plan can be refused.
+package plan
+
+import (
+	"fmt"
+	"time"
+)
+
+// FormatVersion is the version of the saved plan file and of `plan -json`.
+const FormatVersion = "1.0"
+
+// Kind is what apply will do for one connection. Its value is the glyph
+// shown in the human view (Reconnect renders as "-/+").
+//
+// Apply branches on Kind only; Reasons exist to explain the plan to people.
+type Kind rune
+
+// Kinds, in the order the summary line counts them.
+const (
+	NoOp       Kind = 0
+	Connect    Kind = '+'
+	Refresh    Kind = '↻'
+	Reconnect  Kind = 'R'
+	Update     Kind = '~'
+	Disconnect Kind = '-'
+)
+
+// Kinds lists the change kinds in summary order.
+var Kinds = []Kind{Connect, Refresh, Reconnect, Update, Disconnect}
+
+// String is the kind's name as used in JSON ("connect", "reconnect"…).
+func (k Kind) String() string {
+	switch k {
+	case NoOp:
+		return "no-op"
+	case Connect:
+		return "connect"
+	case Refresh:
+		return "refresh"
+	case Reconnect:
+		return "reconnect"
+	case Update:
+		return "update"
+	case Disconnect:
+		return "disconnect"
+	}
+	return "unknown"
+}
+
+// MarshalText encodes the kind by name, for JSON.
+func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText decodes a kind name.
+func (k *Kind) UnmarshalText(b []byte) error {
+	for _, c := range append([]Kind{NoOp}, Kinds...) {
+		if c.String() == string(b) {
+			*k = c
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown action %q", b)
+}
+
+// Symbol is the kind's glyph in the human view.
+func (k Kind) Symbol() string {
+	if k == Reconnect {
+		return "-/+"
+	}
+	if k == NoOp {
+		return " "
+	}
+	return string(k)
+}
+
+// Interactive reports whether the kind needs a person (a browser grant).
+func (k Kind) Interactive() bool { return k == Connect || k == Reconnect }
+
+// Reason explains an action. Reasons never drive apply.
+type Reason string
+
+// Reasons.
+const (
+	ReasonNotInState           Reason = "not_in_state"
+	ReasonProviderChanged      Reason = "provider_changed"
+	ReasonClientIDChanged      Reason = "client_id_changed"
+	ReasonRedirectURIChanged   Reason = "redirect_uri_changed"
+	ReasonParamsChanged        Reason = "params_changed"
+	ReasonScopeAdded           Reason = "scope_added"
+	ReasonScopeRemoved         Reason = "scope_removed"
+	ReasonInvalidGrant         Reason = "invalid_grant"
+	ReasonNeedsReconnect       Reason = "needs_reconnect"
+	ReasonExpiredNoRefresh     Reason = "expired_no_refresh"
+	ReasonExpiring             Reason = "expiring"
+	ReasonExpired              Reason = "expired"
+	ReasonRefreshBeforeChanged Reason = "refresh_before_changed"
+	ReasonClientSecretChanged  Reason = "client_secret_changed"
+	ReasonNotDeclared          Reason = "not_declared"
+)
+
+// Text is the reason as a phrase for the human view.
+func (r Reason) Text() string {
+	switch r {
+	case ReasonNotInState:
+		return "declared in configuration, not in state"
+	case ReasonProviderChanged:
+		return "provider changed"
+	case ReasonClientIDChanged:
+		return "client_id changed"
+	case ReasonRedirectURIChanged:
+		return "redirect_uri changed"
+	case ReasonParamsChanged:
+		return "params changed"
+	case ReasonScopeAdded:
+		return "new scopes need a new grant"
+	case ReasonScopeRemoved:
+		return "fewer scopes"
+	case ReasonInvalidGrant:
+		return "the provider rejected the refresh token (invalid_grant)"
+	case ReasonNeedsReconnect:
+		return "marked as needing a new grant"
+	case ReasonExpiredNoRefresh:
+		return "token expired and there is no refresh token"
+	case ReasonExpiring:
+		return "token expires within refresh_before"
+	case ReasonExpired:
+		return "token expired; a refresh token exists"
+	case ReasonRefreshBeforeChanged:
+		return "refresh_before changed"
+	case ReasonClientSecretChanged:
+		return "client_secret changed"
+	case ReasonNotDeclared:
+		return "in state, no longer declared"
+	}
+	return string(r)
+}
+
+// Side is the non-secret settings of a connection on one side of a change:
+// Before from the state record, After from the configuration.
+type Side struct {
+	Provider      string            `json:"provider"`
+	App           string            `json:"app,omitempty"` // After only: state does not record the app name
+	ClientID      string            `json:"client_id"`
+	RedirectURI   string            `json:"redirect_uri"`
+	Scopes        []string          `json:"scopes"`
+	Params        map[string]string `json:"params"`
+	RefreshBefore time.Duration     `json:"refresh_before"`
+}
+
+// Action is one change to one connection.
+type Action struct {
+	Conn    string   `json:"connection"`
+	Kind    Kind     `json:"action"`
+	Reasons []Reason `json:"reasons"`
+	// Before is nil for Connect; After is nil for Disconnect.
+	Before *Side `json:"before"`
+	After  *Side `json:"after"`
+	// Expiry of the current access token (zero: none or no token).
+	Expiry time.Time `json:"expiry"`
+	// HasRefresh tells whether the state holds a refresh token.
+	HasRefresh bool `json:"has_refresh_token"`
+	// CanRevoke, for Disconnect, says whether the provider can revoke
+	// remotely; when false the user must revoke at the provider.
+	CanRevoke bool `json:"can_revoke"`
+}
+
+// Interactive reports whether the action needs a person.
+func (a *Action) Interactive() bool { return a.Kind.Interactive() }
+
+// Mode selects what Diff plans.
+type Mode int
+
+// Modes.
+const (
+	// Normal plans every kind of change.
+	Normal Mode = iota
+	// RefreshOnly plans only refreshes (the `refresh` command); actions that
+	// would need a person go to Plan.Blocked instead.
+	RefreshOnly
+	// Destroy plans a Disconnect for every connection in state.
+	Destroy
+)
+
+// String names the mode, for JSON.
+func (m Mode) String() string {
+	switch m {
+	case RefreshOnly:
+		return "refresh-only"
+	case Destroy:
+		return "destroy"
+	}
+	return "normal"
+}
+
+// MarshalText encodes the mode by name.
+func (m Mode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// UnmarshalText decodes a mode name.
+func (m *Mode) UnmarshalText(b []byte) error {
+	for _, c := range []Mode{Normal, RefreshOnly, Destroy} {
+		if c.String() == string(b) {
+			*m = c
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown plan mode %q", b)
+}
+
+// Options tune Diff.
+type Options struct {
+	Mode Mode
+	// Targets, when non-empty, limits the plan to these connections.
+	Targets []string
+}
+
+// Plan is the result of Diff. Actions are sorted by connection name.
+type Plan struct {
+	FormatVersion string `json:"format_version"`
+	// Lineage and Serial of the state snapshot the plan was made from.
+	Lineage string `json:"lineage"`
+	Serial  uint64 `json:"serial"`
+	// ConfigDigest fingerprints the configuration the plan was made from
+	// (secrets only as keyed hashes); see Digest.
+	ConfigDigest string    `json:"config_digest"`
+	Created      time.Time `json:"created"`
+	Mode         Mode      `json:"mode"`
+	Targets      []string  `json:"targets,omitempty"`
+	Actions      []*Action `json:"actions"`
+	// Blocked lists, in RefreshOnly mode, the actions left out because they
+	// need a person.
+	Blocked []*Action `json:"blocked,omitempty"`
+}
+
+// Counts returns how many actions of each kind the plan holds.
+func (p *Plan) Counts() map[Kind]int {
+	c := make(map[Kind]int, len(Kinds))
+	for _, k := range Kinds {
+		c[k] = 0
+	}
+	for _, a := range p.Actions {
+		c[a.Kind]++
+	}
+	return c
+}
+
+// Changes reports whether the plan holds any action.
+func (p *Plan) Changes() bool { return len(p.Actions) > 0 }

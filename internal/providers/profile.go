@@ -1,0 +1,310 @@
+package providers
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// ClientAuth says how the client authenticates at the token endpoint.
+type ClientAuth string
+
+// Client authentication methods.
+const (
+	// AuthBasic sends client_id and client_secret as HTTP Basic credentials
+	// (RFC 6749 §2.3.1).
+	AuthBasic ClientAuth = "basic"
+	// AuthBody sends client_id and client_secret in the form body.
+	AuthBody ClientAuth = "body"
+	// AuthJSON sends the whole token request as a JSON object.
+	AuthJSON ClientAuth = "json"
+	// AuthNone is a public client: client_id only, no secret (use PKCE).
+	AuthNone ClientAuth = "none"
+)
+
+// ClientAuths lists the valid ClientAuth values, for validation messages.
+var ClientAuths = []ClientAuth{AuthBasic, AuthBody, AuthJSON, AuthNone}
+
+// ExpirySource says where a token response's expiry comes from.
+type ExpirySource string
+
+// Expiry sources.
+const (
+	// ExpiresIn is RFC 6749's relative expires_in (seconds).
+	ExpiresIn ExpirySource = "expires_in"
+	// ExpiresAbsolute is an absolute Unix time in `expires` (PhoneBurner),
+	// falling back to expires_in when absent.
+	ExpiresAbsolute ExpirySource = "expires"
+	// ExpiresNever means tokens carry no expiry (Buffer v1).
+	ExpiresNever ExpirySource = "none"
+)
+
+// ExpirySources lists the valid ExpirySource values.
+var ExpirySources = []ExpirySource{ExpiresIn, ExpiresAbsolute, ExpiresNever}
+
+// ErrorFormat names the shape of a provider's error bodies.
+type ErrorFormat string
+
+// Error formats.
+const (
+	// ErrorsRFC6749 is {"error": code, "error_description": text}.
+	ErrorsRFC6749 ErrorFormat = "rfc6749"
+	// ErrorsPhoneBurner also accepts error_message, a sentence in error and
+	// codes with spaces ("invalid client_id").
+	ErrorsPhoneBurner ErrorFormat = "phoneburner"
+)
+
+// ErrorFormats lists the valid ErrorFormat values.
+var ErrorFormats = []ErrorFormat{ErrorsRFC6749, ErrorsPhoneBurner}
+
+// Param describes one extra authorize parameter a connection may set in its
+// `params` map.
+type Param struct {
+	// Description is shown by `oauthform providers`.
+	Description string
+	// Values, when non-empty, is the closed set of accepted values.
+	Values []string
+	// RequiresScope, when set, is a scope the connection must request for
+	// this parameter to be meaningful (Burner's burner_id needs
+	// messages:connect).
+	RequiresScope string
+}
+
+// Profile is everything oauthform knows about one provider. Built-in
+// profiles are values returned by Builtins; a `provider` HCL block either
+// overrides fields of a built-in or declares a new profile from scratch.
+//
+// Invariant: a Profile returned by the configuration loader has passed
+// Validate. So has every built-in except "oauth2", which has no endpoints
+// until a provider block gives them.
+type Profile struct {
+	// Name is the provider's name as written in `app { provider = "…" }`.
+	Name string
+	// Description is a one-line human summary.
+	Description string
+	// Builtin is true for profiles that ship with oauthform.
+	Builtin bool
+
+	AuthorizeURL string
+	TokenURL     string
+	// RefreshURL, when set, receives refresh requests instead of TokenURL
+	// (PhoneBurner's /oauth/refreshtoken).
+	RefreshURL string
+	// RevokeURL is an RFC 7009 endpoint or the provider's deauthorize call;
+	// empty means the provider cannot revoke remotely.
+	RevokeURL string
+	// CheckURL is a cheap "who am I" call used to verify a token.
+	CheckURL string
+
+	// ScopeSeparator joins scopes in the authorize request (" " or ",").
+	ScopeSeparator string
+	ClientAuth     ClientAuth
+	// ParamAliases maps a standard token-request parameter name to an extra
+	// name sent alongside it (Burner: client_id -> clientId).
+	ParamAliases map[string]string
+	// CodeRaw writes the authorization code into the token request body
+	// without URL-encoding it (Buffer v1: "1/abc", never "1%2Fabc").
+	CodeRaw bool
+	// PKCE enables RFC 7636 S256 for every grant.
+	PKCE bool
+	// Expiry says where token expiry is read from.
+	Expiry ExpirySource
+	// Refresh is true when the provider issues refresh tokens.
+	Refresh bool
+	// RotatesRefresh is true when a refresh returns a new, single-use
+	// refresh token that must be persisted before anything else.
+	RotatesRefresh bool
+	// DownScope is true when asking for fewer scopes does not need a new
+	// grant (the plan shows an update instead of a reconnect).
+	DownScope bool
+	// ErrorFormat is the shape of error bodies.
+	ErrorFormat ErrorFormat
+
+	// NoScopes is true for providers without scopes: a non-empty scope list
+	// is a configuration error.
+	NoScopes bool
+	// KnownScopes, when non-empty, is the full list of valid scopes; any
+	// other scope is a configuration error. Empty means any scope goes.
+	KnownScopes []string
+	// Params are the extra authorize parameters a connection may set.
+	// A nil map accepts any parameter (generic providers).
+	Params map[string]Param
+	// Metadata names token-response fields kept as connection metadata
+	// (Burner's connected_burners).
+	Metadata []string
+	// Issuer, when set, is the expected `iss` in the authorization response
+	// (RFC 9207) and the base for RFC 8414 discovery.
+	Issuer string
+
+	// Quirks are human notes shown by `oauthform providers`.
+	Quirks []string
+}
+
+// Clone returns a deep copy of p, safe to modify.
+func (p *Profile) Clone() *Profile {
+	c := *p
+	c.KnownScopes = slices.Clone(p.KnownScopes)
+	c.Metadata = slices.Clone(p.Metadata)
+	c.Quirks = slices.Clone(p.Quirks)
+	if p.ParamAliases != nil {
+		c.ParamAliases = make(map[string]string, len(p.ParamAliases))
+		for k, v := range p.ParamAliases {
+			c.ParamAliases[k] = v
+		}
+	}
+	if p.Params != nil {
+		c.Params = make(map[string]Param, len(p.Params))
+		for k, v := range p.Params {
+			v.Values = slices.Clone(v.Values)
+			c.Params[k] = v
+		}
+	}
+	return &c
+}
+
+// HasScope reports whether scope is valid for p. Providers without a known
+// scope list accept any scope; providers with NoScopes accept none.
+func (p *Profile) HasScope(scope string) bool {
+	if p.NoScopes {
+		return false
+	}
+	if len(p.KnownScopes) == 0 {
+		return true
+	}
+	return slices.Contains(p.KnownScopes, scope)
+}
+
+// Validate checks that p is usable: the required endpoints are absolute
+// URLs and every enumerated knob holds a known value. Each problem is one
+// error naming the knob; the caller turns them into diagnostics.
+func (p *Profile) Validate() []FieldError {
+	var errs []FieldError
+	need := func(field, v string) {
+		if v == "" {
+			errs = append(errs, FieldError{field, "is required"})
+		}
+	}
+	need("authorize_url", p.AuthorizeURL)
+	need("token_url", p.TokenURL)
+	for _, f := range []struct{ name, v string }{
+		{"authorize_url", p.AuthorizeURL}, {"token_url", p.TokenURL},
+		{"refresh_url", p.RefreshURL}, {"revoke_url", p.RevokeURL},
+		{"check_url", p.CheckURL}, {"issuer", p.Issuer},
+	} {
+		if f.v == "" {
+			continue
+		}
+		if msg := CheckEndpointURL(f.v); msg != "" {
+			errs = append(errs, FieldError{f.name, msg})
+		}
+	}
+	if !slices.Contains(ClientAuths, p.ClientAuth) {
+		errs = append(errs, FieldError{"client_auth", fmt.Sprintf("must be one of %s", joinQuoted(ClientAuths))})
+	}
+	if !slices.Contains(ExpirySources, p.Expiry) {
+		errs = append(errs, FieldError{"expiry", fmt.Sprintf("must be one of %s", joinQuoted(ExpirySources))})
+	}
+	if !slices.Contains(ErrorFormats, p.ErrorFormat) {
+		errs = append(errs, FieldError{"error_format", fmt.Sprintf("must be one of %s", joinQuoted(ErrorFormats))})
+	}
+	if p.ScopeSeparator == "" {
+		errs = append(errs, FieldError{"scope_separator", "must not be empty"})
+	}
+	if p.NoScopes && len(p.KnownScopes) > 0 {
+		errs = append(errs, FieldError{"known_scopes", "cannot be set on a provider without scopes"})
+	}
+	return errs
+}
+
+// FieldError is one problem with one profile knob.
+type FieldError struct {
+	Field   string // the HCL attribute name, e.g. "token_url"
+	Message string // completes "<field> <message>"
+}
+
+func (e FieldError) Error() string { return e.Field + " " + e.Message }
+
+// CheckEndpointURL returns "" when raw is an absolute http(s) URL without a
+// fragment, safe to send credentials to: https, or http only to a loopback
+// host. Otherwise it returns what is wrong, phrased to follow the field name.
+func CheckEndpointURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return "must be an absolute URL such as https://example.com/oauth/token"
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return fmt.Sprintf("must use https, not %q", u.Scheme)
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return "must not contain a fragment (#…)"
+	}
+	if u.Scheme == "http" && !IsLoopbackHost(u.Hostname()) {
+		return "must use https: plain http is allowed only to a loopback address (127.0.0.1, [::1], localhost)"
+	}
+	return ""
+}
+
+// IsLoopbackHost reports whether host (without port) is a loopback address
+// or "localhost".
+func IsLoopbackHost(host string) bool {
+	switch host {
+	case "localhost", "::1":
+		return true
+	}
+	return strings.HasPrefix(host, "127.") && strings.Count(host, ".") == 3
+}
+
+func joinQuoted[T ~string](vs []T) string {
+	q := make([]string, len(vs))
+	for i, v := range vs {
+		q[i] = fmt.Sprintf("%q", v)
+	}
+	return strings.Join(q, ", ")
+}
+
+// Names returns the names of the built-in profiles, sorted.
+func Names() []string {
+	names := make([]string, 0, len(builtins))
+	for n := range builtins {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Builtin returns a copy of the built-in profile called name.
+func Builtin(name string) (*Profile, bool) {
+	p, ok := builtins[name]
+	if !ok {
+		return nil, false
+	}
+	return p.Clone(), true
+}
+
+// Builtins returns copies of all built-in profiles, sorted by name.
+func Builtins() []*Profile {
+	out := make([]*Profile, 0, len(builtins))
+	for _, n := range Names() {
+		out = append(out, builtins[n].Clone())
+	}
+	return out
+}
+
+// Generic returns the defaults of a provider declared from scratch in HCL:
+// RFC 6749 throughout (space-separated scopes, HTTP Basic client auth,
+// expires_in, refresh tokens, standard errors, PKCE on as RFC 9700
+// recommends, any scope, any extra parameter).
+func Generic(name string) *Profile {
+	return &Profile{
+		Name:           name,
+		Description:    "declared in configuration",
+		ScopeSeparator: " ",
+		ClientAuth:     AuthBasic,
+		PKCE:           true,
+		Expiry:         ExpiresIn,
+		Refresh:        true,
+		ErrorFormat:    ErrorsRFC6749,
+	}
+}

@@ -1,0 +1,217 @@
+// Package state records what oauthform has done: one versioned Record per
+// connection (tokens, scopes, expiry, status) plus meta (format version,
+// lineage, serial). Store is the storage interface; Open returns the bbolt
+// implementation, the only code in oauthform that touches bbolt.
+//
+// Every write increments the serial, so a saved plan can tell that the state
+// moved on. Tokens are secret.Secret values: they redact when printed and are
+// revealed only inside the store's on-disk encoding.
+package state
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/oauthform/oauthform/internal/secret"
+)
+
+// FormatVersion is the version of the on-disk layout written by this build.
+// A file with a higher version was written by a newer oauthform and is
+// refused, never overwritten.
+const FormatVersion = 1
+
+// RecordVersion is the version of the Record encoding written by this build.
+// Older records are upgraded on read.
+const RecordVersion = 1
+
+// Status is a connection's standing with its provider.
+type Status string
+
+// Statuses.
+const (
+	// StatusActive: the tokens are believed to work.
+	StatusActive Status = "active"
+	// StatusNeedsReconnect: the provider rejected the grant (invalid_grant
+	// on refresh, say). The next plan turns this into a reconnect, as
+	// Terraform turns a tainted object into a replacement.
+	StatusNeedsReconnect Status = "needs_reconnect"
+)
+
+// LastError is the most recent provider error for a connection.
+type LastError struct {
+	Kind    string    `json:"kind"`              // providers.Error kind, e.g. "invalid_grant"
+	Code    string    `json:"code,omitempty"`    // the provider's own code
+	Message string    `json:"message,omitempty"` // the provider's message, no secrets
+	At      time.Time `json:"at"`
+}
+
+// Record is the state of one connection. Fields mirror the configuration
+// they were granted under so that plan can detect drift.
+type Record struct {
+	// Version is the encoding version this record was read from; writers
+	// always write RecordVersion.
+	Version int
+	// Conn is the connection name; it is the record's key.
+	Conn string
+
+	Provider         string
+	ClientID         string
+	ClientSecretHash string // see HashSecret; never the secret itself
+	RedirectURI      string
+	// Scopes are the scopes requested at the last grant.
+	Scopes []string
+	// GrantedScopes are the scopes the provider reported granting; nil when
+	// the provider did not say.
+	GrantedScopes []string
+	Params        map[string]string
+	// RefreshBefore is the local refresh margin the record was last applied
+	// with (a local setting: changing it is an update, not a reconnect).
+	RefreshBefore time.Duration
+
+	Access    secret.Secret
+	Refresh   secret.Secret
+	TokenType string
+	// Expiry of the access token; the zero time means it does not expire.
+	Expiry time.Time
+
+	Status    Status
+	LastError *LastError
+	// Meta holds provider response data kept for the user, as JSON values
+	// (Burner's connected_burners).
+	Meta map[string]any
+
+	Created   time.Time
+	Refreshed time.Time
+}
+
+// Snapshot is a consistent read of the whole state.
+type Snapshot struct {
+	// Lineage is a random id fixed when the state was created; empty when no
+	// state exists yet.
+	Lineage string
+	// Serial increments on every write.
+	Serial uint64
+	// Records by connection name.
+	Records map[string]*Record
+}
+
+// Empty reports whether the snapshot has no state at all (not created yet).
+func (s *Snapshot) Empty() bool { return s == nil || s.Lineage == "" }
+
+// LockInfo says who holds the state lock. It is shown to a second writer
+// that cannot get the lock.
+type LockInfo struct {
+	ID        string    `json:"id"`
+	Operation string    `json:"operation"` // the command, e.g. "apply"
+	Who       string    `json:"who"`       // user@host
+	PID       int       `json:"pid"`
+	Host      string    `json:"host"`
+	Version   string    `json:"version"` // oauthform version
+	Created   time.Time `json:"created"`
+	Path      string    `json:"path"` // the state path
+}
+
+// String renders the lock holder for error messages.
+func (l *LockInfo) String() string {
+	return fmt.Sprintf("ID:        %s\nPath:      %s\nOperation: %s\nWho:       %s\nPID:       %d\nVersion:   %s\nCreated:   %s",
+		l.ID, l.Path, l.Operation, l.Who, l.PID, l.Version, l.Created.Format(time.RFC3339))
+}
+
+// LockError is returned when the lock is held by someone else and could not
+// be acquired within the lock timeout.
+type LockError struct {
+	Info *LockInfo // the holder; nil when it could not be read
+	Err  error
+}
+
+func (e *LockError) Error() string {
+	if e.Info == nil {
+		return fmt.Sprintf("state is locked by another process: %v", e.Err)
+	}
+	return fmt.Sprintf("state is locked by %s (pid %d on %s, running %q since %s)",
+		e.Info.Who, e.Info.PID, e.Info.Host, e.Info.Operation, e.Info.Created.Format(time.RFC3339))
+}
+
+func (e *LockError) Unwrap() error { return e.Err }
+
+// Errors callers can test with errors.Is.
+var (
+	// ErrLocked: the state lock is held by someone else.
+	ErrLocked = errors.New("state locked")
+	// ErrNotLocked: a write was attempted without holding the lock.
+	ErrNotLocked = errors.New("state lock not held")
+	// ErrCorrupt: the file is not a readable oauthform state.
+	ErrCorrupt = errors.New("state file is corrupt or not an oauthform state")
+	// ErrNewerFormat: the file was written by a newer oauthform.
+	ErrNewerFormat = errors.New("state file was written by a newer oauthform")
+	// ErrNoState: the state does not exist yet (run `oauthform init`).
+	ErrNoState = errors.New("no state")
+	// ErrNotFound: no record for that connection.
+	ErrNotFound = errors.New("no such connection in state")
+)
+
+// Options configure Open.
+type Options struct {
+	// LockTimeout is how long Lock waits for another holder before failing
+	// with a LockError. Zero fails at once.
+	LockTimeout time.Duration
+	// Create makes Open create the state (and its folder) if missing.
+	// Without it, a missing state reads as an empty Snapshot and any write
+	// fails with ErrNoState.
+	Create bool
+	// Now is the clock (for Created times); nil means time.Now.
+	Now func() time.Time
+}
+
+// Store is the state storage. The bbolt implementation is returned by Open;
+// a PostgreSQL implementation will follow. Every implementation must pass
+// TestStore.
+//
+// Reads never block each other and do not need the lock. Writes (Put,
+// Delete) need the lock taken with Lock; each is its own transaction,
+// increments the serial, and the first write after Lock is preceded by a
+// consistent backup.
+type Store interface {
+	// Snapshot returns a consistent copy of the whole state. A state that
+	// does not exist yet gives an empty Snapshot (Lineage "").
+	Snapshot(ctx context.Context) (*Snapshot, error)
+	// Get returns one record, or ErrNotFound.
+	Get(ctx context.Context, conn string) (*Record, error)
+	// Lock takes the state lock for an operation, waiting up to the lock
+	// timeout. It returns a *LockError (wrapping ErrLocked) naming the holder
+	// when it cannot.
+	Lock(ctx context.Context, operation string) (*LockInfo, error)
+	// Unlock releases the lock taken by this Store.
+	Unlock(ctx context.Context) error
+	// Put writes one record in its own transaction.
+	Put(ctx context.Context, rec *Record) error
+	// Delete removes one record; deleting a missing record is ErrNotFound.
+	Delete(ctx context.Context, conn string) error
+	// Init creates the state if it does not exist and returns its lineage.
+	Init(ctx context.Context) (lineage string, err error)
+	// Backup writes a consistent copy of the state next to it.
+	Backup(ctx context.Context) error
+	// Path names the state for messages (a file path or a URL without
+	// credentials).
+	Path() string
+	// Close releases every resource, including a held lock.
+	Close() error
+}
+
+// HashSecret returns the fingerprint of a client secret stored in a Record:
+// HMAC-SHA256 keyed by the state's lineage, so the value cannot be looked up
+// in a table built for another state. Plan compares fingerprints to notice a
+// changed client secret without ever storing it.
+func HashSecret(lineage string, s secret.Secret) string {
+	if s.IsZero() {
+		return ""
+	}
+	m := hmac.New(sha256.New, []byte("oauthform/client-secret/"+lineage))
+	m.Write([]byte(s.Reveal()))
+	return "hmac-sha256:" + hex.EncodeToString(m.Sum(nil))
+}
