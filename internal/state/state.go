@@ -5,7 +5,14 @@
 //
 // Every write increments the serial, so a saved plan can tell that the state
 // moved on. Tokens are secret.Secret values: they redact when printed and are
-// revealed only inside the store's on-disk encoding.
+// revealed only inside the store's on-disk encoding (EncodeRecord).
+//
+// The bbolt store keeps three files side by side: the state (state.db,
+// 0600, in a 0700 folder), the operation lock (state.db.lock, an flock the
+// OS releases when its holder dies) and the backup taken before the first
+// write after each Lock (state.db.backup). A file it cannot read as an
+// oauthform state is reported (ErrCorrupt, ErrNewerFormat) and never
+// modified.
 package state
 
 import (
@@ -82,7 +89,8 @@ type Record struct {
 	Status    Status
 	LastError *LastError
 	// Meta holds provider response data kept for the user, as JSON values
-	// (Burner's connected_burners).
+	// (Burner's connected_burners). Values read from a store hold numbers
+	// as json.Number, so large ids survive exactly.
 	Meta map[string]any
 
 	Created   time.Time
@@ -133,8 +141,12 @@ func (e *LockError) Error() string {
 	if e.Info == nil {
 		return fmt.Sprintf("state is locked by another process: %v", e.Err)
 	}
-	return fmt.Sprintf("state is locked by %s (pid %d on %s, running %q since %s)",
-		e.Info.Who, e.Info.PID, e.Info.Host, e.Info.Operation, e.Info.Created.Format(time.RFC3339))
+	what := "state"
+	if e.Info.Path != "" {
+		what = "state " + e.Info.Path
+	}
+	return fmt.Sprintf("%s is locked by %s (pid %d on %s, running %q since %s)",
+		what, e.Info.Who, e.Info.PID, e.Info.Host, e.Info.Operation, e.Info.Created.Format(time.RFC3339))
 }
 
 func (e *LockError) Unwrap() error { return e.Err }
@@ -166,16 +178,20 @@ type Options struct {
 	Create bool
 	// Now is the clock (for Created times); nil means time.Now.
 	Now func() time.Time
+	// Version is the oauthform version recorded in the state's meta and
+	// in LockInfo; empty means "dev".
+	Version string
 }
 
 // Store is the state storage. The bbolt implementation is returned by Open;
 // a PostgreSQL implementation will follow. Every implementation must pass
-// TestStore.
+// statetest.TestStore.
 //
 // Reads never block each other and do not need the lock. Writes (Put,
 // Delete) need the lock taken with Lock; each is its own transaction,
 // increments the serial, and the first write after Lock is preceded by a
-// consistent backup.
+// consistent backup (skipped while the state has never been written, so a
+// fresh state never replaces an older backup).
 type Store interface {
 	// Snapshot returns a consistent copy of the whole state. A state that
 	// does not exist yet gives an empty Snapshot (Lineage "").
@@ -199,7 +215,8 @@ type Store interface {
 	// Path names the state for messages (a file path or a URL without
 	// credentials).
 	Path() string
-	// Close releases every resource, including a held lock.
+	// Close releases every resource, including a held lock. Calling it
+	// again is harmless.
 	Close() error
 }
 
