@@ -3,7 +3,9 @@
 // order with one hclparse.Parser, decodes in phases (top-level structure,
 // variables, then providers, apps and connections with an EvalContext that
 // offers var.*, env(), file() and go-cty's stdlib), and reports every problem
-// at once as hcl.Diagnostics with file:line:col.
+// at once as hcl.Diagnostics with file:line:col. LoadFiles does the same for
+// a given list of files, and Format is the canonical formatter behind
+// `oauthform fmt`.
 package config
 
 import (
@@ -79,11 +81,13 @@ const (
 
 // Variable is a declared variable and its resolved value.
 type Variable struct {
-	Name      string
-	Type      cty.Type
-	Sensitive bool
-	// Value is the resolved value; cty.NilVal when none could be found
-	// (which is an error diagnostic).
+	Name        string
+	Type        cty.Type
+	Sensitive   bool
+	Description string
+	// Value is the resolved value, unmarked: check Sensitive before
+	// printing it. cty.NilVal when none could be found (which is an error
+	// diagnostic).
 	Value     cty.Value
 	Source    VariableSource
 	DeclRange hcl.Range
@@ -99,20 +103,25 @@ type App struct {
 	ClientID     string
 	ClientSecret secret.Secret
 	RedirectURI  string
-	DeclRange    hcl.Range
+	// DeclRange is the block header; NameRange its label.
+	DeclRange hcl.Range
+	NameRange hcl.Range
 }
 
 // Connection is one grant the configuration needs.
 type Connection struct {
 	Name string
-	App  *App
-	// Scopes as declared, order kept, duplicates removed.
+	// App is nil only when Load reported an error for the reference.
+	App *App
+	// Scopes as declared, order kept, duplicates removed; never nil.
 	Scopes []string
-	// Params are extra authorize parameters.
+	// Params are extra authorize parameters; never nil.
 	Params map[string]string
 	// RefreshBefore is the refresh margin (DefaultRefreshBefore if unset).
 	RefreshBefore time.Duration
-	DeclRange     hcl.Range
+	// DeclRange is the block header; NameRange its label.
+	DeclRange hcl.Range
+	NameRange hcl.Range
 }
 
 // Inputs are the values given to Load from outside the files.

@@ -1,0 +1,555 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/oauthform/oauthform/internal/providers"
+	"github.com/oauthform/oauthform/internal/secret"
+)
+
+var settingsSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "state_path"}},
+	Blocks:     []hcl.BlockHeaderSchema{{Type: "encryption"}},
+}
+
+var encryptionSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "passphrase", Required: true}},
+}
+
+// decodeSettings decodes the oauthform block.
+func (l *loader) decodeSettings() {
+	b := l.settings
+	if b == nil {
+		return
+	}
+	l.cfg.Settings.DeclRange = b.DefRange
+	content, diags := b.Body.Content(settingsSchema)
+	l.diags = append(l.diags, diags...)
+	if attr, ok := content.Attributes["state_path"]; ok {
+		if s, set, ok := l.attrString(attr, false); ok && set {
+			if s == "" {
+				l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid value",
+					"state_path must not be empty; leave it out for the default %s.", DefaultStatePath))
+			} else {
+				l.cfg.Settings.StatePath = s
+			}
+		}
+	}
+	var first *hcl.Block
+	for _, eb := range content.Blocks {
+		if first != nil {
+			l.diags = append(l.diags, errorAt(eb.DefRange, "Duplicate encryption block",
+				"An encryption block was already declared at %s. Only one is allowed.", pos(first.DefRange)))
+			continue
+		}
+		first = eb
+		enc := &Encryption{DeclRange: eb.DefRange}
+		econtent, diags := eb.Body.Content(encryptionSchema)
+		l.diags = append(l.diags, diags...)
+		attr, ok := econtent.Attributes["passphrase"]
+		if !ok {
+			continue
+		}
+		s, set, ok := l.attrString(attr, true)
+		if !ok {
+			continue
+		}
+		if !set || s == "" {
+			l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid value",
+				"The passphrase must not be empty: tokens would be sealed with no secret. Remove the encryption block to store them unsealed."))
+			continue
+		}
+		l.secrets = append(l.secrets, s)
+		enc.Passphrase = secret.New(s)
+		l.cfg.Settings.Encryption = enc
+	}
+}
+
+// Provider knobs as HCL attributes, each with how it sets the profile.
+var (
+	providerStringKnobs = map[string]func(*providers.Profile, string){
+		"authorize_url":   func(p *providers.Profile, s string) { p.AuthorizeURL = s },
+		"token_url":       func(p *providers.Profile, s string) { p.TokenURL = s },
+		"refresh_url":     func(p *providers.Profile, s string) { p.RefreshURL = s },
+		"revoke_url":      func(p *providers.Profile, s string) { p.RevokeURL = s },
+		"check_url":       func(p *providers.Profile, s string) { p.CheckURL = s },
+		"issuer":          func(p *providers.Profile, s string) { p.Issuer = s },
+		"scope_separator": func(p *providers.Profile, s string) { p.ScopeSeparator = s },
+		"client_auth":     func(p *providers.Profile, s string) { p.ClientAuth = providers.ClientAuth(s) },
+		"expiry":          func(p *providers.Profile, s string) { p.Expiry = providers.ExpirySource(s) },
+		"error_format":    func(p *providers.Profile, s string) { p.ErrorFormat = providers.ErrorFormat(s) },
+	}
+	providerBoolKnobs = map[string]func(*providers.Profile, bool){
+		"code_raw":        func(p *providers.Profile, b bool) { p.CodeRaw = b },
+		"pkce":            func(p *providers.Profile, b bool) { p.PKCE = b },
+		"refresh":         func(p *providers.Profile, b bool) { p.Refresh = b },
+		"rotates_refresh": func(p *providers.Profile, b bool) { p.RotatesRefresh = b },
+		"down_scope":      func(p *providers.Profile, b bool) { p.DownScope = b },
+		"no_scopes":       func(p *providers.Profile, b bool) { p.NoScopes = b },
+	}
+	providerListKnobs = map[string]func(*providers.Profile, []string){
+		"known_scopes": func(p *providers.Profile, l []string) { p.KnownScopes = l },
+		"metadata":     func(p *providers.Profile, l []string) { p.Metadata = l },
+		"params": func(p *providers.Profile, l []string) {
+			p.Params = make(map[string]providers.Param, len(l))
+			for _, n := range l {
+				p.Params[n] = providers.Param{}
+			}
+		},
+	}
+	providerSchema = func() *hcl.BodySchema {
+		s := &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "param_aliases"}}}
+		for _, m := range []map[string]bool{keySet(providerStringKnobs), keySet(providerBoolKnobs), keySet(providerListKnobs)} {
+			for _, k := range sortedKeys(m) {
+				s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: k})
+			}
+		}
+		return s
+	}()
+)
+
+func keySet[V any](m map[string]V) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k := range m {
+		out[k] = true
+	}
+	return out
+}
+
+// decodeProviders resolves every provider: the built-ins, then the
+// provider blocks, each overriding a built-in or declaring a new profile.
+func (l *loader) decodeProviders() {
+	for _, p := range providers.Builtins() {
+		l.cfg.Providers[p.Name] = p
+	}
+	for _, b := range l.providers {
+		name := b.Labels[0]
+		p, builtin := providers.Builtin(name)
+		if !builtin {
+			p = providers.Generic(name)
+		}
+		l.providerBlocks[name] = b
+		l.cfg.Providers[name] = p
+		content, diags := b.Body.Content(providerSchema)
+		l.diags = append(l.diags, diags...)
+		ok := !diags.HasErrors()
+		for _, attr := range sortedAttrs(content.Attributes) {
+			if !l.setKnob(p, attr) {
+				ok = false
+			}
+		}
+		if !ok {
+			// Validate would complain about values that failed to decode.
+			continue
+		}
+		for _, fe := range p.Validate() {
+			if attr, present := content.Attributes[fe.Field]; present {
+				l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid provider argument",
+					"Provider %q: %s.", name, fe.Error()))
+				ok = false
+				continue
+			}
+			ok = false
+			if fe.Message == "is required" {
+				l.diags = append(l.diags, errorAt(b.DefRange, "Missing required argument",
+					"Provider %q needs %s: the argument %q is required.", name, fe.Field, fe.Field))
+				continue
+			}
+			l.diags = append(l.diags, errorAt(b.DefRange, "Invalid provider configuration",
+				"Provider %q: %s.", name, fe.Error()))
+		}
+		l.providerOK[name] = ok
+	}
+}
+
+// setKnob sets one profile knob from attr.
+func (l *loader) setKnob(p *providers.Profile, attr *hcl.Attribute) bool {
+	if set, ok := providerStringKnobs[attr.Name]; ok {
+		s, isSet, ok := l.attrString(attr, false)
+		if ok && isSet {
+			set(p, s)
+		}
+		return ok
+	}
+	if set, ok := providerBoolKnobs[attr.Name]; ok {
+		b, isSet, ok := l.attrBool(attr)
+		if ok && isSet {
+			set(p, b)
+		}
+		return ok
+	}
+	if set, ok := providerListKnobs[attr.Name]; ok {
+		list, isSet, ok := l.attrStrings(attr)
+		if ok && isSet {
+			set(p, list)
+		}
+		return ok
+	}
+	// param_aliases
+	m, isSet, ok := l.attrStringMap(attr)
+	if ok && isSet {
+		p.ParamAliases = m
+	}
+	return ok
+}
+
+var appSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "provider", Required: true},
+		{Name: "client_id", Required: true},
+		{Name: "client_secret"},
+		{Name: "redirect_uri", Required: true},
+	},
+}
+
+// decodeApps decodes the app blocks.
+func (l *loader) decodeApps() {
+	for _, b := range l.apps {
+		app := &App{Name: b.Labels[0], DeclRange: b.DefRange, NameRange: b.LabelRanges[0]}
+		l.cfg.Apps[app.Name] = app
+		content, diags := b.Body.Content(appSchema)
+		l.diags = append(l.diags, diags...)
+
+		if attr, ok := content.Attributes["provider"]; ok {
+			if s, ok := l.requiredString(attr); ok {
+				app.Provider = s
+				app.Profile = l.resolveProvider(s, attr)
+			}
+		}
+		if attr, ok := content.Attributes["client_id"]; ok {
+			if s, ok := l.requiredString(attr); ok {
+				app.ClientID = s
+			}
+		}
+		hasSecret, secretKnown := false, true
+		if attr, ok := content.Attributes["client_secret"]; ok {
+			s, set, ok := l.attrString(attr, true)
+			switch {
+			case !ok:
+				secretKnown = false // reported, or unknown after an earlier error
+			case set && s != "":
+				hasSecret = true
+				l.secrets = append(l.secrets, s)
+				app.ClientSecret = secret.New(s)
+			}
+		}
+		if p := app.Profile; p != nil && secretKnown {
+			switch {
+			case p.ClientAuth == providers.AuthNone && hasSecret:
+				// Subject is the block, not the attribute: the snippet
+				// would show a literal secret.
+				l.diags = append(l.diags, warningAt(b.DefRange, "Unused client_secret",
+					"App %q sets client_secret, but provider %q is a public client (client_auth = \"none\") and never sends it. Remove client_secret.",
+					app.Name, p.Name))
+				app.ClientSecret = secret.Secret{}
+			case p.ClientAuth != providers.AuthNone && !hasSecret:
+				l.diags = append(l.diags, errorAt(b.Body.MissingItemRange(), "Missing required argument",
+					"The argument \"client_secret\" is required: provider %q authenticates the app with client_auth = %q. Only public clients (client_auth = \"none\") go without one.",
+					p.Name, p.ClientAuth))
+			}
+		}
+		if attr, ok := content.Attributes["redirect_uri"]; ok {
+			if s, ok := l.requiredString(attr); ok {
+				if msg := providers.CheckEndpointURL(s); msg != "" {
+					l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid redirect_uri",
+						"redirect_uri %s. oauthform receives the code on a loopback address such as http://127.0.0.1:8765/callback.", msg))
+				} else {
+					app.RedirectURI = s
+				}
+			}
+		}
+	}
+}
+
+// requiredString evaluates a required, non-empty string argument.
+func (l *loader) requiredString(attr *hcl.Attribute) (string, bool) {
+	s, set, ok := l.attrString(attr, false)
+	if !ok {
+		return "", false
+	}
+	if !set || strings.TrimSpace(s) == "" {
+		l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid value",
+			"The argument %q must not be null or empty.", attr.Name))
+		return "", false
+	}
+	return s, true
+}
+
+// resolveProvider finds the profile an app names, reporting unknown and
+// unusable ones.
+func (l *loader) resolveProvider(name string, attr *hcl.Attribute) *providers.Profile {
+	p, ok := l.cfg.Providers[name]
+	if !ok {
+		detail := fmt.Sprintf("There is no provider named %q.", name)
+		if s := suggest(name, sortedKeys(l.cfg.Providers)); s != "" {
+			detail += fmt.Sprintf(" Did you mean %q?", s)
+		} else {
+			detail += fmt.Sprintf(" The built-in providers are %s. For any other OAuth 2.0 provider, declare it with a provider %q block.",
+				strings.Join(providers.Names(), ", "), name)
+		}
+		l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Unknown provider", "%s", detail))
+		return nil
+	}
+	if _, declared := l.providerBlocks[name]; declared {
+		if !l.providerOK[name] {
+			return nil // its block's errors are reported
+		}
+		return p
+	}
+	// An untouched built-in: only "oauth2" fails, having no endpoints.
+	if errs := p.Validate(); len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.Error()
+		}
+		l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid provider configuration",
+			"The built-in provider %q cannot be used as it is: %s. Add a provider %q block that sets them, for example authorize_url and token_url.",
+			name, strings.Join(msgs, "; "), name))
+		return nil
+	}
+	return p
+}
+
+var connectionSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "app", Required: true},
+		{Name: "scopes"},
+		{Name: "params"},
+		{Name: "refresh_before"},
+	},
+}
+
+// reservedParams are authorize parameters oauthform sets itself.
+var reservedParams = []string{
+	"client_id", "code_challenge", "code_challenge_method", "redirect_uri",
+	"response_type", "scope", "state",
+}
+
+// decodeConnections decodes the connection blocks.
+func (l *loader) decodeConnections() {
+	for _, b := range l.connections {
+		c := &Connection{
+			Name:          b.Labels[0],
+			Scopes:        []string{},
+			Params:        map[string]string{},
+			RefreshBefore: DefaultRefreshBefore,
+			DeclRange:     b.DefRange,
+			NameRange:     b.LabelRanges[0],
+		}
+		l.cfg.Connections[c.Name] = c
+		content, diags := b.Body.Content(connectionSchema)
+		l.diags = append(l.diags, diags...)
+
+		if attr, ok := content.Attributes["app"]; ok {
+			c.App = l.appRef(attr)
+		}
+		var profile *providers.Profile
+		if c.App != nil {
+			profile = c.App.Profile
+		}
+		var scopesAttr *hcl.Attribute
+		if attr, ok := content.Attributes["scopes"]; ok {
+			scopesAttr = attr
+			if list, _, ok := l.attrStrings(attr); ok {
+				c.Scopes = l.checkScopes(attr, list, profile)
+			}
+		}
+		if attr, ok := content.Attributes["params"]; ok {
+			if m, _, ok := l.attrStringMap(attr); ok {
+				c.Params = l.checkParams(attr, m, c.Scopes, scopesAttr, profile)
+			}
+		}
+		if attr, ok := content.Attributes["refresh_before"]; ok {
+			if s, set, ok := l.attrString(attr, false); ok && set {
+				d, err := time.ParseDuration(s)
+				switch {
+				case err != nil:
+					l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid refresh_before",
+						"refresh_before must be a duration such as \"10m\" or \"1h30m\" (units ns, us, ms, s, m, h); %q is not.", s))
+				case d < 0:
+					l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid refresh_before",
+						"refresh_before must not be negative; use \"0s\" to refresh only once a token has expired."))
+				default:
+					c.RefreshBefore = d
+				}
+			}
+		}
+	}
+}
+
+// appRef reads `app = app.NAME` statically.
+func (l *loader) appRef(attr *hcl.Attribute) *App {
+	tr, diags := hcl.AbsTraversalForExpr(attr.Expr)
+	if diags.HasErrors() || len(tr) != 2 || tr.RootName() != "app" {
+		detail := "The app argument must be a reference such as app.sms, naming an app block."
+		if v, d := attr.Expr.Value(nil); !d.HasErrors() && v.Type() == cty.String && v.IsKnown() && !v.IsNull() {
+			name := strings.TrimPrefix(v.AsString(), "app.")
+			if !hclsyntax.ValidIdentifier(name) {
+				name = "NAME"
+			}
+			detail = fmt.Sprintf("The app argument takes a reference, not a string: write app = app.%s, without quotes.", name)
+		}
+		l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid app reference", "%s", detail))
+		return nil
+	}
+	step, ok := tr[1].(hcl.TraverseAttr)
+	if !ok {
+		l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid app reference",
+			"The app argument must be a reference such as app.sms, naming an app block."))
+		return nil
+	}
+	app, ok := l.cfg.Apps[step.Name]
+	if !ok {
+		detail := fmt.Sprintf("No app named %q is declared.", step.Name)
+		if s := suggest(step.Name, sortedKeys(l.cfg.Apps)); s != "" {
+			detail += fmt.Sprintf(" Did you mean app.%s?", s)
+		} else {
+			detail += fmt.Sprintf(" Declare it with an app %q block.", step.Name)
+		}
+		l.diags = append(l.diags, errorAt(tr.SourceRange(), "Reference to undeclared app", "%s", detail))
+		return nil
+	}
+	return app
+}
+
+// elemRange is the source range of the i-th element of a list literal,
+// or the whole expression when it is not one.
+func elemRange(expr hcl.Expression, i, n int) hcl.Range {
+	if t, ok := expr.(*hclsyntax.TupleConsExpr); ok && len(t.Exprs) == n {
+		return t.Exprs[i].Range()
+	}
+	return expr.Range()
+}
+
+// checkScopes validates scopes against the provider and returns them with
+// duplicates removed.
+func (l *loader) checkScopes(attr *hcl.Attribute, list []string, p *providers.Profile) []string {
+	out := make([]string, 0, len(list))
+	if p != nil && p.NoScopes && len(list) > 0 {
+		l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Scopes not supported",
+			"Provider %q has no scopes: remove scopes from this connection.", p.Name))
+		return out
+	}
+	for i, s := range list {
+		r := elemRange(attr.Expr, i, len(list))
+		if slices.Contains(out, s) {
+			l.diags = append(l.diags, warningAt(r, "Duplicate scope",
+				"The scope %q is listed more than once; it is requested once.", s))
+			continue
+		}
+		if s == "" || strings.ContainsAny(s, " \t\r\n\"\\") {
+			l.diags = append(l.diags, errorAt(r, "Invalid scope",
+				"A scope must be non-empty and contain no spaces, quotes or backslashes (RFC 6749 §3.3); %q is not valid. List several scopes as separate strings.", s))
+			continue
+		}
+		if p != nil && !p.HasScope(s) {
+			detail := fmt.Sprintf("Provider %q has no scope %q.", p.Name, s)
+			if sug := suggest(s, p.KnownScopes); sug != "" {
+				detail += fmt.Sprintf(" Did you mean %q?", sug)
+			} else {
+				detail += fmt.Sprintf(" Its scopes are %s.", strings.Join(p.KnownScopes, ", "))
+			}
+			l.diags = append(l.diags, errorAt(r, "Unknown scope", "%s", detail))
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// paramRanges maps the keys of a map literal to their key and value
+// ranges.
+func paramRanges(expr hcl.Expression) map[string][2]hcl.Range {
+	obj, ok := expr.(*hclsyntax.ObjectConsExpr)
+	if !ok {
+		return nil
+	}
+	out := make(map[string][2]hcl.Range, len(obj.Items))
+	for _, item := range obj.Items {
+		k, diags := item.KeyExpr.Value(nil)
+		if diags.HasErrors() || k.Type() != cty.String || !k.IsKnown() || k.IsNull() {
+			continue
+		}
+		out[k.AsString()] = [2]hcl.Range{item.KeyExpr.Range(), item.ValueExpr.Range()}
+	}
+	return out
+}
+
+// checkParams validates extra authorize parameters against the provider.
+func (l *loader) checkParams(attr *hcl.Attribute, m map[string]string, scopes []string, scopesAttr *hcl.Attribute, p *providers.Profile) map[string]string {
+	ranges := paramRanges(attr.Expr)
+	keyRange := func(k string) hcl.Range {
+		if r, ok := ranges[k]; ok {
+			return r[0]
+		}
+		return attr.Expr.Range()
+	}
+	valueRange := func(k string) hcl.Range {
+		if r, ok := ranges[k]; ok {
+			return r[1]
+		}
+		return attr.Expr.Range()
+	}
+	out := make(map[string]string, len(m))
+	// Report in source order where known, then by name.
+	keys := sortedKeys(m)
+	slices.SortStableFunc(keys, func(a, b string) int {
+		return keyRange(a).Start.Byte - keyRange(b).Start.Byte
+	})
+	for _, k := range keys {
+		v := m[k]
+		if slices.Contains(reservedParams, k) {
+			l.diags = append(l.diags, errorAt(keyRange(k), "Reserved parameter",
+				"The parameter %q is set by oauthform itself and cannot be given in params.", k))
+			continue
+		}
+		if p == nil || p.Params == nil {
+			out[k] = v
+			continue
+		}
+		param, known := p.Params[k]
+		if !known {
+			detail := fmt.Sprintf("Provider %q does not accept the parameter %q.", p.Name, k)
+			if sug := suggest(k, sortedKeys(p.Params)); sug != "" {
+				detail += fmt.Sprintf(" Did you mean %q?", sug)
+			} else if len(p.Params) == 0 {
+				detail += " It takes no extra authorize parameters."
+			} else {
+				detail += fmt.Sprintf(" It accepts %s.", strings.Join(sortedKeys(p.Params), ", "))
+			}
+			l.diags = append(l.diags, errorAt(keyRange(k), "Unsupported parameter", "%s", detail))
+			continue
+		}
+		if len(param.Values) > 0 && !slices.Contains(param.Values, v) {
+			l.diags = append(l.diags, errorAt(valueRange(k), "Invalid parameter value",
+				"The parameter %q of provider %q accepts only %s, not %q.", k, p.Name, quoteJoin(param.Values), v))
+			continue
+		}
+		if param.RequiresScope != "" && !slices.Contains(scopes, param.RequiresScope) {
+			d := errorAt(keyRange(k), "Missing scope for parameter",
+				"The parameter %q of provider %q works only with the scope %q: add it to scopes.", k, p.Name, param.RequiresScope)
+			if scopesAttr != nil {
+				d.Context = hcl.RangeOver(scopesAttr.Range, attr.Range).Ptr()
+			}
+			l.diags = append(l.diags, d)
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+func quoteJoin(vs []string) string {
+	q := make([]string, len(vs))
+	for i, v := range vs {
+		q[i] = fmt.Sprintf("%q", v)
+	}
+	return strings.Join(q, ", ")
+}

@@ -1,0 +1,238 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/oauthform/oauthform/internal/providers"
+)
+
+// Block types of a configuration file.
+const (
+	blockSettings   = "oauthform"
+	blockVariable   = "variable"
+	blockProvider   = "provider"
+	blockApp        = "app"
+	blockConnection = "connection"
+)
+
+// rootSchema is the top level of every *.oauth.hcl file. Decoding against
+// it gives "Unsupported block type" / "Unsupported argument" with HCL's own
+// "Did you mean" suggestions.
+var rootSchema = &hcl.BodySchema{
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: blockSettings},
+		{Type: blockVariable, LabelNames: []string{"name"}},
+		{Type: blockProvider, LabelNames: []string{"name"}},
+		{Type: blockApp, LabelNames: []string{"name"}},
+		{Type: blockConnection, LabelNames: []string{"name"}},
+	},
+}
+
+// Load reads every *.oauth.hcl file in dir (not recursively) in lexical
+// order and returns the merged, validated configuration.
+//
+// The returned *Config is never nil: when there are errors it holds what
+// could be decoded, and its Files serve source snippets for rendering the
+// diagnostics. No diagnostic carries an Expression or EvalContext, so
+// rendering them never prints a variable's value.
+func Load(dir string, in Inputs) (*Config, hcl.Diagnostics) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return emptyConfig(dir), hcl.Diagnostics{sourceless(
+			"Failed to read configuration directory",
+			"Cannot list the configuration files in %s: %s.", dir, err)}
+	}
+	var paths []string
+	for _, e := range entries {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), FileSuffix) {
+			paths = append(paths, filepath.Join(dir, e.Name()))
+		}
+	}
+	if len(paths) == 0 {
+		return emptyConfig(dir), hcl.Diagnostics{sourceless(
+			"No configuration files",
+			"There is no *%s file in %s. Write the configuration there (see the examples/ folder for one per provider), or point oauthform at the folder that holds it with -chdir.",
+			FileSuffix, dir)}
+	}
+	slices.Sort(paths)
+	return LoadFiles(dir, paths, in)
+}
+
+// LoadFiles is Load for an explicit list of files, decoded in the order
+// given. dir is the base of file() paths and becomes Config.Dir.
+func LoadFiles(dir string, paths []string, in Inputs) (*Config, hcl.Diagnostics) {
+	srcs := make([]source, len(paths))
+	for i, p := range paths {
+		srcs[i].name = p
+		srcs[i].src, srcs[i].err = os.ReadFile(p)
+	}
+	return load(dir, srcs, in)
+}
+
+// source is one configuration file's name and contents (or read error).
+type source struct {
+	name string
+	src  []byte
+	err  error
+}
+
+func emptyConfig(dir string) *Config {
+	return &Config{
+		Dir:         dir,
+		Settings:    Settings{StatePath: DefaultStatePath},
+		Variables:   map[string]*Variable{},
+		Providers:   map[string]*providers.Profile{},
+		Apps:        map[string]*App{},
+		Connections: map[string]*Connection{},
+		files:       map[string]*hcl.File{},
+	}
+}
+
+// loader carries the state of one Load through its phases.
+type loader struct {
+	dir     string
+	in      Inputs
+	environ map[string]string
+	parser  *hclparse.Parser
+	cfg     *Config
+	ctx     *hcl.EvalContext
+	diags   hcl.Diagnostics
+	// secrets are values to scrub from diagnostic text before returning.
+	secrets []string
+
+	// Blocks collected by phase 1, in file order, duplicates dropped.
+	settings    *hcl.Block
+	variables   []*hcl.Block
+	providers   []*hcl.Block
+	apps        []*hcl.Block
+	connections []*hcl.Block
+
+	// Provider state for apps: the block that declared or overrode each
+	// provider (nil for untouched built-ins) and whether it is usable.
+	providerBlocks map[string]*hcl.Block
+	providerOK     map[string]bool
+}
+
+func load(dir string, srcs []source, in Inputs) (*Config, hcl.Diagnostics) {
+	l := &loader{
+		dir:            dir,
+		in:             in,
+		parser:         hclparse.NewParser(),
+		cfg:            emptyConfig(dir),
+		providerBlocks: map[string]*hcl.Block{},
+		providerOK:     map[string]bool{},
+	}
+	l.environ = parseEnviron(in.Environ)
+
+	files := l.parse(srcs)
+	if !l.diags.HasErrors() {
+		l.collect(files)
+		l.decodeVariables()
+		l.ctx = l.evalContext()
+		l.decodeSettings()
+		l.decodeProviders()
+		l.decodeApps()
+		l.decodeConnections()
+	}
+	l.cfg.files = l.parser.Files()
+	sanitize(l.diags, l.secrets)
+	sortDiags(l.diags, srcs)
+	return l.cfg, l.diags
+}
+
+// article prefixes a block type with "A" or "An".
+func article(word string) string {
+	if strings.ContainsAny(word[:1], "aeiou") {
+		return "An " + word
+	}
+	return "A " + word
+}
+
+// parse parses every source. Syntax errors stop decoding after this
+// phase: a partly parsed file would only add confusing follow-on errors.
+func (l *loader) parse(srcs []source) []*hcl.File {
+	var files []*hcl.File
+	for _, s := range srcs {
+		if s.err != nil {
+			l.diags = append(l.diags, sourceless("Failed to read file",
+				"The configuration file %q could not be read: %s.", s.name, s.err))
+			continue
+		}
+		f, diags := l.parser.ParseHCL(s.src, s.name)
+		l.diags = append(l.diags, diags...)
+		if f != nil {
+			files = append(files, f)
+		}
+	}
+	return files
+}
+
+// collect is phase 1: the top-level structure of every file, names
+// checked and duplicates reported.
+func (l *loader) collect(files []*hcl.File) {
+	seen := map[string]map[string]hcl.Range{
+		blockVariable: {}, blockProvider: {}, blockApp: {}, blockConnection: {},
+	}
+	for _, f := range files {
+		content, diags := f.Body.Content(rootSchema)
+		l.diags = append(l.diags, diags...)
+		for _, b := range content.Blocks {
+			if b.Type == blockSettings {
+				if l.settings != nil {
+					l.diags = append(l.diags, errorAt(b.DefRange, "Duplicate oauthform block",
+						"An oauthform block was already declared at %s. Only one is allowed across all *%s files: merge them.",
+						pos(l.settings.DefRange), FileSuffix))
+					continue
+				}
+				l.settings = b
+				continue
+			}
+			name := b.Labels[0]
+			if !hclsyntax.ValidIdentifier(name) {
+				l.diags = append(l.diags, errorAt(b.LabelRanges[0], "Invalid name",
+					"%s name must start with a letter or underscore and contain only letters, digits, underscores and dashes; %q does not.",
+					article(b.Type), name))
+				continue
+			}
+			if prev, dup := seen[b.Type][name]; dup {
+				l.diags = append(l.diags, errorAt(b.DefRange, "Duplicate "+b.Type+" declaration",
+					"%s named %q was already declared at %s. Names must be unique across all *%s files.",
+					article(b.Type), name, pos(prev), FileSuffix))
+				continue
+			}
+			seen[b.Type][name] = b.DefRange
+			switch b.Type {
+			case blockVariable:
+				l.variables = append(l.variables, b)
+			case blockProvider:
+				l.providers = append(l.providers, b)
+			case blockApp:
+				l.apps = append(l.apps, b)
+			case blockConnection:
+				l.connections = append(l.connections, b)
+			}
+		}
+	}
+}
+
+// parseEnviron turns KEY=VALUE pairs into a map (later wins); nil means
+// the process environment.
+func parseEnviron(environ []string) map[string]string {
+	if environ == nil {
+		environ = os.Environ()
+	}
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && k != "" {
+			m[k] = v
+		}
+	}
+	return m
+}

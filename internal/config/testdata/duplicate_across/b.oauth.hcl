@@ -1,0 +1,8 @@
+# The same app again, in a second file.
+
+app "sms" {
+  provider      = "sms77"
+  client_id     = "b"
+  client_secret = "s"
+  redirect_uri  = "http://127.0.0.1:8765/callback"
+}

@@ -1,0 +1,4 @@
+variable "sms_secret" {
+  type      = string
+  sensitive = true
+}

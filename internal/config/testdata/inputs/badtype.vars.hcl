@@ -1,0 +1,2 @@
+secret = "from-var-file"
+port   = "eighty"

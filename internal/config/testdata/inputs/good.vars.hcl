@@ -1,0 +1,3 @@
+secret = "from-var-file"
+port   = 9000
+scopes = ["lookup", "sms", "lookup"]

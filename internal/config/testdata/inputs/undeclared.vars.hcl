@@ -1,0 +1,2 @@
+secret = "from-var-file"
+sercet = "typo" # WARNING: Value for undeclared variable

@@ -1,0 +1,4 @@
+app "sms" {
+  provider  = "sms77"
+  client_id = # ERROR: Invalid expression
+}
