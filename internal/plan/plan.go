@@ -99,7 +99,18 @@ const (
 	ReasonRefreshBeforeChanged Reason = "refresh_before_changed"
 	ReasonClientSecretChanged  Reason = "client_secret_changed"
 	ReasonNotDeclared          Reason = "not_declared"
+	ReasonDestroy              Reason = "destroy"
 )
+
+// Reasons lists every reason in the order Action.Reasons keeps them.
+var Reasons = []Reason{
+	ReasonNotInState, ReasonProviderChanged, ReasonClientIDChanged,
+	ReasonRedirectURIChanged, ReasonParamsChanged, ReasonScopeAdded,
+	ReasonScopeRemoved, ReasonInvalidGrant, ReasonNeedsReconnect,
+	ReasonExpiredNoRefresh, ReasonExpiring, ReasonExpired,
+	ReasonRefreshBeforeChanged, ReasonClientSecretChanged, ReasonNotDeclared,
+	ReasonDestroy,
+}
 
 // Text is the reason as a phrase for the human view.
 func (r Reason) Text() string {
@@ -134,6 +145,8 @@ func (r Reason) Text() string {
 		return "client_secret changed"
 	case ReasonNotDeclared:
 		return "in state, no longer declared"
+	case ReasonDestroy:
+		return "destroy removes every connection"
 	}
 	return string(r)
 }

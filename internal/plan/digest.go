@@ -1,0 +1,173 @@
+package plan
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"sort"
+	"time"
+
+	"github.com/oauthform/oauthform/internal/config"
+	"github.com/oauthform/oauthform/internal/providers"
+	"github.com/oauthform/oauthform/internal/state"
+)
+
+// digestVersion prefixes the digest input; bump it when the encoding changes.
+const digestVersion = "oauthform-config-digest/v1\n"
+
+// Digest fingerprints everything in cfg that Diff and apply depend on: the
+// apps (provider, client_id, redirect_uri, and the client secret only as
+// state.HashSecret(lineage, …)), the connections (app, scopes as a set,
+// params, refresh_before) and the resolved provider profiles' endpoints and
+// knobs. It is the hex SHA-256 of a canonical encoding in which every list
+// is sorted, so map iteration order and scope order do not affect it. Source
+// positions, descriptions and variables are not part of it.
+func Digest(cfg *config.Config, lineage string) string {
+	sum := sha256.Sum256(digestInput(cfg, lineage))
+	return hex.EncodeToString(sum[:])
+}
+
+type digestApp struct {
+	Name         string         `json:"name"`
+	Provider     string         `json:"provider"`
+	Profile      *digestProfile `json:"profile"`
+	ClientID     string         `json:"client_id"`
+	ClientSecret string         `json:"client_secret_hash"`
+	RedirectURI  string         `json:"redirect_uri"`
+}
+
+type digestConn struct {
+	Name          string            `json:"name"`
+	App           string            `json:"app"`
+	Scopes        []string          `json:"scopes"`
+	Params        map[string]string `json:"params"` // encoding/json sorts keys
+	RefreshBefore time.Duration     `json:"refresh_before"`
+}
+
+type digestParam struct {
+	Name          string   `json:"name"`
+	Values        []string `json:"values"`
+	RequiresScope string   `json:"requires_scope"`
+}
+
+type digestProfile struct {
+	Name           string            `json:"name"`
+	AuthorizeURL   string            `json:"authorize_url"`
+	TokenURL       string            `json:"token_url"`
+	RefreshURL     string            `json:"refresh_url"`
+	RevokeURL      string            `json:"revoke_url"`
+	CheckURL       string            `json:"check_url"`
+	Issuer         string            `json:"issuer"`
+	ScopeSeparator string            `json:"scope_separator"`
+	ClientAuth     string            `json:"client_auth"`
+	ParamAliases   map[string]string `json:"param_aliases"`
+	CodeRaw        bool              `json:"code_raw"`
+	PKCE           bool              `json:"pkce"`
+	Expiry         string            `json:"expiry"`
+	Refresh        bool              `json:"refresh"`
+	RotatesRefresh bool              `json:"rotates_refresh"`
+	DownScope      bool              `json:"down_scope"`
+	ErrorFormat    string            `json:"error_format"`
+	NoScopes       bool              `json:"no_scopes"`
+	KnownScopes    []string          `json:"known_scopes"`
+	AnyParam       bool              `json:"any_param"`
+	Params         []digestParam     `json:"params"`
+	Metadata       []string          `json:"metadata"`
+}
+
+type digestDoc struct {
+	Providers   []*digestProfile `json:"providers"`
+	Apps        []digestApp      `json:"apps"`
+	Connections []digestConn     `json:"connections"`
+}
+
+// digestInput is the canonical encoding Digest hashes. It holds no secret.
+func digestInput(cfg *config.Config, lineage string) []byte {
+	if cfg == nil {
+		cfg = &config.Config{}
+	}
+	var doc digestDoc
+	for _, name := range sortedKeys(cfg.Providers) {
+		doc.Providers = append(doc.Providers, profileDigest(name, cfg.Providers[name]))
+	}
+	for _, name := range sortedKeys(cfg.Apps) {
+		a := cfg.Apps[name]
+		if a == nil {
+			continue
+		}
+		doc.Apps = append(doc.Apps, digestApp{
+			Name:         name,
+			Provider:     a.Provider,
+			Profile:      profileDigest(a.Provider, a.Profile),
+			ClientID:     a.ClientID,
+			ClientSecret: state.HashSecret(lineage, a.ClientSecret),
+			RedirectURI:  a.RedirectURI,
+		})
+	}
+	doc.Connections = make([]digestConn, 0, len(cfg.Connections))
+	for _, name := range sortedKeys(cfg.Connections) {
+		c := cfg.Connections[name]
+		if c == nil {
+			continue
+		}
+		dc := digestConn{
+			Name:          name,
+			Scopes:        sortedUnique(c.Scopes),
+			Params:        c.Params,
+			RefreshBefore: c.RefreshBefore,
+		}
+		if c.App != nil {
+			dc.App = c.App.Name
+		}
+		doc.Connections = append(doc.Connections, dc)
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		// Only strings, bools, numbers, slices and string maps: cannot fail.
+		panic("plan: encoding digest input: " + err.Error())
+	}
+	return append([]byte(digestVersion), b...)
+}
+
+func profileDigest(name string, p *providers.Profile) *digestProfile {
+	if p == nil {
+		return nil
+	}
+	d := &digestProfile{
+		Name:           name,
+		AuthorizeURL:   p.AuthorizeURL,
+		TokenURL:       p.TokenURL,
+		RefreshURL:     p.RefreshURL,
+		RevokeURL:      p.RevokeURL,
+		CheckURL:       p.CheckURL,
+		Issuer:         p.Issuer,
+		ScopeSeparator: p.ScopeSeparator,
+		ClientAuth:     string(p.ClientAuth),
+		ParamAliases:   p.ParamAliases,
+		CodeRaw:        p.CodeRaw,
+		PKCE:           p.PKCE,
+		Expiry:         string(p.Expiry),
+		Refresh:        p.Refresh,
+		RotatesRefresh: p.RotatesRefresh,
+		DownScope:      p.DownScope,
+		ErrorFormat:    string(p.ErrorFormat),
+		NoScopes:       p.NoScopes,
+		KnownScopes:    sortedUnique(p.KnownScopes),
+		AnyParam:       p.Params == nil,
+		Metadata:       sortedUnique(p.Metadata),
+	}
+	for _, n := range sortedKeys(p.Params) {
+		v := p.Params[n]
+		d.Params = append(d.Params, digestParam{Name: n, Values: sortedUnique(v.Values), RequiresScope: v.RequiresScope})
+	}
+	return d
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
