@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/oauthform/oauthform/internal/state"
+)
+
+const initHelp = `Usage: oauthform init [options]
+
+Check the configuration, create the state (.oauthform/state.db, mode 0600)
+if it does not exist, and add the state folder to .gitignore: tokens never
+belong in git. Safe to run again.
+
+Options:
+  -var 'NAME=VALUE'  Set a variable (repeatable).
+  -var-file=FILE     Read variables from an HCL file (repeatable).
+`
+
+func runInit(ctx context.Context, g *globals, args []string) int {
+	flags := newFlagSet("init")
+	var vars varFlags
+	vars.register(flags)
+	help, diags := parseFlags(flags, args, initHelp)
+	if help {
+		fmt.Fprint(g.streams.Out, initHelp)
+		return exitOK
+	}
+	if diags.HasErrors() {
+		writeDiags(g, g.streams.Err, nil, diags)
+		return exitError
+	}
+	cfg, diags := loadConfig(vars.inputs())
+	writeDiags(g, g.streams.Err, files(cfg), diags)
+	if diags.HasErrors() {
+		fmt.Fprintln(g.streams.Err, "oauthform init stopped: fix the configuration above, then run it again. Nothing was created.")
+		return exitError
+	}
+	out := g.streams.Out
+	path := statePath(cfg)
+	_, statErr := os.Stat(path)
+	existed := statErr == nil
+	st, diags := openState(path, state.Options{Create: true})
+	if diags.HasErrors() {
+		writeDiags(g, g.streams.Err, nil, diags)
+		return exitError
+	}
+	defer st.Close()
+	lineage, err := st.Init(ctx)
+	if err != nil {
+		writeDiags(g, g.streams.Err, nil, stateErrDiags("Failed to create the state", err))
+		return exitError
+	}
+	fmt.Fprintln(out, "Initializing the state...")
+	if existed {
+		fmt.Fprintf(out, "- Using the existing state %s (lineage %s)\n", path, lineage)
+	} else {
+		fmt.Fprintf(out, "- Created %s (lineage %s)\n", path, lineage)
+	}
+	entry, added, err := ensureGitignore(cfg.Dir, path)
+	switch {
+	case err != nil:
+		writeDiags(g, g.streams.Err, nil, wrapErr("Failed to update .gitignore", fmt.Errorf("%w; add the state folder to it by hand so tokens never reach git", err)))
+		return exitError
+	case added:
+		fmt.Fprintf(out, "- Added %s to .gitignore\n", entry)
+	case entry != "":
+		fmt.Fprintf(out, "- .gitignore already ignores %s\n", entry)
+	}
+	pal := newPalette(g.color())
+	fmt.Fprintf(out, "\n%soauthform has been successfully initialized!%s\n\n", pal.green+pal.bold, pal.reset)
+	fmt.Fprintf(out, "Run \"oauthform plan\" to see which connections need a grant.\n")
+	return exitOK
+}
+
+// ensureGitignore makes sure dir/.gitignore ignores the folder holding the
+// state. It returns the entry and whether it was added. A state outside dir
+// needs no entry ("" returned).
+func ensureGitignore(dir, statePath string) (entry string, added bool, err error) {
+	absDir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", false, err
+	}
+	absState, err := filepath.Abs(statePath)
+	if err != nil {
+		return "", false, err
+	}
+	rel, err := filepath.Rel(absDir, filepath.Dir(absState))
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", false, nil
+	}
+	if rel == "." {
+		entry = filepath.Base(absState) + "*" // state.db, .backup, .lock
+	} else {
+		entry = filepath.ToSlash(rel) + "/"
+	}
+	gi := filepath.Join(dir, ".gitignore")
+	data, err := os.ReadFile(gi)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return entry, false, fmt.Errorf("reading %s: %w", gi, err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		l := strings.TrimSpace(line)
+		if l == entry || l == "/"+entry || strings.TrimSuffix(l, "/") == strings.TrimSuffix(entry, "/") {
+			return entry, false, nil
+		}
+	}
+	var b strings.Builder
+	b.Write(data)
+	if len(data) > 0 && !strings.HasSuffix(string(data), "\n") {
+		b.WriteByte('\n')
+	}
+	b.WriteString("# oauthform state: holds OAuth tokens, never commit it\n" + entry + "\n")
+	if err := os.WriteFile(gi, []byte(b.String()), 0o644); err != nil {
+		return entry, false, fmt.Errorf("writing %s: %w", gi, err)
+	}
+	return entry, true, nil
+}

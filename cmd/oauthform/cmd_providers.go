@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/oauthform/oauthform/internal/providers"
+)
+
+const providersHelp = `Usage: oauthform providers [-json]
+
+List the built-in providers with their endpoints and documented quirks.
+Any other OAuth 2.0 provider can be declared in a provider block.
+`
+
+type jsonProvider struct {
+	Name           string   `json:"name"`
+	Description    string   `json:"description"`
+	AuthorizeURL   string   `json:"authorize_url"`
+	TokenURL       string   `json:"token_url"`
+	RefreshURL     string   `json:"refresh_url,omitempty"`
+	RevokeURL      string   `json:"revoke_url,omitempty"`
+	CheckURL       string   `json:"check_url,omitempty"`
+	ClientAuth     string   `json:"client_auth"`
+	ScopeSeparator string   `json:"scope_separator"`
+	PKCE           bool     `json:"pkce"`
+	Expiry         string   `json:"expiry"`
+	Refresh        bool     `json:"refresh"`
+	RotatesRefresh bool     `json:"rotates_refresh"`
+	Scopes         []string `json:"known_scopes"`
+	NoScopes       bool     `json:"no_scopes"`
+	Params         []string `json:"params"`
+	Quirks         []string `json:"quirks"`
+}
+
+func runProviders(_ context.Context, g *globals, args []string) int {
+	fs := newFlagSet("providers")
+	asJSON := fs.Bool("json", false, "")
+	help, diags := parseFlags(fs, args, providersHelp)
+	if help {
+		fmt.Fprint(g.streams.Out, providersHelp)
+		return exitOK
+	}
+	if diags.HasErrors() {
+		writeDiags(g, g.streams.Err, nil, diags)
+		return exitError
+	}
+	var list []jsonProvider
+	for _, p := range providers.Builtins() {
+		jp := jsonProvider{
+			Name: p.Name, Description: p.Description,
+			AuthorizeURL: p.AuthorizeURL, TokenURL: p.TokenURL, RefreshURL: p.RefreshURL,
+			RevokeURL: p.RevokeURL, CheckURL: p.CheckURL,
+			ClientAuth: string(p.ClientAuth), ScopeSeparator: p.ScopeSeparator, PKCE: p.PKCE,
+			Expiry: string(p.Expiry), Refresh: p.Refresh, RotatesRefresh: p.RotatesRefresh,
+			Scopes: append([]string{}, p.KnownScopes...), NoScopes: p.NoScopes,
+			Params: []string{}, Quirks: append([]string{}, p.Quirks...),
+		}
+		for k := range p.Params {
+			jp.Params = append(jp.Params, k)
+		}
+		sort.Strings(jp.Params)
+		list = append(list, jp)
+	}
+	if *asJSON {
+		_ = writeJSON(g.streams.Out, struct {
+			FormatVersion string         `json:"format_version"`
+			Providers     []jsonProvider `json:"providers"`
+		}{"1.0", list})
+		return exitOK
+	}
+	out := g.streams.Out
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tCLIENT AUTH\tSCOPES\tREFRESH\tREVOKE\tDESCRIPTION")
+	for _, p := range list {
+		scopes := "any"
+		switch {
+		case p.NoScopes:
+			scopes = "none"
+		case len(p.Scopes) > 0:
+			scopes = fmt.Sprintf("%d known", len(p.Scopes))
+		}
+		refresh := "no"
+		if p.Refresh {
+			refresh = "yes"
+			if p.RotatesRefresh {
+				refresh = "rotating"
+			}
+		}
+		revoke := "no"
+		if p.RevokeURL != "" {
+			revoke = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.ClientAuth, scopes, refresh, revoke, p.Description)
+	}
+	_ = tw.Flush()
+	for _, p := range list {
+		fmt.Fprintf(out, "\n%s\n", p.Name)
+		if p.AuthorizeURL != "" {
+			fmt.Fprintf(out, "  authorize: %s\n  token:     %s\n", p.AuthorizeURL, p.TokenURL)
+		}
+		if len(p.Scopes) > 0 {
+			fmt.Fprintf(out, "  scopes:    %s\n", strings.Join(p.Scopes, " "))
+		}
+		for _, q := range p.Quirks {
+			fmt.Fprintf(out, "  - %s\n", q)
+		}
+	}
+	return exitOK
+}

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/oauthform/oauthform/internal/state"
+)
+
+const stateHelp = `Usage: oauthform state <subcommand> [options] [args]
+
+Advanced state management.
+
+Subcommands:
+  list              List the connections in the state.
+  show CONNECTION   Show one connection (tokens redacted unless -show-sensitive).
+  rm CONNECTION...  Forget connections WITHOUT revoking them at the provider.
+
+Options:
+  -state=PATH       Use this state file instead of the configured one.
+  -var, -var-file   Variables, as for plan.
+  -lock-timeout=D   (rm) Wait up to D for the state lock.
+  -dry-run          (rm) Only say what would be removed.
+`
+
+func runState(ctx context.Context, g *globals, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(g.streams.Err, stateHelp)
+		return exitError
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(g.streams.Out, stateHelp)
+		return exitOK
+	case "list":
+		return runStateList(ctx, g, args[1:])
+	case "show":
+		return runStateShow(ctx, g, args[1:])
+	case "rm":
+		return runStateRm(ctx, g, args[1:])
+	}
+	msg := fmt.Sprintf("Unknown state subcommand %q.", args[0])
+	if s := suggest(args[0], []string{"list", "show", "rm"}); s != "" {
+		msg += fmt.Sprintf(" Did you mean %q?", s)
+	}
+	writeDiags(g, g.streams.Err, nil, errDiag("Invalid command line", msg+"\n\n"+stateHelp))
+	return exitError
+}
+
+func runStateList(ctx context.Context, g *globals, args []string) int {
+	fs := newFlagSet("state list")
+	var sf stateFlags
+	sf.register(fs)
+	help, diags := parseFlags(fs, args, stateHelp)
+	if help {
+		fmt.Fprint(g.streams.Out, stateHelp)
+		return exitOK
+	}
+	if diags.HasErrors() {
+		writeDiags(g, g.streams.Err, nil, diags)
+		return exitError
+	}
+	path, cfg, diags := sf.locate()
+	if diags.HasErrors() {
+		writeDiags(g, g.streams.Err, files(cfg), diags)
+		return exitError
+	}
+	snap, diags := readState(ctx, path)
+	if diags.HasErrors() {
+		writeDiags(g, g.streams.Err, nil, diags)
+		return exitError
+	}
+	names := make([]string, 0, len(snap.Records))
+	for n := range snap.Records {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintln(g.streams.Out, n)
+	}
+	return exitOK
+}
+
+func runStateShow(ctx context.Context, g *globals, args []string) int {
+	fs := newFlagSet("state show")
+	var sf stateFlags
+	sf.register(fs)
+	asJSON := fs.Bool("json", false, "")
+	showSensitive := fs.Bool("show-sensitive", false, "")
+	help, diags := parseFlags(fs, args, stateHelp)
+	if help {
+		fmt.Fprint(g.streams.Out, stateHelp)
+		return exitOK
+	}
+	if fs.NArg() != 1 {
+		diags = append(diags, errDiag("Invalid command line", "state show needs exactly one connection name, e.g. oauthform state show sms_main")...)
+	}
+	if diags.HasErrors() {
+		writeDiags(g, g.streams.Err, nil, diags)
+		return exitError
+	}
+	name := fs.Arg(0)
+	path, cfg, diags := sf.locate()
+	if diags.HasErrors() {
+		writeDiags(g, g.streams.Err, files(cfg), diags)
+		return exitError
+	}
+	snap, diags := readState(ctx, path)
+	if diags.HasErrors() {
+		writeDiags(g, g.streams.Err, nil, diags)
+		return exitError
+	}
+	rec, ok := snap.Records[name]
+	if !ok {
+		writeDiags(g, g.streams.Err, nil, noSuchConnection(name, snap, nil))
+		return exitError
+	}
+	declared := false
+	if cfg != nil {
+		_, declared = cfg.Connections[name]
+	}
+	jc := newJSONConnection(rec, declared, *showSensitive)
+	if *asJSON {
+		_ = writeJSON(g.streams.Out, jc)
+		return exitOK
+	}
+	renderConnection(g.streams.Out, jc, time.Now())
+	return exitOK
+}
+
+func runStateRm(ctx context.Context, g *globals, args []string) int {
+	fs := newFlagSet("state rm")
+	var sf stateFlags
+	sf.register(fs)
+	lockTimeout := fs.String("lock-timeout", "0s", "")
+	dryRun := fs.Bool("dry-run", false, "")
+	help, diags := parseFlags(fs, args, stateHelp)
+	if help {
+		fmt.Fprint(g.streams.Out, stateHelp)
+		return exitOK
+	}
+	if fs.NArg() == 0 {
+		diags = append(diags, errDiag("Invalid command line", "state rm needs at least one connection name, e.g. oauthform state rm sms_main")...)
+	}
+	timeout, tdiags := parseLockTimeout(*lockTimeout)
+	diags = append(diags, tdiags...)
+	if diags.HasErrors() {
+		writeDiags(g, g.streams.Err, nil, diags)
+		return exitError
+	}
+	path, cfg, diags := sf.locate()
+	if diags.HasErrors() {
+		writeDiags(g, g.streams.Err, files(cfg), diags)
+		return exitError
+	}
+	st, diags := openState(path, state.Options{LockTimeout: timeout})
+	if diags.HasErrors() {
+		writeDiags(g, g.streams.Err, nil, diags)
+		return exitError
+	}
+	defer st.Close()
+	if _, err := st.Lock(ctx, "state rm"); err != nil {
+		writeDiags(g, g.streams.Err, nil, stateErrDiags("Error acquiring the state lock", err))
+		return exitError
+	}
+	defer func() { _ = st.Unlock(ctx) }()
+	snap, err := st.Snapshot(ctx)
+	if err != nil {
+		writeDiags(g, g.streams.Err, nil, stateErrDiags("Failed to read the state", err))
+		return exitError
+	}
+	// Check every name before removing any, so a typo removes nothing.
+	for _, name := range fs.Args() {
+		if _, ok := snap.Records[name]; !ok {
+			writeDiags(g, g.streams.Err, nil, noSuchConnection(name, snap, nil))
+			fmt.Fprintln(g.streams.Err, "Nothing was removed.")
+			return exitError
+		}
+	}
+	removed := 0
+	for _, name := range fs.Args() {
+		if *dryRun {
+			fmt.Fprintf(g.streams.Out, "Would remove connection %q\n", name)
+			continue
+		}
+		if err := st.Delete(ctx, name); err != nil {
+			if errors.Is(err, state.ErrNotFound) {
+				continue
+			}
+			writeDiags(g, g.streams.Err, nil, stateErrDiags(fmt.Sprintf("Failed to remove %q", name), err))
+			fmt.Fprintf(g.streams.Err, "%d connection(s) were removed before the error.\n", removed)
+			return exitError
+		}
+		removed++
+		fmt.Fprintf(g.streams.Out, "Removed connection %q\n", name)
+	}
+	if !*dryRun {
+		fmt.Fprintf(g.streams.Out, "Successfully removed %d connection(s). Their grants were NOT revoked at the provider; use \"oauthform destroy -target=NAME\" to revoke.\n", removed)
+	}
+	return exitOK
+}

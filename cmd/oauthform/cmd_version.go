@@ -1,0 +1,30 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+)
+
+func runVersion(_ context.Context, g *globals, args []string) int {
+	fs := newFlagSet("version")
+	asJSON := fs.Bool("json", false, "")
+	help, diags := parseFlags(fs, args, "Usage: oauthform version [-json]\n")
+	if help {
+		fmt.Fprint(g.streams.Out, "Usage: oauthform version [-json]\n")
+		return exitOK
+	}
+	if diags.HasErrors() {
+		writeDiags(g, g.streams.Err, nil, diags)
+		return exitError
+	}
+	platform := runtime.GOOS + "_" + runtime.GOARCH
+	if *asJSON {
+		_ = writeJSON(g.streams.Out, map[string]string{
+			"oauthform_version": version, "go_version": runtime.Version(), "platform": platform,
+		})
+		return exitOK
+	}
+	fmt.Fprintf(g.streams.Out, "oauthform v%s\non %s (%s)\n", version, platform, runtime.Version())
+	return exitOK
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/oauthform/oauthform/internal/config"
+	"github.com/oauthform/oauthform/internal/state"
+)
+
+// multiFlag collects a repeatable string flag (-var, -var-file, -target).
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// varFlags are -var and -var-file, shared by every command that loads the
+// configuration.
+type varFlags struct {
+	vars     multiFlag
+	varFiles multiFlag
+}
+
+func (v *varFlags) register(fs *flag.FlagSet) {
+	fs.Var(&v.vars, "var", "")
+	fs.Var(&v.varFiles, "var-file", "")
+}
+
+func (v *varFlags) inputs() config.Inputs {
+	return config.Inputs{Vars: v.vars, VarFiles: v.varFiles}
+}
+
+// newFlagSet returns a FlagSet that reports errors as diagnostics instead of
+// printing them.
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+// parseFlags parses args with fs and turns a flag error into a diagnostic
+// that names the command and points at its help.
+func parseFlags(fs *flag.FlagSet, args []string, help string) (helpAsked bool, diags hcl.Diagnostics) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return false, errDiag("Invalid command line", fmt.Sprintf("%s: %v\n\n%s", fs.Name(), err, help))
+	}
+	return false, nil
+}
+
+// parseLockTimeout is the -lock-timeout flag, a Go duration.
+func parseLockTimeout(s string) (time.Duration, hcl.Diagnostics) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, errDiag("Invalid -lock-timeout", fmt.Sprintf("-lock-timeout=%q is not a duration such as 30s or 2m.", s))
+	}
+	return d, nil
+}
+
+// loadConfig loads the configuration of the current directory. On error
+// diagnostics the returned config may still be non-nil (for snippets).
+func loadConfig(in config.Inputs) (*config.Config, hcl.Diagnostics) {
+	return config.Load(".", in)
+}
+
+// files returns cfg's files for snippets, tolerating a nil cfg.
+func files(cfg *config.Config) map[string]*hcl.File {
+	if cfg == nil {
+		return nil
+	}
+	return cfg.Files()
+}
+
+// statePath resolves the configured state path against the configuration
+// directory.
+func statePath(cfg *config.Config) string {
+	p := cfg.Settings.StatePath
+	if p == "" {
+		p = config.DefaultStatePath
+	}
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(cfg.Dir, p)
+}
+
+// openState opens the state store for cfg.
+func openState(path string, opts state.Options) (state.Store, hcl.Diagnostics) {
+	st, err := state.Open(path, opts)
+	if err != nil {
+		return nil, stateErrDiags("Failed to open the state", err)
+	}
+	return st, nil
+}
+
+// stateErrDiags explains a state error, with advice where there is one.
+func stateErrDiags(summary string, err error) hcl.Diagnostics {
+	var le *state.LockError
+	switch {
+	case errors.As(err, &le):
+		detail := err.Error()
+		if le.Info != nil {
+			detail = "Another oauthform process holds the state lock:\n\n" + le.Info.String() +
+				"\n\nWait for it to finish, or retry with -lock-timeout=DURATION to wait for it."
+		}
+		return errDiag("Error acquiring the state lock", detail)
+	case errors.Is(err, state.ErrCorrupt):
+		return errDiag(summary, err.Error()+"\n\noauthform has not modified the file. Restore the backup (state.db.backup beside it) or move the file away.")
+	case errors.Is(err, state.ErrNewerFormat):
+		return errDiag(summary, err.Error()+"\n\nUpgrade oauthform to read it; this version will not modify it.")
+	case errors.Is(err, state.ErrNoState):
+		return errDiag(summary, "There is no state yet. Run \"oauthform init\" first.")
+	}
+	return wrapErr(summary, err)
+}
+
+// readSnapshot reads the state, taking the lock for the read when lock is
+// true (as Terraform's plan does), so that a plan is not made from a state an
+// apply is changing.
+func readSnapshot(ctx context.Context, st state.Store, operation string, lock bool) (*state.Snapshot, hcl.Diagnostics) {
+	if lock {
+		if _, err := st.Lock(ctx, operation); err != nil {
+			if !errors.Is(err, state.ErrNoState) {
+				return nil, stateErrDiags("Error acquiring the state lock", err)
+			}
+		} else {
+			defer func() { _ = st.Unlock(ctx) }()
+		}
+	}
+	snap, err := st.Snapshot(ctx)
+	if err != nil {
+		return nil, stateErrDiags("Failed to read the state", err)
+	}
+	return snap, nil
+}
+
+// formatDuration prints d compactly: 10m, 1h30m, 45s, 7d2h.
+func formatDuration(d time.Duration) string {
+	if d == 0 {
+		return "0s"
+	}
+	neg := d < 0
+	if neg {
+		d = -d
+	}
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	units := []struct {
+		n string
+		d time.Duration
+	}{{"d", 24 * time.Hour}, {"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}}
+	parts := 0
+	for _, u := range units {
+		if d >= u.d {
+			fmt.Fprintf(&b, "%d%s", d/u.d, u.n)
+			d %= u.d
+			parts++
+		}
+	}
+	if parts == 0 {
+		return d.String()
+	}
+	return b.String()
+}
+
+// relTime says when t is relative to now: "in 52m", "3h ago".
+func relTime(t, now time.Time) string {
+	d := t.Sub(now).Truncate(time.Second)
+	if d >= 0 {
+		return "in " + formatDuration(d)
+	}
+	return formatDuration(-d) + " ago"
+}

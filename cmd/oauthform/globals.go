@@ -1,0 +1,107 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/agext/levenshtein"
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/term"
+)
+
+// streams are the process's standard streams; tests substitute buffers.
+type streams struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+	// OutTerminal and ErrTerminal say whether the streams are terminals
+	// (colour, widths).
+	OutTerminal, ErrTerminal bool
+	// Width is the terminal width, or 0.
+	Width int
+}
+
+func stdStreams() *streams {
+	s := &streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}
+	s.OutTerminal = term.IsTerminal(int(os.Stdout.Fd()))
+	s.ErrTerminal = term.IsTerminal(int(os.Stderr.Fd()))
+	if s.OutTerminal {
+		if w, _, err := term.GetSize(int(os.Stdout.Fd())); err == nil {
+			s.Width = w
+		}
+	}
+	return s
+}
+
+// globals are the options that come before the command.
+type globals struct {
+	chdir   string
+	noColor bool
+	streams *streams
+	log     hclog.Logger
+}
+
+// color reports whether output to stdout may use colour: only on a
+// terminal, never with -no-color or NO_COLOR.
+func (g *globals) color() bool {
+	return g.streams.OutTerminal && !g.noColor && os.Getenv("NO_COLOR") == ""
+}
+
+// errColor is color() for stderr.
+func (g *globals) errColor() bool {
+	return g.streams.ErrTerminal && !g.noColor && os.Getenv("NO_COLOR") == ""
+}
+
+func parseGlobals(args []string, s *streams) (*globals, []string, error) {
+	g := &globals{streams: s}
+	fs := flag.NewFlagSet("oauthform", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&g.chdir, "chdir", "", "")
+	fs.BoolVar(&g.noColor, "no-color", false, "")
+	level := fs.String("log-level", os.Getenv("OAUTHFORM_LOG"), "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return g, []string{"help"}, nil
+		}
+		return nil, nil, err
+	}
+	lg, err := newLogger(*level, s.Err)
+	if err != nil {
+		return nil, nil, err
+	}
+	g.log = lg
+	return g, fs.Args(), nil
+}
+
+// newLogger returns an hclog logger writing to w at level; "" and "off"
+// give a logger that discards everything.
+func newLogger(level string, w io.Writer) (hclog.Logger, error) {
+	level = strings.TrimSpace(strings.ToLower(level))
+	if level == "" || level == "off" {
+		return hclog.NewNullLogger(), nil
+	}
+	l := hclog.LevelFromString(level)
+	if l == hclog.NoLevel {
+		return nil, errors.New("-log-level: want one of trace, debug, info, warn, error, off, got " + level)
+	}
+	return hclog.New(&hclog.LoggerOptions{
+		Name:   "oauthform",
+		Level:  l,
+		Output: w,
+	}), nil
+}
+
+// suggest returns the candidate closest to given when it is close enough to
+// be a likely typo, else "".
+func suggest(given string, candidates []string) string {
+	best, bestDist := "", 3
+	for _, c := range candidates {
+		if d := levenshtein.Distance(given, c, nil); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}

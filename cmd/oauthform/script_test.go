@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/oauthform/oauthform/internal/secret"
+	"github.com/oauthform/oauthform/internal/state"
+)
+
+// TestMain lets the test binary act as the oauthform command inside script
+// tests, so no separate build is needed and coverage still counts.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"oauthform": func() {
+			os.Exit(realMain(context.Background(), os.Args[1:], stdStreams()))
+		},
+	})
+}
+
+// TestScripts runs testdata/script/*.txtar. Set UPDATE_SCRIPTS=1 to rewrite
+// golden files inside the archives when a cmp fails.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		UpdateScripts:       os.Getenv("UPDATE_SCRIPTS") != "",
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+		Setup: func(e *testscript.Env) error {
+			e.Setenv("HOME", e.WorkDir)
+			e.Setenv("NO_COLOR", "1")
+			e.Setenv("OAUTHFORM_LOG", "")
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"seed-state": cmdSeedState,
+			"validjson":  cmdValidJSON,
+			"filemode":   cmdFileMode,
+		},
+	})
+}
+
+// seedRecord is the JSON a script uses to put records in a state, with
+// expiry relative to now so golden output stays stable.
+type seedRecord struct {
+	Conn          string            `json:"conn"`
+	Provider      string            `json:"provider"`
+	ClientID      string            `json:"client_id"`
+	ClientSecret  string            `json:"client_secret"`
+	RedirectURI   string            `json:"redirect_uri"`
+	Scopes        []string          `json:"scopes"`
+	GrantedScopes []string          `json:"granted_scopes"`
+	Params        map[string]string `json:"params"`
+	RefreshBefore string            `json:"refresh_before"`
+	Access        string            `json:"access"`
+	Refresh       string            `json:"refresh"`
+	ExpiresIn     string            `json:"expires_in"` // Go duration from now; "" = never
+	Status        string            `json:"status"`
+	LastError     string            `json:"last_error"` // error kind
+	Meta          map[string]any    `json:"meta"`
+}
+
+// cmdSeedState: seed-state STATE_PATH RECORDS.json — create the state and
+// write the records, as a finished apply would have.
+func cmdSeedState(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: seed-state STATE_PATH RECORDS.json")
+	}
+	ctx := context.Background()
+	var recs []seedRecord
+	ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[1])), &recs))
+	st, err := state.Open(ts.MkAbs(args[0]), state.Options{Create: true})
+	ts.Check(err)
+	defer st.Close()
+	lineage, err := st.Init(ctx)
+	ts.Check(err)
+	_, err = st.Lock(ctx, "seed-state")
+	ts.Check(err)
+	defer st.Unlock(ctx)
+	now := time.Now()
+	for _, r := range recs {
+		rb := 10 * time.Minute
+		if r.RefreshBefore != "" {
+			rb, err = time.ParseDuration(r.RefreshBefore)
+			ts.Check(err)
+		}
+		rec := &state.Record{
+			Conn: r.Conn, Provider: r.Provider, ClientID: r.ClientID,
+			ClientSecretHash: state.HashSecret(lineage, secret.New(r.ClientSecret)),
+			RedirectURI:      r.RedirectURI, Scopes: r.Scopes, GrantedScopes: r.GrantedScopes,
+			Params: r.Params, RefreshBefore: rb,
+			Access: secret.New(r.Access), Refresh: secret.New(r.Refresh), TokenType: "Bearer",
+			Status: state.StatusActive, Meta: r.Meta, Created: now, Refreshed: now,
+		}
+		if rec.Params == nil {
+			rec.Params = map[string]string{}
+		}
+		if r.ExpiresIn != "" {
+			d, err := time.ParseDuration(r.ExpiresIn)
+			ts.Check(err)
+			rec.Expiry = now.Add(d).Truncate(time.Second)
+		}
+		if r.Status != "" {
+			rec.Status = state.Status(r.Status)
+		}
+		if r.LastError != "" {
+			rec.LastError = &state.LastError{Kind: r.LastError, Message: "seeded", At: now}
+		}
+		ts.Check(st.Put(ctx, rec))
+	}
+}
+
+// cmdValidJSON: validjson FILE — FILE parses as one JSON document.
+func cmdValidJSON(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: validjson FILE")
+	}
+	var v any
+	err := json.Unmarshal([]byte(ts.ReadFile(args[0])), &v)
+	if neg != (err != nil) {
+		ts.Fatalf("validjson %s: neg=%v err=%v", args[0], neg, err)
+	}
+}
+
+// cmdFileMode: filemode PATH 0600 — PATH has exactly this permission.
+func cmdFileMode(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: filemode PATH MODE")
+	}
+	info, err := os.Stat(ts.MkAbs(filepath.Clean(args[0])))
+	ts.Check(err)
+	got := fmt.Sprintf("%04o", info.Mode().Perm())
+	if (got == args[1]) == neg {
+		ts.Fatalf("%s has mode %s, want %s%s", args[0], got, map[bool]string{true: "not ", false: ""}[neg], args[1])
+	}
+}

@@ -1,0 +1,438 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/oauthform/oauthform/internal/plan"
+)
+
+// jsonPlanFormatVersion is the version of the `plan -json` document. Minor
+// versions only add fields; a major version change breaks readers. The
+// document is described in docs/json-output.md.
+const jsonPlanFormatVersion = "1.0"
+
+// jsonPlan is the `plan -json` document. The human view renders from the same
+// struct, so the two cannot disagree.
+type jsonPlan struct {
+	FormatVersion    string       `json:"format_version"`
+	OauthformVersion string       `json:"oauthform_version"`
+	Lineage          string       `json:"lineage"`
+	Serial           uint64       `json:"serial"`
+	ConfigDigest     string       `json:"config_digest"`
+	Created          string       `json:"created"`
+	Mode             string       `json:"mode"`
+	Targets          []string     `json:"targets"`
+	Changes          []jsonChange `json:"changes"`
+	Blocked          []jsonChange `json:"blocked,omitempty"`
+	Summary          jsonSummary  `json:"summary"`
+	Diagnostics      []jsonDiag   `json:"diagnostics"`
+}
+
+type jsonSummary struct {
+	Connect    int `json:"connect"`
+	Refresh    int `json:"refresh"`
+	Reconnect  int `json:"reconnect"`
+	Update     int `json:"update"`
+	Disconnect int `json:"disconnect"`
+}
+
+type jsonReason struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+type jsonSide struct {
+	Provider      string            `json:"provider"`
+	App           string            `json:"app,omitempty"`
+	ClientID      string            `json:"client_id"`
+	RedirectURI   string            `json:"redirect_uri"`
+	Scopes        []string          `json:"scopes"`
+	Params        map[string]string `json:"params"`
+	RefreshBefore string            `json:"refresh_before"`
+}
+
+type jsonChange struct {
+	Connection      string       `json:"connection"`
+	Action          string       `json:"action"`
+	Symbol          string       `json:"symbol"`
+	Interactive     bool         `json:"interactive"`
+	Reasons         []jsonReason `json:"reasons"`
+	Before          *jsonSide    `json:"before"`
+	After           *jsonSide    `json:"after"`
+	Expiry          string       `json:"expiry,omitempty"`
+	HasRefreshToken bool         `json:"has_refresh_token"`
+	CanRevoke       *bool        `json:"can_revoke,omitempty"`
+}
+
+func newJSONPlan(p *plan.Plan, diags hcl.Diagnostics) *jsonPlan {
+	jp := &jsonPlan{
+		FormatVersion:    jsonPlanFormatVersion,
+		OauthformVersion: version,
+		Lineage:          p.Lineage,
+		Serial:           p.Serial,
+		ConfigDigest:     p.ConfigDigest,
+		Created:          p.Created.UTC().Format(time.RFC3339),
+		Mode:             p.Mode.String(),
+		Targets:          append([]string{}, p.Targets...),
+		Changes:          []jsonChange{},
+		Diagnostics:      toJSONDiags(diags),
+	}
+	for _, a := range p.Actions {
+		jp.Changes = append(jp.Changes, newJSONChange(a))
+	}
+	for _, a := range p.Blocked {
+		jp.Blocked = append(jp.Blocked, newJSONChange(a))
+	}
+	c := p.Counts()
+	jp.Summary = jsonSummary{
+		Connect: c[plan.Connect], Refresh: c[plan.Refresh], Reconnect: c[plan.Reconnect],
+		Update: c[plan.Update], Disconnect: c[plan.Disconnect],
+	}
+	return jp
+}
+
+func newJSONChange(a *plan.Action) jsonChange {
+	jc := jsonChange{
+		Connection:      a.Conn,
+		Action:          a.Kind.String(),
+		Symbol:          a.Kind.Symbol(),
+		Interactive:     a.Interactive(),
+		Reasons:         []jsonReason{},
+		Before:          newJSONSide(a.Before),
+		After:           newJSONSide(a.After),
+		HasRefreshToken: a.HasRefresh,
+	}
+	for _, r := range a.Reasons {
+		jc.Reasons = append(jc.Reasons, jsonReason{Code: string(r), Message: r.Text()})
+	}
+	if !a.Expiry.IsZero() {
+		jc.Expiry = a.Expiry.UTC().Format(time.RFC3339)
+	}
+	if a.Kind == plan.Disconnect {
+		cr := a.CanRevoke
+		jc.CanRevoke = &cr
+	}
+	return jc
+}
+
+func newJSONSide(s *plan.Side) *jsonSide {
+	if s == nil {
+		return nil
+	}
+	js := &jsonSide{
+		Provider:      s.Provider,
+		App:           s.App,
+		ClientID:      s.ClientID,
+		RedirectURI:   s.RedirectURI,
+		Scopes:        append([]string{}, s.Scopes...),
+		Params:        map[string]string{},
+		RefreshBefore: formatDuration(s.RefreshBefore),
+	}
+	for k, v := range s.Params {
+		js.Params[k] = v
+	}
+	return js
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// colors for the human view; empty strings when colour is off.
+type palette struct {
+	green, yellow, red, cyan, bold, reset string
+}
+
+func newPalette(on bool) palette {
+	if !on {
+		return palette{}
+	}
+	return palette{green: "\x1b[32m", yellow: "\x1b[33m", red: "\x1b[31m", cyan: "\x1b[36m", bold: "\x1b[1m", reset: "\x1b[0m"}
+}
+
+func (p palette) forKind(action string) string {
+	switch action {
+	case "connect":
+		return p.green
+	case "disconnect":
+		return p.red
+	case "reconnect", "update":
+		return p.yellow
+	case "refresh":
+		return p.cyan
+	}
+	return ""
+}
+
+// renderPlan writes the human view of jp.
+func renderPlan(w io.Writer, jp *jsonPlan, pal palette) {
+	now, _ := time.Parse(time.RFC3339, jp.Created)
+	if len(jp.Changes) == 0 {
+		if len(jp.Blocked) == 0 {
+			fmt.Fprintf(w, "%sNo changes.%s Your connections match the configuration.\n", pal.green+pal.bold, pal.reset)
+			return
+		}
+	} else {
+		fmt.Fprintln(w, "oauthform will perform the following actions:")
+		for _, c := range jp.Changes {
+			fmt.Fprintln(w)
+			renderChange(w, c, now, pal)
+		}
+		fmt.Fprintln(w)
+		s := jp.Summary
+		fmt.Fprintf(w, "%sPlan:%s %d to connect, %d to refresh, %d to reconnect, %d to update, %d to disconnect.\n",
+			pal.bold, pal.reset, s.Connect, s.Refresh, s.Reconnect, s.Update, s.Disconnect)
+	}
+	if len(jp.Blocked) > 0 {
+		fmt.Fprintf(w, "\nThese connections need a person and were left out (run \"oauthform apply\"):\n")
+		for _, c := range jp.Blocked {
+			fmt.Fprintf(w, "  %s %s: %s\n", c.Symbol, c.Connection, reasonsText(c.Reasons))
+		}
+	}
+	if n := interactiveCount(jp.Changes); n > 0 {
+		fmt.Fprintf(w, "\n%d of these actions need a person to approve access in a browser.\n", n)
+	}
+}
+
+func interactiveCount(cs []jsonChange) int {
+	n := 0
+	for _, c := range cs {
+		if c.Interactive {
+			n++
+		}
+	}
+	return n
+}
+
+func reasonsText(rs []jsonReason) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = r.Message
+	}
+	return strings.Join(parts, "; ")
+}
+
+var verbs = map[string]string{
+	"connect":    "will be connected",
+	"reconnect":  "must be reconnected",
+	"update":     "will be updated in place",
+	"refresh":    "will be refreshed",
+	"disconnect": "will be disconnected",
+}
+
+// renderChange writes one block:
+//
+//	# sms_main will be connected (needs a person)
+//	+ connection "sms_main" {
+//	    + provider = "sms77"
+//	    …
+//	  }
+func renderChange(w io.Writer, c jsonChange, now time.Time, pal palette) {
+	col := pal.forKind(c.Action)
+	header := fmt.Sprintf("  %s# %s%s %s", pal.bold, c.Connection, pal.reset, verbs[c.Action])
+	if c.Interactive {
+		header += " (needs a person: browser grant)"
+	}
+	fmt.Fprintln(w, header)
+	for _, r := range c.Reasons {
+		fmt.Fprintf(w, "  #   %s\n", reasonLine(r, c, now))
+	}
+	fmt.Fprintf(w, "%s%3s%s connection %q {\n", col, c.Symbol, pal.reset, c.Connection)
+
+	var lines []attrLine
+	switch {
+	case c.Before == nil && c.After != nil: // connect
+		lines = sideLines(c.After, "+")
+	case c.After == nil && c.Before != nil: // disconnect
+		lines = sideLines(c.Before, "-")
+	default:
+		lines = diffLines(c.Before, c.After, c.Action)
+	}
+	if c.Action == "refresh" || c.Action == "reconnect" || c.Action == "disconnect" {
+		sym := "~"
+		if c.Action == "disconnect" {
+			sym = "-"
+		}
+		lines = append(lines, attrLine{sym: sym, name: "access_token", value: "(sensitive)"})
+		if c.HasRefreshToken {
+			lines = append(lines, attrLine{sym: sym, name: "refresh_token", value: "(sensitive)"})
+		}
+	}
+	if c.Expiry != "" {
+		if t, err := time.Parse(time.RFC3339, c.Expiry); err == nil {
+			lines = append(lines, attrLine{sym: " ", name: "expiry", value: fmt.Sprintf("%q (%s)", c.Expiry, relTime(t, now))})
+		}
+	}
+	writeAttrLines(w, lines, pal)
+	fmt.Fprintln(w, "    }")
+	if c.CanRevoke != nil && !*c.CanRevoke && c.Before != nil {
+		fmt.Fprintf(w, "  # note: %s cannot revoke remotely; oauthform will forget the tokens, revoke access in %s's own settings.\n",
+			c.Before.Provider, c.Before.Provider)
+	}
+}
+
+func reasonLine(r jsonReason, c jsonChange, now time.Time) string {
+	msg := r.Message
+	if (r.Code == string(plan.ReasonExpiring) || r.Code == string(plan.ReasonExpired) || r.Code == string(plan.ReasonExpiredNoRefresh)) && c.Expiry != "" {
+		if t, err := time.Parse(time.RFC3339, c.Expiry); err == nil {
+			msg += fmt.Sprintf(" (expires %s, %s)", c.Expiry, relTime(t, now))
+		}
+	}
+	return msg
+}
+
+// attrLine is one attribute row of a change block; sub holds list items for
+// a scope diff.
+type attrLine struct {
+	sym, name, value string
+	sub              []attrLine
+}
+
+func writeAttrLines(w io.Writer, lines []attrLine, pal palette) {
+	width := 0
+	for _, l := range lines {
+		width = max(width, len(l.name))
+	}
+	for _, l := range lines {
+		fmt.Fprintf(w, "      %s %-*s = %s\n", colorSym(l.sym, pal), width, l.name, l.value)
+		for _, s := range l.sub {
+			fmt.Fprintf(w, "          %s %s,\n", colorSym(s.sym, pal), s.value)
+		}
+		if len(l.sub) > 0 {
+			fmt.Fprintf(w, "        %*s]\n", 0, "")
+		}
+	}
+}
+
+func colorSym(sym string, pal palette) string {
+	switch sym {
+	case "+":
+		return pal.green + sym + pal.reset
+	case "-":
+		return pal.red + sym + pal.reset
+	case "~":
+		return pal.yellow + sym + pal.reset
+	}
+	return sym
+}
+
+func sideLines(s *jsonSide, sym string) []attrLine {
+	lines := []attrLine{{sym: sym, name: "provider", value: quote(s.Provider)}}
+	if s.App != "" {
+		lines = append(lines, attrLine{sym: sym, name: "app", value: "app." + s.App})
+	}
+	lines = append(lines,
+		attrLine{sym: sym, name: "client_id", value: quote(s.ClientID)},
+		attrLine{sym: sym, name: "redirect_uri", value: quote(s.RedirectURI)},
+		attrLine{sym: sym, name: "scopes", value: listValue(s.Scopes)},
+	)
+	if len(s.Params) > 0 {
+		lines = append(lines, attrLine{sym: sym, name: "params", value: mapValue(s.Params)})
+	}
+	lines = append(lines, attrLine{sym: sym, name: "refresh_before", value: quote(s.RefreshBefore)})
+	return lines
+}
+
+// diffLines shows what differs between before and after; unchanged
+// identifying attributes are shown plainly for context.
+func diffLines(b, a *jsonSide, action string) []attrLine {
+	var lines []attrLine
+	scalar := func(name, bv, av string, always bool) {
+		switch {
+		case bv != av:
+			lines = append(lines, attrLine{sym: "~", name: name, value: quote(bv) + " -> " + quote(av)})
+		case always:
+			lines = append(lines, attrLine{sym: " ", name: name, value: quote(av)})
+		}
+	}
+	scalar("provider", b.Provider, a.Provider, true)
+	if a.App != "" {
+		lines = append(lines, attrLine{sym: " ", name: "app", value: "app." + a.App})
+	}
+	scalar("client_id", b.ClientID, a.ClientID, false)
+	scalar("redirect_uri", b.RedirectURI, a.RedirectURI, false)
+	if !sameSet(b.Scopes, a.Scopes) {
+		lines = append(lines, attrLine{sym: "~", name: "scopes", value: "[", sub: scopeDiff(b.Scopes, a.Scopes)})
+	} else if action != "update" {
+		lines = append(lines, attrLine{sym: " ", name: "scopes", value: listValue(a.Scopes)})
+	}
+	if !sameMap(b.Params, a.Params) {
+		lines = append(lines, attrLine{sym: "~", name: "params", value: mapValue(b.Params) + " -> " + mapValue(a.Params)})
+	}
+	scalar("refresh_before", b.RefreshBefore, a.RefreshBefore, false)
+	return lines
+}
+
+// scopeDiff lists the union of both scope lists, sorted, marking additions
+// and removals.
+func scopeDiff(before, after []string) []attrLine {
+	all := append(append([]string{}, before...), after...)
+	sort.Strings(all)
+	all = slices.Compact(all)
+	var out []attrLine
+	for _, s := range all {
+		inB, inA := slices.Contains(before, s), slices.Contains(after, s)
+		sym := " "
+		switch {
+		case inA && !inB:
+			sym = "+"
+		case inB && !inA:
+			sym = "-"
+		}
+		out = append(out, attrLine{sym: sym, value: quote(s)})
+	}
+	return out
+}
+
+func sameSet(a, b []string) bool {
+	x, y := slices.Clone(a), slices.Clone(b)
+	sort.Strings(x)
+	sort.Strings(y)
+	return slices.Equal(slices.Compact(x), slices.Compact(y))
+}
+
+func sameMap(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+func quote(s string) string { return fmt.Sprintf("%q", s) }
+
+func listValue(vs []string) string {
+	q := make([]string, len(vs))
+	for i, v := range vs {
+		q[i] = quote(v)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+func mapValue(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s = %q", k, m[k])
+	}
+	return "{ " + strings.Join(parts, ", ") + " }"
+}

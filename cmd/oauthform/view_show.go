@@ -1,0 +1,244 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/oauthform/oauthform/internal/config"
+	"github.com/oauthform/oauthform/internal/state"
+)
+
+// jsonShowFormatVersion versions the `show -json` document
+// (docs/json-output.md).
+const jsonShowFormatVersion = "1.0"
+
+type jsonState struct {
+	FormatVersion    string           `json:"format_version"`
+	OauthformVersion string           `json:"oauthform_version"`
+	Lineage          string           `json:"lineage"`
+	Serial           uint64           `json:"serial"`
+	Connections      []jsonConnection `json:"connections"`
+}
+
+type jsonLastError struct {
+	Kind    string `json:"kind"`
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+	At      string `json:"at"`
+}
+
+type jsonConnection struct {
+	Name            string            `json:"name"`
+	Declared        bool              `json:"declared"`
+	Connected       bool              `json:"connected"`
+	Status          string            `json:"status"`
+	Provider        string            `json:"provider"`
+	ClientID        string            `json:"client_id"`
+	RedirectURI     string            `json:"redirect_uri"`
+	Scopes          []string          `json:"scopes"`
+	GrantedScopes   []string          `json:"granted_scopes"`
+	Params          map[string]string `json:"params"`
+	RefreshBefore   string            `json:"refresh_before"`
+	TokenType       string            `json:"token_type,omitempty"`
+	Expiry          string            `json:"expiry,omitempty"`
+	HasAccessToken  bool              `json:"has_access_token"`
+	HasRefreshToken bool              `json:"has_refresh_token"`
+	// AccessToken and RefreshToken are present only with -show-sensitive.
+	AccessToken  *string        `json:"access_token,omitempty"`
+	RefreshToken *string        `json:"refresh_token,omitempty"`
+	LastError    *jsonLastError `json:"last_error,omitempty"`
+	Metadata     map[string]any `json:"metadata,omitempty"`
+	Created      string         `json:"created,omitempty"`
+	Refreshed    string         `json:"refreshed,omitempty"`
+}
+
+func timeOrEmpty(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// newJSONConnection describes one record; cfg may be nil. Tokens are
+// revealed only when showSensitive is set.
+func newJSONConnection(rec *state.Record, declared bool, showSensitive bool) jsonConnection {
+	jc := jsonConnection{
+		Name:            rec.Conn,
+		Declared:        declared,
+		Connected:       true,
+		Status:          string(rec.Status),
+		Provider:        rec.Provider,
+		ClientID:        rec.ClientID,
+		RedirectURI:     rec.RedirectURI,
+		Scopes:          append([]string{}, rec.Scopes...),
+		GrantedScopes:   rec.GrantedScopes,
+		Params:          map[string]string{},
+		RefreshBefore:   formatDuration(rec.RefreshBefore),
+		TokenType:       rec.TokenType,
+		Expiry:          timeOrEmpty(rec.Expiry),
+		HasAccessToken:  !rec.Access.IsZero(),
+		HasRefreshToken: !rec.Refresh.IsZero(),
+		Metadata:        rec.Meta,
+		Created:         timeOrEmpty(rec.Created),
+		Refreshed:       timeOrEmpty(rec.Refreshed),
+	}
+	for k, v := range rec.Params {
+		jc.Params[k] = v
+	}
+	if showSensitive {
+		a, r := rec.Access.Reveal(), rec.Refresh.Reveal()
+		jc.AccessToken, jc.RefreshToken = &a, &r
+	}
+	if le := rec.LastError; le != nil {
+		jc.LastError = &jsonLastError{Kind: le.Kind, Code: le.Code, Message: le.Message, At: timeOrEmpty(le.At)}
+	}
+	return jc
+}
+
+// newJSONState lists the state's connections, plus declared connections that
+// are not connected yet (when cfg is given), sorted by name.
+func newJSONState(snap *state.Snapshot, cfg *config.Config, only string, showSensitive bool) *jsonState {
+	js := &jsonState{
+		FormatVersion: jsonShowFormatVersion, OauthformVersion: version,
+		Lineage: snap.Lineage, Serial: snap.Serial, Connections: []jsonConnection{},
+	}
+	for name, rec := range snap.Records {
+		if only != "" && name != only {
+			continue
+		}
+		declared := false
+		if cfg != nil {
+			_, declared = cfg.Connections[name]
+		}
+		js.Connections = append(js.Connections, newJSONConnection(rec, declared, showSensitive))
+	}
+	if cfg != nil {
+		for name, c := range cfg.Connections {
+			if _, ok := snap.Records[name]; ok || (only != "" && name != only) {
+				continue
+			}
+			js.Connections = append(js.Connections, jsonConnection{
+				Name: name, Declared: true, Status: "not_connected",
+				Provider: c.App.Provider, ClientID: c.App.ClientID, RedirectURI: c.App.RedirectURI,
+				Scopes: append([]string{}, c.Scopes...), Params: c.Params,
+				RefreshBefore: formatDuration(c.RefreshBefore),
+			})
+		}
+	}
+	sort.Slice(js.Connections, func(i, j int) bool { return js.Connections[i].Name < js.Connections[j].Name })
+	return js
+}
+
+// renderStateTable is `show` without a connection: one row each.
+func renderStateTable(w io.Writer, js *jsonState, now time.Time) {
+	if len(js.Connections) == 0 {
+		fmt.Fprintln(w, "No connections. Declare some in *.oauth.hcl, then run \"oauthform apply\".")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONNECTION\tPROVIDER\tSTATUS\tEXPIRES\tSCOPES")
+	for _, c := range js.Connections {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Name, c.Provider, statusText(c), expiryText(c, now), scopesText(c))
+	}
+	_ = tw.Flush()
+}
+
+func statusText(c jsonConnection) string {
+	s := strings.ReplaceAll(c.Status, "_", " ")
+	if c.Connected && !c.Declared {
+		s += " (not declared)"
+	}
+	return s
+}
+
+func expiryText(c jsonConnection, now time.Time) string {
+	switch {
+	case !c.Connected:
+		return "-"
+	case c.Expiry == "":
+		return "never"
+	}
+	t, err := time.Parse(time.RFC3339, c.Expiry)
+	if err != nil {
+		return c.Expiry
+	}
+	if !t.After(now) {
+		return "expired " + relTime(t, now)
+	}
+	return relTime(t, now)
+}
+
+func scopesText(c jsonConnection) string {
+	if len(c.Scopes) == 0 {
+		return "-"
+	}
+	s := strings.Join(c.Scopes, " ")
+	if c.GrantedScopes != nil && !sameSet(c.GrantedScopes, c.Scopes) {
+		s += " (granted: " + strings.Join(c.GrantedScopes, " ") + ")"
+	}
+	return s
+}
+
+// renderConnection is `show NAME` / `state show NAME`.
+func renderConnection(w io.Writer, c jsonConnection, now time.Time) {
+	fmt.Fprintf(w, "# connection %q\n", c.Name)
+	row := func(k, v string) { fmt.Fprintf(w, "  %-16s %s\n", k+":", v) }
+	row("provider", c.Provider)
+	row("status", statusText(c))
+	row("client_id", c.ClientID)
+	row("redirect_uri", c.RedirectURI)
+	row("scopes", scopesText(c))
+	if len(c.Params) > 0 {
+		row("params", mapValue(c.Params))
+	}
+	row("refresh_before", c.RefreshBefore)
+	if !c.Connected {
+		return
+	}
+	tok := func(has bool, v *string) string {
+		switch {
+		case !has:
+			return "(none)"
+		case v != nil:
+			return *v
+		}
+		return "(sensitive)"
+	}
+	row("access_token", tok(c.HasAccessToken, c.AccessToken))
+	row("refresh_token", tok(c.HasRefreshToken, c.RefreshToken))
+	if c.TokenType != "" {
+		row("token_type", c.TokenType)
+	}
+	if c.Expiry != "" {
+		row("expires", c.Expiry+" ("+expiryText(c, now)+")")
+	} else {
+		row("expires", "never")
+	}
+	if c.Created != "" {
+		row("created", c.Created)
+	}
+	if c.Refreshed != "" {
+		row("refreshed", c.Refreshed)
+	}
+	if le := c.LastError; le != nil {
+		msg := le.Kind
+		if le.Message != "" {
+			msg += ": " + le.Message
+		}
+		row("last_error", msg+" ("+le.At+")")
+	}
+	keys := make([]string, 0, len(c.Metadata))
+	for k := range c.Metadata {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		b, _ := json.Marshal(c.Metadata[k])
+		row(k, string(b))
+	}
+}
