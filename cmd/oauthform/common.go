@@ -117,10 +117,6 @@ func stateErrDiags(summary string, err error) hcl.Diagnostics {
 				"\n\nWait for it to finish, or retry with -lock-timeout=DURATION to wait for it."
 		}
 		return errDiag("Error acquiring the state lock", detail)
-	case errors.Is(err, state.ErrCorrupt):
-		return errDiag(summary, err.Error()+"\n\noauthform has not modified the file. Restore the backup (state.db.backup beside it) or move the file away.")
-	case errors.Is(err, state.ErrNewerFormat):
-		return errDiag(summary, err.Error()+"\n\nUpgrade oauthform to read it; this version will not modify it.")
 	case errors.Is(err, state.ErrNoState):
 		return errDiag(summary, "There is no state yet. Run \"oauthform init\" first.")
 	}

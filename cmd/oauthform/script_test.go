@@ -22,6 +22,7 @@ func TestMain(m *testing.M) {
 		"oauthform": func() {
 			os.Exit(realMain(context.Background(), os.Args[1:], stdStreams()))
 		},
+		"holdlock": holdLock,
 	})
 }
 
@@ -43,6 +44,7 @@ func TestScripts(t *testing.T) {
 			"seed-state": cmdSeedState,
 			"validjson":  cmdValidJSON,
 			"filemode":   cmdFileMode,
+			"waitfile":   cmdWaitFile,
 		},
 	})
 }
@@ -139,5 +141,62 @@ func cmdFileMode(ts *testscript.TestScript, neg bool, args []string) {
 	got := fmt.Sprintf("%04o", info.Mode().Perm())
 	if (got == args[1]) == neg {
 		ts.Fatalf("%s has mode %s, want %s%s", args[0], got, map[bool]string{true: "not ", false: ""}[neg], args[1])
+	}
+}
+
+// holdLock is a helper program for lock tests: holdlock STATE [DURATION]
+// takes the state lock as "apply", creates locked.flag, and releases the lock
+// after DURATION, or when release.flag appears.
+func holdLock() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: holdlock STATE [DURATION]")
+		os.Exit(2)
+	}
+	ctx := context.Background()
+	st, err := state.Open(os.Args[1], state.Options{})
+	if err == nil {
+		_, err = st.Lock(ctx, "apply")
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := os.WriteFile("locked.flag", nil, 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	deadline := time.Now().Add(time.Minute)
+	if len(os.Args) > 2 {
+		d, err := time.ParseDuration(os.Args[2])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		deadline = time.Now().Add(d)
+	}
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat("release.flag"); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = st.Unlock(ctx)
+	_ = st.Close()
+}
+
+// cmdWaitFile: waitfile PATH — wait (up to 30s) until PATH exists.
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitfile PATH")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s did not appear within 30s", args[0])
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

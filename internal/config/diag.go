@@ -38,10 +38,10 @@ func sourceless(summary, detail string, args ...any) *hcl.Diagnostic {
 	}
 }
 
-// pos formats where r starts as FILE:LINE,COL for "already declared at"
+// pos formats where r starts as FILE:LINE:COL for "already declared at"
 // messages.
 func pos(r hcl.Range) string {
-	return fmt.Sprintf("%s:%d,%d", r.Filename, r.Start.Line, r.Start.Column)
+	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
 }
 
 // suggest returns the option closest to given when it is close enough to

@@ -477,7 +477,7 @@ func TestLoadDuplicateAcrossFiles(t *testing.T) {
 	if diff := cmp.Diff(want, gotMarkers(diags)); diff != "" {
 		t.Fatalf("diagnostics (-want +got):\n%s", diff)
 	}
-	first := filepath.Join("testdata", "duplicate_across", "a.oauth.hcl") + ":1,1"
+	first := filepath.Join("testdata", "duplicate_across", "a.oauth.hcl") + ":1:1"
 	if !strings.Contains(diags[0].Detail, "already declared at "+first) {
 		t.Errorf("detail %q does not name %s", diags[0].Detail, first)
 	}
