@@ -200,7 +200,10 @@ func renderPlan(w io.Writer, jp *jsonPlan, pal palette) {
 			fmt.Fprintf(w, "  %s %s: %s\n", c.Symbol, c.Connection, reasonsText(c.Reasons))
 		}
 	}
-	if n := interactiveCount(jp.Changes); n > 0 {
+	switch n := interactiveCount(jp.Changes); {
+	case n == 1:
+		fmt.Fprintf(w, "\n1 of these actions needs a person to approve access in a browser.\n")
+	case n > 1:
 		fmt.Fprintf(w, "\n%d of these actions need a person to approve access in a browser.\n", n)
 	}
 }
@@ -241,8 +244,11 @@ var verbs = map[string]string{
 func renderChange(w io.Writer, c jsonChange, now time.Time, pal palette) {
 	col := pal.forKind(c.Action)
 	header := fmt.Sprintf("  %s# %s%s %s", pal.bold, c.Connection, pal.reset, verbs[c.Action])
-	if c.Interactive {
+	switch {
+	case c.Interactive:
 		header += " (needs a person: browser grant)"
+	case c.CanRevoke != nil && *c.CanRevoke && c.Before != nil:
+		header += fmt.Sprintf(" (revoked at %s, then forgotten)", c.Before.Provider)
 	}
 	fmt.Fprintln(w, header)
 	for _, r := range c.Reasons {

@@ -56,10 +56,14 @@ func Load(dir string, in Inputs) (*Config, hcl.Diagnostics) {
 		}
 	}
 	if len(paths) == 0 {
+		where := dir
+		if abs, err := filepath.Abs(dir); err == nil {
+			where = abs
+		}
 		return emptyConfig(dir), hcl.Diagnostics{sourceless(
 			"No configuration files",
 			"There is no *%s file in %s. Write the configuration there (see the examples/ folder for one per provider), or point oauthform at the folder that holds it with -chdir.",
-			FileSuffix, dir)}
+			FileSuffix, where)}
 	}
 	slices.Sort(paths)
 	return LoadFiles(dir, paths, in)
