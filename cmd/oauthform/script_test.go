@@ -38,6 +38,9 @@ func TestScripts(t *testing.T) {
 			e.Setenv("HOME", e.WorkDir)
 			e.Setenv("NO_COLOR", "1")
 			e.Setenv("OAUTHFORM_LOG", "")
+			// Under -race every child process would otherwise sleep 1s
+			// at exit (the race runtime's default atexit_sleep_ms).
+			e.Setenv("GORACE", "atexit_sleep_ms=0")
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
