@@ -2,6 +2,7 @@ package providers
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"sort"
@@ -249,11 +250,11 @@ func CheckEndpointURL(raw string) string {
 // IsLoopbackHost reports whether host (without port) is a loopback address
 // or "localhost".
 func IsLoopbackHost(host string) bool {
-	switch host {
-	case "localhost", "::1":
+	if host == "localhost" {
 		return true
 	}
-	return strings.HasPrefix(host, "127.") && strings.Count(host, ".") == 3
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func joinQuoted[T ~string](vs []T) string {
