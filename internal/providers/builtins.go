@@ -27,9 +27,10 @@ var builtins = map[string]*Profile{
 			"client_secret": "clientSecret",
 			"redirect_uri":  "redirectUri",
 		},
-		Expiry:      ExpiresIn,
-		ErrorFormat: ErrorsRFC6749,
-		KnownScopes: []string{"burners:read", "burners:write", "contacts:read", "contacts:write", "messages:connect"},
+		Expiry:       ExpiresIn,
+		RevokeMethod: RevokeRFC7009,
+		ErrorFormat:  ErrorsRFC6749,
+		KnownScopes:  []string{"burners:read", "burners:write", "contacts:read", "contacts:write", "messages:connect"},
 		Params: map[string]Param{
 			"burner_id": {
 				Description:   "connect this burner directly, skipping the picker",
@@ -56,6 +57,7 @@ var builtins = map[string]*Profile{
 		AuthorizeURL: "https://bufferapp.com/oauth2/authorize",
 		TokenURL:     "https://api.bufferapp.com/1/oauth2/token.json",
 		RevokeURL:    "https://api.bufferapp.com/1/user/deauthorize.json",
+		RevokeMethod: RevokeBearer,
 		CheckURL:     "https://api.bufferapp.com/1/user.json",
 		// No scopes; the separator is never used.
 		ScopeSeparator: " ",
@@ -87,6 +89,7 @@ var builtins = map[string]*Profile{
 		Expiry:         ExpiresIn,
 		Refresh:        true,
 		RotatesRefresh: true,
+		RevokeMethod:   RevokeRFC7009,
 		ErrorFormat:    ErrorsRFC6749,
 		KnownScopes: []string{
 			"posts:read", "posts:write", "ideas:read", "ideas:write",
@@ -117,6 +120,7 @@ var builtins = map[string]*Profile{
 		ClientAuth:     AuthBody,
 		Expiry:         ExpiresAbsolute,
 		Refresh:        true,
+		RevokeMethod:   RevokeRFC7009,
 		ErrorFormat:    ErrorsPhoneBurner,
 		NoScopes:       true,
 		Params: map[string]Param{
@@ -143,6 +147,7 @@ var builtins = map[string]*Profile{
 		PKCE:           true,
 		Expiry:         ExpiresIn,
 		Refresh:        true,
+		RevokeMethod:   RevokeRFC7009,
 		ErrorFormat:    ErrorsRFC6749,
 		Quirks:         []string{"no endpoints of its own: a provider block must set authorize_url and token_url (or issuer)"},
 	},
@@ -163,6 +168,7 @@ func sms77(name, base string, scopes []string, desc string) *Profile {
 		Expiry:         ExpiresIn,
 		Refresh:        true,
 		RotatesRefresh: true,
+		RevokeMethod:   RevokeRFC7009,
 		ErrorFormat:    ErrorsRFC6749,
 		KnownScopes:    scopes,
 		Params:         map[string]Param{},

@@ -1,4 +1,5 @@
-// Package providers knows every OAuth 2.0 provider oauthform can talk to.
+// Package providers knows every OAuth 2.0 provider oauthform can talk to,
+// and is the only package that speaks OAuth on the wire.
 //
 // A provider is a [Profile]: plain data (endpoints, scope separator, client
 // authentication, parameter aliases, expiry source, known scopes, extra
@@ -6,6 +7,8 @@
 // built-ins come from [Builtins]; any other provider is declared in HCL with
 // the same knobs and validated by [Profile.Validate].
 //
-// This package is the only one that will build OAuth requests; at this stage
-// it holds the profiles used for offline validation.
+// A [Client] drives one registered app at one provider: [Client.AuthCodeURL],
+// [Client.ParseCallback], [Client.Exchange], [Client.Refresh],
+// [Client.Revoke], [Client.Check] and RFC 8414 [Client.Discover]. Every
+// failure is an [*Error] whose [Kind] says what to do about it.
 package providers

@@ -60,6 +60,23 @@ const (
 // ErrorFormats lists the valid ErrorFormat values.
 var ErrorFormats = []ErrorFormat{ErrorsRFC6749, ErrorsPhoneBurner}
 
+// RevokeMethod says how a token is revoked at RevokeURL.
+type RevokeMethod string
+
+// Revoke methods.
+const (
+	// RevokeRFC7009 POSTs the token (refresh token when there is one) as the
+	// form parameter `token` with a `token_type_hint`, authenticating the
+	// client as at the token endpoint.
+	RevokeRFC7009 RevokeMethod = "rfc7009"
+	// RevokeBearer POSTs to RevokeURL authenticated by the access token
+	// itself (Buffer v1's /1/user/deauthorize.json).
+	RevokeBearer RevokeMethod = "bearer"
+)
+
+// RevokeMethods lists the valid RevokeMethod values.
+var RevokeMethods = []RevokeMethod{RevokeRFC7009, RevokeBearer}
+
 // Param describes one extra authorize parameter a connection may set in its
 // `params` map.
 type Param struct {
@@ -96,6 +113,8 @@ type Profile struct {
 	// RevokeURL is an RFC 7009 endpoint or the provider's deauthorize call;
 	// empty means the provider cannot revoke remotely.
 	RevokeURL string
+	// RevokeMethod says how RevokeURL is called.
+	RevokeMethod RevokeMethod
 	// CheckURL is a cheap "who am I" call used to verify a token.
 	CheckURL string
 
@@ -187,8 +206,11 @@ func (p *Profile) Validate() []FieldError {
 			errs = append(errs, FieldError{field, "is required"})
 		}
 	}
-	need("authorize_url", p.AuthorizeURL)
-	need("token_url", p.TokenURL)
+	if p.Issuer == "" {
+		// With an issuer, RFC 8414 discovery fills the endpoints.
+		need("authorize_url", p.AuthorizeURL)
+		need("token_url", p.TokenURL)
+	}
 	for _, f := range []struct{ name, v string }{
 		{"authorize_url", p.AuthorizeURL}, {"token_url", p.TokenURL},
 		{"refresh_url", p.RefreshURL}, {"revoke_url", p.RevokeURL},
@@ -206,6 +228,9 @@ func (p *Profile) Validate() []FieldError {
 	}
 	if !slices.Contains(ExpirySources, p.Expiry) {
 		errs = append(errs, FieldError{"expiry", fmt.Sprintf("must be one of %s", joinQuoted(ExpirySources))})
+	}
+	if !slices.Contains(RevokeMethods, p.RevokeMethod) {
+		errs = append(errs, FieldError{"revoke_method", fmt.Sprintf("must be one of %s", joinQuoted(RevokeMethods))})
 	}
 	if !slices.Contains(ErrorFormats, p.ErrorFormat) {
 		errs = append(errs, FieldError{"error_format", fmt.Sprintf("must be one of %s", joinQuoted(ErrorFormats))})
@@ -306,6 +331,7 @@ func Generic(name string) *Profile {
 		PKCE:           true,
 		Expiry:         ExpiresIn,
 		Refresh:        true,
+		RevokeMethod:   RevokeRFC7009,
 		ErrorFormat:    ErrorsRFC6749,
 	}
 }
