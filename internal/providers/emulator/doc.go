@@ -1,0 +1,23 @@
+// Package emulator runs faithful local imitations of the OAuth 2.0
+// providers oauthform knows, so that the project's OAuth client is tested
+// against servers written independently from the provider documentation
+// (the seeds in shared/seeds and the decision table in shared/providers.md).
+//
+// The entry point is [New], which returns a [Server] (an [http.Handler]) for
+// one provider. A server answers on the exact paths of the provider's real
+// URLs with the host dropped: [Server.Paths] lists them. Each emulator is
+// strict: a request that gets a documented quirk wrong (Burner's camelCase
+// token parameters, Buffer v1's code that must not be URL-encoded, sms77's
+// HTTP Basic client authentication, PhoneBurner's separate refresh URL, …)
+// is refused the way the real server would refuse it, so that a client bug
+// fails a test instead of hiding.
+//
+// Tests drive the browser half of a grant with [Consent], mint grants
+// directly with [Server.IssueTokens], read counters with [Server.Stats] (also
+// served as JSON at GET /_emulator/stats) and inject failures with
+// [Server.SetFaults].
+//
+// Where the documentation is silent (error shapes of Burner and Buffer v1,
+// token lifetimes, code formats) the choice is written next to the code that
+// makes it, marked "undocumented".
+package emulator

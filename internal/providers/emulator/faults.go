@@ -1,0 +1,228 @@
+package emulator
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Faults are failures injected into an emulator's answers, for reliability
+// tests. The zero value injects nothing.
+//
+// A request is "picked" while FailNext is positive (each pick decrements
+// it) or, failing that, with probability FailRate. A picked request fails
+// with FailStatus, or is dropped when Drop is set. When neither FailNext
+// nor FailRate is set, Drop drops every matching request. Latency,
+// InvalidGrant and Truncate apply to every matching request.
+type Faults struct {
+	// Latency is added before answering; the wait ends early, without an
+	// answer, when the client gives up (the request context is done).
+	Latency time.Duration
+	// FailNext makes the next N matching requests fail (deterministic).
+	FailNext int
+	// FailRate is the probability (0..1) that a matching request fails,
+	// drawn from a source seeded with Options.Seed.
+	FailRate float64
+	// FailStatus is the status of an injected failure (default 500).
+	FailStatus int
+	// RetryAfter, when set, adds Retry-After (whole seconds, rounded up) to
+	// injected failures.
+	RetryAfter time.Duration
+	// HTMLError makes injected failures answer an HTML page instead of the
+	// provider's JSON error.
+	HTMLError bool
+	// Truncate cuts successful token responses off in the middle of the JSON.
+	Truncate bool
+	// InvalidGrant makes every code exchange and refresh answer invalid_grant
+	// in the provider's own error shape, without touching its state.
+	InvalidGrant bool
+	// Drop hijacks and closes the connection without an answer.
+	Drop bool
+	// Endpoints are the endpoint kinds the faults apply to ("authorize",
+	// "token", "refresh", "revoke", "check", "metadata"); empty means token
+	// and refresh.
+	Endpoints []string
+}
+
+// applies reports whether the faults cover an endpoint kind.
+func (f *Faults) applies(kind string) bool {
+	if len(f.Endpoints) == 0 {
+		return kind == kindToken || kind == kindRefresh
+	}
+	return slices.Contains(f.Endpoints, kind)
+}
+
+// SetFaults replaces the fault set. It is safe to call while serving.
+func (s *Server) SetFaults(f Faults) {
+	f.FailRate = math.Max(0, math.Min(1, f.FailRate))
+	f.Endpoints = slices.Clone(f.Endpoints)
+	s.mu.Lock()
+	s.faults = f
+	s.dropAll = f.Drop && f.FailNext == 0 && f.FailRate == 0
+	s.mu.Unlock()
+}
+
+// Faults returns the current fault set (FailNext counts down as requests
+// are picked).
+func (s *Server) Faults() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.faults
+	f.Endpoints = slices.Clone(f.Endpoints)
+	return f
+}
+
+// injectFaults applies the fault set to a request of kind. It returns the
+// writer the handler must use, and true when the request is already
+// answered (or abandoned).
+func (s *Server) injectFaults(w http.ResponseWriter, r *http.Request, kind string) (http.ResponseWriter, bool) {
+	s.mu.Lock()
+	f := s.faults
+	s.mu.Unlock()
+	if !f.applies(kind) {
+		return w, false
+	}
+	if f.Latency > 0 && !sleepCtx(r.Context(), f.Latency) {
+		s.logf("%s %s: client gave up during injected latency", s.spec.name, r.URL.Path)
+		return w, true
+	}
+	picked, dropAll := s.pick()
+	tokenKind := kind == kindToken || kind == kindRefresh
+	switch {
+	case f.Drop && (picked || dropAll):
+		s.countFault("dropped connection")
+		drop(w)
+		return w, true
+	case picked:
+		s.countFault("injected failure")
+		s.writeInjected(w, kind, f)
+		return w, true
+	case f.InvalidGrant && tokenKind:
+		s.countFault("injected invalid_grant")
+		s.spec.encodeFailure(w, invalidGrant(grantParam(kind), "The provided authorization grant is invalid.", "injected invalid_grant"))
+		return w, true
+	case f.Truncate && tokenKind:
+		return &truncWriter{ResponseWriter: w, s: s}, false
+	}
+	return w, false
+}
+
+// pick decides whether this request is picked to fail (FailNext first,
+// then FailRate), and reports whether Drop applies to every request.
+func (s *Server) pick() (picked, dropAll bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.faults.FailNext > 0:
+		s.faults.FailNext--
+		picked = true
+	case s.faults.FailRate > 0:
+		picked = s.rnd.Float64() < s.faults.FailRate
+	}
+	return picked, s.dropAll
+}
+
+// grantParam names the parameter an injected invalid_grant is about.
+func grantParam(kind string) string {
+	if kind == kindRefresh {
+		return "refresh_token"
+	}
+	return "code"
+}
+
+// countFault counts one injected fault.
+func (s *Server) countFault(what string) {
+	s.mu.Lock()
+	s.stats.Faults++
+	s.mu.Unlock()
+	s.logf("%s fault: %s", s.spec.name, what)
+}
+
+// sleepCtx waits d, or until ctx is done (then it returns false).
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// drop closes the connection without an answer.
+func drop(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler) // HTTP/2 or a recorder: abort the stream instead
+	}
+	_ = conn.Close()
+}
+
+// writeInjected answers an injected failure.
+func (s *Server) writeInjected(w http.ResponseWriter, kind string, f Faults) {
+	status := f.FailStatus
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	if f.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(f.RetryAfter.Seconds()))))
+	}
+	desc := fmt.Sprintf("injected fault: %d %s", status, http.StatusText(status))
+	switch {
+	case f.HTMLError:
+		writeHTMLError(w, status, desc)
+	case kind == kindCheck:
+		s.spec.encodeAPIError(w, status, "server_error", desc, false)
+	default:
+		code := "server_error"
+		if status == http.StatusServiceUnavailable {
+			code = "temporarily_unavailable"
+		}
+		s.spec.encodeFailure(w, &failure{status: status, code: code, desc: desc, param: "request"})
+	}
+}
+
+// truncWriter holds a token response back and sends only the first half of
+// a successful one.
+type truncWriter struct {
+	http.ResponseWriter
+	s      *Server
+	status int
+	buf    bytes.Buffer
+}
+
+// WriteHeader records the status.
+func (t *truncWriter) WriteHeader(code int) {
+	if t.status == 0 {
+		t.status = code
+	}
+}
+
+// Write buffers the body.
+func (t *truncWriter) Write(b []byte) (int, error) {
+	if t.status == 0 {
+		t.status = http.StatusOK
+	}
+	return t.buf.Write(b)
+}
+
+// finish sends the held response, cut in half when it succeeded.
+func (t *truncWriter) finish() {
+	if t.status == 0 {
+		t.status = http.StatusOK
+	}
+	body := t.buf.Bytes()
+	if t.status == http.StatusOK && len(body) > 1 {
+		body = body[:len(body)/2]
+		t.s.countFault("truncated token response")
+	}
+	t.ResponseWriter.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	t.ResponseWriter.WriteHeader(t.status)
+	_, _ = t.ResponseWriter.Write(body)
+}
