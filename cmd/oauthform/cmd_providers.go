@@ -17,23 +17,29 @@ Any other OAuth 2.0 provider can be declared in a provider block.
 `
 
 type jsonProvider struct {
-	Name           string   `json:"name"`
-	Description    string   `json:"description"`
-	AuthorizeURL   string   `json:"authorize_url"`
-	TokenURL       string   `json:"token_url"`
-	RefreshURL     string   `json:"refresh_url,omitempty"`
-	RevokeURL      string   `json:"revoke_url,omitempty"`
-	CheckURL       string   `json:"check_url,omitempty"`
-	ClientAuth     string   `json:"client_auth"`
-	ScopeSeparator string   `json:"scope_separator"`
-	PKCE           bool     `json:"pkce"`
-	Expiry         string   `json:"expiry"`
-	Refresh        bool     `json:"refresh"`
-	RotatesRefresh bool     `json:"rotates_refresh"`
-	Scopes         []string `json:"known_scopes"`
-	NoScopes       bool     `json:"no_scopes"`
-	Params         []string `json:"params"`
-	Quirks         []string `json:"quirks"`
+	Name           string            `json:"name"`
+	Description    string            `json:"description"`
+	AuthorizeURL   string            `json:"authorize_url"`
+	TokenURL       string            `json:"token_url"`
+	RefreshURL     string            `json:"refresh_url,omitempty"`
+	RevokeURL      string            `json:"revoke_url,omitempty"`
+	RevokeMethod   string            `json:"revoke_method"`
+	CheckURL       string            `json:"check_url,omitempty"`
+	Issuer         string            `json:"issuer,omitempty"`
+	ClientAuth     string            `json:"client_auth"`
+	ScopeSeparator string            `json:"scope_separator"`
+	ParamAliases   map[string]string `json:"param_aliases"`
+	CodeRaw        bool              `json:"code_raw"`
+	PKCE           bool              `json:"pkce"`
+	Expiry         string            `json:"expiry"`
+	Refresh        bool              `json:"refresh"`
+	RotatesRefresh bool              `json:"rotates_refresh"`
+	ErrorFormat    string            `json:"error_format"`
+	Scopes         []string          `json:"known_scopes"`
+	NoScopes       bool              `json:"no_scopes"`
+	Params         []string          `json:"params"`
+	Metadata       []string          `json:"metadata"`
+	Quirks         []string          `json:"quirks"`
 }
 
 func runProviders(_ context.Context, g *globals, args []string) int {
@@ -53,11 +59,16 @@ func runProviders(_ context.Context, g *globals, args []string) int {
 		jp := jsonProvider{
 			Name: p.Name, Description: p.Description,
 			AuthorizeURL: p.AuthorizeURL, TokenURL: p.TokenURL, RefreshURL: p.RefreshURL,
-			RevokeURL: p.RevokeURL, CheckURL: p.CheckURL,
-			ClientAuth: string(p.ClientAuth), ScopeSeparator: p.ScopeSeparator, PKCE: p.PKCE,
+			RevokeURL: p.RevokeURL, RevokeMethod: string(p.RevokeMethod), CheckURL: p.CheckURL, Issuer: p.Issuer,
+			ClientAuth: string(p.ClientAuth), ScopeSeparator: p.ScopeSeparator,
+			ParamAliases: map[string]string{}, CodeRaw: p.CodeRaw, PKCE: p.PKCE,
 			Expiry: string(p.Expiry), Refresh: p.Refresh, RotatesRefresh: p.RotatesRefresh,
-			Scopes: append([]string{}, p.KnownScopes...), NoScopes: p.NoScopes,
-			Params: []string{}, Quirks: append([]string{}, p.Quirks...),
+			ErrorFormat: string(p.ErrorFormat),
+			Scopes:      append([]string{}, p.KnownScopes...), NoScopes: p.NoScopes,
+			Params: []string{}, Metadata: append([]string{}, p.Metadata...), Quirks: append([]string{}, p.Quirks...),
+		}
+		for k, v := range p.ParamAliases {
+			jp.ParamAliases[k] = v
 		}
 		for k := range p.Params {
 			jp.Params = append(jp.Params, k)
@@ -74,7 +85,7 @@ func runProviders(_ context.Context, g *globals, args []string) int {
 	}
 	out := g.streams.Out
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tCLIENT AUTH\tSCOPES\tREFRESH\tREVOKE\tDESCRIPTION")
+	fmt.Fprintln(tw, "NAME\tCLIENT AUTH\tPKCE\tSCOPES\tEXPIRY\tREFRESH\tREVOKE\tDESCRIPTION")
 	for _, p := range list {
 		scopes := "any"
 		switch {
@@ -91,10 +102,17 @@ func runProviders(_ context.Context, g *globals, args []string) int {
 			}
 		}
 		revoke := "no"
-		if p.RevokeURL != "" {
-			revoke = "yes"
+		switch {
+		case p.RevokeURL != "" && p.RevokeMethod == string(providers.RevokeBearer):
+			revoke = "deauthorize"
+		case p.RevokeURL != "":
+			revoke = "RFC 7009"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.ClientAuth, scopes, refresh, revoke, p.Description)
+		pkce := "no"
+		if p.PKCE {
+			pkce = "S256"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.ClientAuth, pkce, scopes, p.Expiry, refresh, revoke, p.Description)
 	}
 	_ = tw.Flush()
 	for _, p := range list {

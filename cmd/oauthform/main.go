@@ -50,6 +50,7 @@ func commands() map[string]command {
 		"show":      {"Show connections, status, scopes and expiry (secrets redacted)", runShow},
 		"state":     {"State surgery: list, show, rm", runState},
 		"providers": {"List built-in providers and their quirks", runProviders},
+		"emulate":   {"Run a local emulator of a provider, for trying and testing", runEmulate},
 		"version":   {"Print the oauthform version", runVersion},
 	}
 }

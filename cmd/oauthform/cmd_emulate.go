@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/oauthform/oauthform/internal/providers"
+	"github.com/oauthform/oauthform/internal/providers/emulator"
+)
+
+const emulateHelp = `Usage: oauthform emulate PROVIDER [options]
+
+Run a local emulator of a built-in provider in the foreground, until Ctrl-C.
+It behaves as the provider documents (paths, client authentication, token
+shapes, errors) and prints the provider block that points a configuration
+at it. Try a whole connect/refresh/revoke cycle without any account.
+
+Options:
+  -addr=127.0.0.1:9400    Listen address; loopback only.
+  -auto-approve           Approve every authorization without a consent page.
+  -access-ttl=D           Access token lifetime (default: the provider's).
+  -code-ttl=D             Authorization code lifetime (default: the provider's).
+  -client-id=ID           The registered app's client_id (default "oauthform-demo").
+  -client-secret=S        Its client secret (default "demo-secret").
+  -redirect-uri=URI       A registered redirect URI; repeatable
+                          (default http://127.0.0.1:8765/callback).
+`
+
+// emulateOptions are the parsed flags of `emulate`.
+type emulateOptions struct {
+	provider      string
+	addr          string
+	opts          emulator.Options
+	redirectFlags multiFlag
+}
+
+func parseEmulateArgs(args []string) (*emulateOptions, bool, hcl.Diagnostics) {
+	var eo emulateOptions
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		eo.provider, args = args[0], args[1:]
+	}
+	fs := newFlagSet("emulate")
+	fs.StringVar(&eo.addr, "addr", "127.0.0.1:9400", "")
+	fs.BoolVar(&eo.opts.AutoApprove, "auto-approve", false, "")
+	fs.DurationVar(&eo.opts.AccessTTL, "access-ttl", 0, "")
+	fs.DurationVar(&eo.opts.CodeTTL, "code-ttl", 0, "")
+	clientID := fs.String("client-id", "oauthform-demo", "")
+	clientSecret := fs.String("client-secret", "demo-secret", "")
+	fs.Var(&eo.redirectFlags, "redirect-uri", "")
+	help, diags := parseFlags(fs, args, emulateHelp)
+	if help || diags.HasErrors() {
+		return nil, help, diags
+	}
+	if eo.provider == "" && fs.NArg() > 0 {
+		eo.provider = fs.Arg(0)
+	}
+	if eo.provider == "" {
+		return nil, false, errDiag("Missing provider", "Name the provider to emulate, one of "+fmtList(emulator.Providers())+".\n\n"+emulateHelp)
+	}
+	known := emulator.Providers()
+	if !slices.Contains(known, eo.provider) {
+		msg := fmt.Sprintf("There is no emulator for provider %q.", eo.provider)
+		if sug := suggest(eo.provider, known); sug != "" {
+			msg += fmt.Sprintf(" Did you mean %q?", sug)
+		}
+		return nil, false, errDiag("Unknown provider", msg+" Emulators exist for "+fmtList(known)+".")
+	}
+	host, _, err := net.SplitHostPort(eo.addr)
+	if err != nil || !providers.IsLoopbackHost(host) {
+		return nil, false, errDiag("Invalid -addr", fmt.Sprintf("-addr=%q must be a loopback host and port such as 127.0.0.1:9400: the emulator is for local testing.", eo.addr))
+	}
+	if eo.opts.AccessTTL < 0 || eo.opts.CodeTTL < 0 {
+		return nil, false, errDiag("Invalid duration", "-access-ttl and -code-ttl must not be negative.")
+	}
+	redirects := []string(eo.redirectFlags)
+	if len(redirects) == 0 {
+		redirects = []string{"http://127.0.0.1:8765/callback"}
+	}
+	eo.opts.Provider = eo.provider
+	eo.opts.Clients = []emulator.Client{{ID: *clientID, Secret: *clientSecret, RedirectURIs: redirects}}
+	return &eo, false, nil
+}
+
+func runEmulate(ctx context.Context, g *globals, args []string) int {
+	eo, help, diags := parseEmulateArgs(args)
+	if help {
+		fmt.Fprint(g.streams.Out, emulateHelp)
+		return exitOK
+	}
+	if diags.HasErrors() {
+		writeDiags(g, g.streams.Err, nil, diags)
+		return exitError
+	}
+	eo.opts.Logf = func(format string, a ...any) { g.log.Info(fmt.Sprintf(format, a...)) }
+	srv, err := emulator.New(eo.opts)
+	if err != nil {
+		writeDiags(g, g.streams.Err, nil, wrapErr("Cannot start the emulator", err))
+		return exitError
+	}
+	ln, err := net.Listen("tcp", eo.addr)
+	if err != nil {
+		writeDiags(g, g.streams.Err, nil, errDiag("Cannot listen",
+			fmt.Sprintf("Listening on %s: %v. Choose another port with -addr.", eo.addr, err)))
+		return exitError
+	}
+	base := "http://" + ln.Addr().String()
+	if err := writeEmulatorBanner(g.streams.Out, eo, srv, base); err != nil {
+		_ = ln.Close()
+		writeDiags(g, g.streams.Err, nil, wrapErr("Cannot describe the emulator", err))
+		return exitError
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- hs.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+		<-done
+		fmt.Fprintln(g.streams.Out, "\nEmulator stopped.")
+		return exitOK
+	case err := <-done:
+		if errors.Is(err, http.ErrServerClosed) {
+			return exitOK
+		}
+		writeDiags(g, g.streams.Err, nil, wrapErr("The emulator stopped", err))
+		return exitError
+	}
+}
+
+// writeEmulatorBanner prints where the emulator listens and the provider
+// block that points a configuration at it. The block comes from the
+// built-in profile rebased onto base, so it names exactly the endpoints the
+// client will call.
+func writeEmulatorBanner(w io.Writer, eo *emulateOptions, srv *emulator.Server, base string) error {
+	p, ok := providers.Builtin(eo.provider)
+	if !ok {
+		return fmt.Errorf("no built-in profile %q", eo.provider)
+	}
+	var rp *providers.Profile
+	if p.AuthorizeURL == "" {
+		// The generic oauth2 profile has no endpoints: use the emulator's.
+		rp = p.Clone()
+		paths := srv.Paths()
+		for kind, dst := range map[string]*string{
+			"authorize": &rp.AuthorizeURL, "token": &rp.TokenURL, "revoke": &rp.RevokeURL, "check": &rp.CheckURL,
+		} {
+			if path, ok := paths[kind]; ok {
+				*dst = base + path
+			}
+		}
+	} else {
+		var err error
+		if rp, err = p.Rebase(base); err != nil {
+			return err
+		}
+	}
+	c := eo.opts.Clients[0]
+	fmt.Fprintf(w, "Emulating %s on %s (Ctrl-C to stop)\n\n", eo.provider, base)
+	fmt.Fprintf(w, "Registered app: client_id %q (its secret is the -client-secret value), redirect URIs %s\n",
+		c.ID, strings.Join(c.RedirectURIs, ", "))
+	if eo.opts.AutoApprove {
+		fmt.Fprintln(w, "Authorizations are approved at once (-auto-approve).")
+	}
+	fmt.Fprintf(w, "Counters: %s/_emulator/stats\n\nPoint a configuration at it:\n\n", base)
+	f := hclwrite.NewEmptyFile()
+	body := f.Body().AppendNewBlock("provider", []string{eo.provider}).Body()
+	for _, kv := range []struct{ name, v string }{
+		{"authorize_url", rp.AuthorizeURL}, {"token_url", rp.TokenURL}, {"refresh_url", rp.RefreshURL},
+		{"revoke_url", rp.RevokeURL}, {"check_url", rp.CheckURL}, {"issuer", rp.Issuer},
+	} {
+		if kv.v != "" {
+			body.SetAttributeValue(kv.name, cty.StringVal(kv.v))
+		}
+	}
+	_, err := w.Write(f.Bytes())
+	return err
+}
