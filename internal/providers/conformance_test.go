@@ -583,3 +583,106 @@ func TestRebasedPathsMatchEmulators(t *testing.T) {
 		}
 	}
 }
+
+// TestPhoneBurnerErrorShapes drives each of PhoneBurner's four documented
+// error shapes out of its emulator and checks the Kind, code and message
+// the client makes of it.
+func TestPhoneBurnerErrorShapes(t *testing.T) {
+	t.Run("(a) a sentence in error", func(t *testing.T) {
+		e := newEnv(t, "phoneburner", nil, envOptions{})
+		req, q := e.authorize(t, nil, nil, true)
+		code, _ := e.client.ParseCallback(q, req)
+		e.client.ClientID = "" // x/oauth2 then leaves client_id out
+		_, err := e.client.Exchange(context.Background(), req, code)
+		var pe *providers.Error
+		if !errors.As(err, &pe) || pe.Kind != providers.KindInvalidRequest || pe.Code != "" ||
+			!strings.Contains(pe.Message, `Check the "client_id" parameter`) {
+			t.Errorf("err = %#v", err)
+		}
+	})
+	t.Run("(b) access_denied with error_message", func(t *testing.T) {
+		e := newEnv(t, "phoneburner", nil, envOptions{})
+		req, q := e.authorize(t, nil, nil, false)
+		_, err := e.client.ParseCallback(q, req)
+		var pe *providers.Error
+		if !errors.As(err, &pe) || pe.Kind != providers.KindAccessDenied || pe.Code != "access_denied" ||
+			!strings.Contains(pe.Message, "denied the request") {
+			t.Errorf("err = %#v", err)
+		}
+	})
+	t.Run(`(c) "invalid client_id"`, func(t *testing.T) {
+		e := newEnv(t, "phoneburner", nil, envOptions{})
+		req, q := e.authorize(t, nil, nil, true)
+		code, _ := e.client.ParseCallback(q, req)
+		e.client.ClientID = "878x518e02c5e4bbf38784a0644db99feabe55a89"
+		_, err := e.client.Exchange(context.Background(), req, code)
+		var pe *providers.Error
+		if !errors.As(err, &pe) || pe.Kind != providers.KindInvalidClient || pe.Code != "invalid client_id" ||
+			!strings.Contains(pe.Message, "878x518e") {
+			t.Errorf("err = %#v", err)
+		}
+	})
+	t.Run("(d) standard invalid_grant", func(t *testing.T) {
+		e := newEnv(t, "phoneburner", nil, envOptions{})
+		_, err := e.client.Exchange(context.Background(), &providers.AuthRequest{RedirectURI: testRedirect}, secret.New("no-such-code"))
+		var pe *providers.Error
+		if !errors.As(err, &pe) || pe.Kind != providers.KindInvalidGrant || pe.Code != "invalid_grant" ||
+			!strings.Contains(pe.Message, "authorization grant is invalid") {
+			t.Errorf("err = %#v", err)
+		}
+	})
+}
+
+// TestFaultsThroughClient injects each emulator fault and checks the
+// client's typed error, and that a rotating refresh is never repeated.
+func TestFaultsThroughClient(t *testing.T) {
+	tests := []struct {
+		name     string
+		provider string
+		faults   emulator.Faults
+		kind     providers.Kind
+		requests int // refresh requests the emulator should have seen
+	}{
+		{"500 JSON", "sms77", emulator.Faults{FailNext: 1, FailStatus: 500}, providers.KindServerError, 1},
+		{"HTML error page", "sms77", emulator.Faults{FailNext: 1, FailStatus: 502, HTMLError: true}, providers.KindServerError, 1},
+		{"truncated body", "sms77", emulator.Faults{Truncate: true}, providers.KindMalformed, 1},
+		{"forced invalid_grant", "sms77", emulator.Faults{InvalidGrant: true}, providers.KindInvalidGrant, 1},
+		{"dropped connection", "sms77", emulator.Faults{Drop: true}, providers.KindNetwork, 1},
+		{"429 on a rotating refresh is not retried", "sms77",
+			emulator.Faults{FailNext: 1, FailStatus: 429, RetryAfter: time.Second}, providers.KindRateLimited, 1},
+		{"latency beyond the timeout", "sms77", emulator.Faults{Latency: 2 * time.Second}, providers.KindNetwork, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, tt.provider, nil, envOptions{})
+			_, tok := e.connect(t, []string{"sms"}, nil)
+			e.client.Timeout = 200 * time.Millisecond
+			e.client.Sleep = func(context.Context, time.Duration) error { return nil }
+			before := e.emu.Stats().Requests
+			e.emu.SetFaults(tt.faults)
+			_, err := e.client.Refresh(context.Background(), tok.RefreshToken)
+			if kindOf(err) != tt.kind {
+				t.Errorf("err = %v (kind %q), want %q", err, kindOf(err), tt.kind)
+			}
+			if n := e.emu.Stats().Requests - before; n != tt.requests {
+				t.Errorf("%d requests reached the emulator, want %d", n, tt.requests)
+			}
+			if err != nil && strings.Contains(err.Error(), tok.RefreshToken.Reveal()) {
+				t.Errorf("the error leaks the refresh token: %v", err)
+			}
+		})
+	}
+	t.Run("429 on a non-rotating refresh is retried", func(t *testing.T) {
+		e := newEnv(t, "phoneburner", nil, envOptions{})
+		_, tok := e.connect(t, nil, nil)
+		var waited []time.Duration
+		e.client.Sleep = func(_ context.Context, d time.Duration) error { waited = append(waited, d); return nil }
+		e.emu.SetFaults(emulator.Faults{FailNext: 1, FailStatus: 429, RetryAfter: 3 * time.Second, Endpoints: []string{"refresh"}})
+		if _, err := e.client.Refresh(context.Background(), tok.RefreshToken); err != nil {
+			t.Fatalf("refresh: %v", err)
+		}
+		if len(waited) != 1 || waited[0] != 3*time.Second {
+			t.Errorf("waited %v, want one Retry-After of 3s", waited)
+		}
+	})
+}
