@@ -66,10 +66,12 @@ type BoltStore struct {
 
 	mu       sync.Mutex
 	opts     Options
-	lockFile *os.File    // holds the flock on path+".lock"; nil when unlocked
-	lockInfo *LockInfo   // what this store wrote into the lock file
-	backedUp bool        // a backup was taken since Lock
-	closed   atomic.Bool // read without mu: a Lock waiting for its timeout holds mu
+	lockFile *os.File  // holds the flock on path+".lock"; nil when unlocked
+	lockInfo *LockInfo // what this store wrote into the lock file
+	// connLocks are the connection locks this store holds, by connection.
+	connLocks map[string]*os.File
+	backedUp  bool        // a backup was taken since Lock
+	closed    atomic.Bool // read without mu: a Lock waiting for its timeout holds mu
 }
 
 var _ Store = (*BoltStore)(nil)
@@ -221,14 +223,14 @@ func (s *BoltStore) Put(ctx context.Context, rec *Record) error {
 	if err != nil {
 		return fmt.Errorf("writing state %s: %w", s.path, err)
 	}
-	return s.update(ctx, fmt.Sprintf("writing %q to state", rec.Conn), func(c *bolt.Bucket) error {
+	return s.update(ctx, rec.Conn, fmt.Sprintf("writing %q to state", rec.Conn), func(c *bolt.Bucket) error {
 		return c.Put([]byte(rec.Conn), data)
 	})
 }
 
 // Delete implements Store.
 func (s *BoltStore) Delete(ctx context.Context, conn string) error {
-	return s.update(ctx, fmt.Sprintf("removing %q from state", conn), func(c *bolt.Bucket) error {
+	return s.update(ctx, conn, fmt.Sprintf("removing %q from state", conn), func(c *bolt.Bucket) error {
 		if c.Get([]byte(conn)) == nil {
 			return ErrNotFound
 		}
@@ -237,18 +239,18 @@ func (s *BoltStore) Delete(ctx context.Context, conn string) error {
 }
 
 // update runs fn in one read-write transaction and increments the serial.
-// It needs the lock. The file is validated read-only first (a read-write
+// It needs the operation lock or the lock of conn. The file is validated read-only first (a read-write
 // open of a file bbolt does not recognise would write to it), and the first
 // write after Lock is preceded by a backup taken in that same read, unless
 // the state was never written.
-func (s *BoltStore) update(ctx context.Context, what string, fn func(conns *bolt.Bucket) error) (err error) {
+func (s *BoltStore) update(ctx context.Context, conn, what string, fn func(conns *bolt.Bucket) error) (err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case s.closed.Load():
 		return fmt.Errorf("%s %s: %w", what, s.path, errClosed)
-	case s.lockFile == nil:
-		return fmt.Errorf("%s %s: %w (take it with Lock first)", what, s.path, ErrNotLocked)
+	case s.lockFile == nil && s.connLocks[conn] == nil:
+		return fmt.Errorf("%s %s: %w (take it with Lock or LockConn first)", what, s.path, ErrNotLocked)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s %s: %w", what, s.path, err)
@@ -364,6 +366,11 @@ func (s *BoltStore) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed.Store(true)
+	for conn, f := range s.connLocks {
+		_ = f.Truncate(0)
+		_ = f.Close() // closing drops the flock
+		delete(s.connLocks, conn)
+	}
 	if s.lockFile == nil {
 		return nil
 	}

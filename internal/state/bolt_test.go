@@ -402,7 +402,7 @@ func (s *BoltStore) putMany(recs []*Record) error {
 		}
 		enc[i] = b
 	}
-	return s.update(context.Background(), "loading", func(c *bolt.Bucket) error {
+	return s.update(context.Background(), "", "loading", func(c *bolt.Bucket) error {
 		for i, r := range recs {
 			if err := c.Put([]byte(r.Conn), enc[i]); err != nil {
 				return err

@@ -8,6 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"os/user"
+	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -49,25 +52,43 @@ func (s *BoltStore) Lock(ctx context.Context, operation string) (*LockInfo, erro
 	}
 
 	lp := s.LockPath()
-	// The lock file is never removed: removing a flocked file lets two
-	// processes lock two different inodes under one name.
+	f, err := flockWait(ctx, lp, s.opts.LockTimeout)
+	if err != nil {
+		return nil, err
+	}
+	info := s.newLockInfo(operation)
+	if err := writeLockInfo(f, info); err != nil {
+		_ = funlock(f)
+		_ = f.Close()
+		return fail(fmt.Errorf("writing %s: %w", lp, err))
+	}
+	s.lockFile, s.lockInfo, s.backedUp = f, info, false
+	c := *info
+	return &c, nil
+}
+
+// flockWait opens (creating) the lock file at lp and takes an exclusive
+// flock on it, polling up to timeout. It fails with a *LockError naming the
+// holder. The lock file is never removed: removing a flocked file lets two
+// processes lock two different inodes under one name.
+func flockWait(ctx context.Context, lp string, timeout time.Duration) (*os.File, error) {
 	f, err := os.OpenFile(lp, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return fail(err)
+		return nil, fmt.Errorf("opening lock file %s: %w", lp, err)
 	}
-	deadline := time.Now().Add(s.opts.LockTimeout)
+	deadline := time.Now().Add(timeout)
 	poll := lockPollMin
 	for {
 		ok, err := tryFlock(f)
 		if err != nil {
 			_ = f.Close()
-			return fail(fmt.Errorf("flock %s: %w", lp, err))
+			return nil, fmt.Errorf("flock %s: %w", lp, err)
 		}
 		if ok {
-			break
+			return f, nil
 		}
 		wait := time.Until(deadline)
-		if s.opts.LockTimeout <= 0 || wait <= 0 {
+		if timeout <= 0 || wait <= 0 {
 			_ = f.Close()
 			return nil, &LockError{Info: readLockInfo(lp), Err: ErrLocked}
 		}
@@ -81,16 +102,66 @@ func (s *BoltStore) Lock(ctx context.Context, operation string) (*LockInfo, erro
 		}
 		poll = min(2*poll, lockPollMax)
 	}
+}
 
-	info := s.newLockInfo(operation)
-	if err := writeLockInfo(f, info); err != nil {
-		_ = funlock(f)
-		_ = f.Close()
-		return fail(fmt.Errorf("writing %s: %w", lp, err))
+// ConnLockPath returns the lock file of one connection,
+// <path>.locks/<conn>.lock.
+func (s *BoltStore) ConnLockPath(conn string) string {
+	return filepath.Join(s.path+".locks", conn+".lock")
+}
+
+// LockConn implements Store.
+func (s *BoltStore) LockConn(ctx context.Context, conn string, wait time.Duration) (func() error, error) {
+	if conn == "" || strings.ContainsAny(conn, `/\`) || conn == "." || conn == ".." {
+		return nil, fmt.Errorf("locking connection %q: not a connection name", conn)
 	}
-	s.lockFile, s.lockInfo, s.backedUp = f, info, false
-	c := *info
-	return &c, nil
+	if s.closed.Load() {
+		return nil, fmt.Errorf("locking connection %q in %s: %w", conn, s.path, errClosed)
+	}
+	lp := s.ConnLockPath(conn)
+	if err := os.MkdirAll(filepath.Dir(lp), 0o700); err != nil {
+		return nil, fmt.Errorf("locking connection %q: %w", conn, err)
+	}
+	f, err := flockWait(ctx, lp, wait)
+	if err != nil {
+		var le *LockError
+		if errors.As(err, &le) {
+			le.Conn = conn
+		}
+		return nil, fmt.Errorf("locking connection %q in %s: %w", conn, s.path, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() || s.connLocks[conn] != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("locking connection %q in %s: this store already holds it or is closed", conn, s.path)
+	}
+	if err := writeLockInfo(f, s.newLockInfo("refresh "+conn)); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("writing %s: %w", lp, err)
+	}
+	if s.connLocks == nil {
+		s.connLocks = map[string]*os.File{}
+	}
+	s.connLocks[conn] = f
+	var once sync.Once
+	return func() error {
+		var err error
+		once.Do(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.connLocks[conn] != f {
+				return // released by Close
+			}
+			delete(s.connLocks, conn)
+			_ = f.Truncate(0)
+			err = funlock(f)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		})
+		return err
+	}, nil
 }
 
 // Unlock implements Store. Unlocking a store that does not hold the lock

@@ -134,15 +134,21 @@ func (l *LockInfo) String() string {
 // be acquired within the lock timeout.
 type LockError struct {
 	Info *LockInfo // the holder; nil when it could not be read
+	// Conn is the connection whose lock is held; empty for the operation
+	// lock.
+	Conn string
 	Err  error
 }
 
 func (e *LockError) Error() string {
-	if e.Info == nil {
-		return fmt.Sprintf("state is locked by another process: %v", e.Err)
-	}
 	what := "state"
-	if e.Info.Path != "" {
+	if e.Conn != "" {
+		what = fmt.Sprintf("connection %q", e.Conn)
+	}
+	if e.Info == nil {
+		return fmt.Sprintf("%s is locked by another process: %v", what, e.Err)
+	}
+	if e.Info.Path != "" && e.Conn == "" {
 		what = "state " + e.Info.Path
 	}
 	return fmt.Sprintf("%s is locked by %s (pid %d on %s, running %q since %s)",
@@ -204,9 +210,20 @@ type Store interface {
 	Lock(ctx context.Context, operation string) (*LockInfo, error)
 	// Unlock releases the lock taken by this Store.
 	Unlock(ctx context.Context) error
-	// Put writes one record in its own transaction.
+	// LockConn takes the lock of one connection, for the read, refresh and
+	// write of its tokens. It waits up to wait (or until ctx ends) while
+	// another process holds it and then fails with a *LockError naming the
+	// holder. It is independent of the operation lock: `token` refreshes a
+	// connection while an `apply` elsewhere waits on a person, and apply
+	// takes the connection's lock too before touching its tokens, so a
+	// rotating refresh token is never used twice. The returned func
+	// releases the lock.
+	LockConn(ctx context.Context, conn string, wait time.Duration) (release func() error, err error)
+	// Put writes one record in its own transaction. It needs the operation
+	// lock or the record's connection lock.
 	Put(ctx context.Context, rec *Record) error
 	// Delete removes one record; deleting a missing record is ErrNotFound.
+	// It needs the operation lock or the connection lock.
 	Delete(ctx context.Context, conn string) error
 	// Init creates the state if it does not exist and returns its lineage.
 	Init(ctx context.Context) (lineage string, err error)

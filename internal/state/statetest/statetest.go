@@ -57,6 +57,8 @@ func TestStore(t *testing.T, open func(t *testing.T) state.Store) {
 	t.Run("LockTimeout", s.lockTimeout)
 	t.Run("ReadsWhileLocked", s.readsWhileLocked)
 	t.Run("Backup", s.backup)
+	t.Run("ConnLocks", s.connLocks)
+	t.Run("ConnLockSingleFlight", s.connLockSingleFlight)
 }
 
 type suite struct {
@@ -580,5 +582,122 @@ func (s *suite) backup(t *testing.T) {
 	now := snapshot(t, st)
 	if bk.Serial != now.Serial || len(bk.Records) != 3 {
 		t.Errorf("Backup: serial %d with %d records, want %d with 3", bk.Serial, len(bk.Records), now.Serial)
+	}
+}
+
+// connLocks: a connection lock lets its holder write that connection's
+// record, and only that one, without the operation lock; a second store
+// waits for it and then fails naming the holder; it is independent of the
+// operation lock.
+func (s *suite) connLocks(t *testing.T) {
+	ctx := context.Background()
+	a, b := s.store(t), s.store(t)
+	// The operation lock held elsewhere does not block a connection lock.
+	lock(t, b, "apply")
+	release, err := a.LockConn(ctx, "sms_main", 0)
+	if err != nil {
+		t.Fatalf("LockConn while another store holds the operation lock: %v", err)
+	}
+	put(t, a, FullRecord("sms_main"))
+	if err := a.Put(ctx, FullRecord("other")); !errors.Is(err, state.ErrNotLocked) {
+		t.Errorf("Put of another connection = %v, want ErrNotLocked", err)
+	}
+	start := time.Now()
+	_, err = b.LockConn(ctx, "sms_main", 50*time.Millisecond)
+	var le *state.LockError
+	if !errors.As(err, &le) || !errors.Is(err, state.ErrLocked) || le.Conn != "sms_main" ||
+		!strings.Contains(err.Error(), `connection "sms_main"`) {
+		t.Errorf("contended LockConn = %v, want a LockError naming the connection", err)
+	}
+	if waited := time.Since(start); waited < 40*time.Millisecond {
+		t.Errorf("LockConn gave up after %v, want it to wait about 50ms", waited)
+	}
+	if le != nil && (le.Info == nil || le.Info.PID != os.Getpid()) {
+		t.Errorf("holder info = %+v", le.Info)
+	}
+	if err := release(); err != nil {
+		t.Fatalf("release: %v", err)
+	}
+	if err := release(); err != nil {
+		t.Errorf("a second release = %v, want nil", err)
+	}
+	if err := a.Put(ctx, FullRecord("sms_main")); !errors.Is(err, state.ErrNotLocked) {
+		t.Errorf("Put after release = %v, want ErrNotLocked", err)
+	}
+	rb, err := b.LockConn(ctx, "sms_main", 0)
+	if err != nil {
+		t.Fatalf("LockConn after release: %v", err)
+	}
+	if err := b.Delete(ctx, "sms_main"); err != nil {
+		t.Errorf("Delete under the connection lock: %v", err)
+	}
+	_ = rb()
+	unlock(t, b)
+	if _, err := a.LockConn(ctx, "../x", 0); err == nil {
+		t.Error("LockConn accepted a path as a connection name")
+	}
+	// Close releases connection locks.
+	if _, err := a.LockConn(ctx, "c", 0); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.Close()
+	if r, err := b.LockConn(ctx, "c", 0); err != nil {
+		t.Errorf("LockConn after the holder closed: %v", err)
+	} else {
+		_ = r()
+	}
+}
+
+// connLockSingleFlight: many stores (as many processes would) read, bump
+// and write one record under its connection lock; no update is lost.
+func (s *suite) connLockSingleFlight(t *testing.T) {
+	ctx := context.Background()
+	setup := s.store(t)
+	lock(t, setup, "setup")
+	rec := FullRecord("counter")
+	rec.TokenType = "0"
+	put(t, setup, rec)
+	unlock(t, setup)
+	const workers, rounds = 8, 5
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*rounds)
+	for w := 0; w < workers; w++ {
+		st := s.store(t)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < rounds; i++ {
+				release, err := st.LockConn(ctx, "counter", 10*time.Second)
+				if err != nil {
+					errs <- err
+					return
+				}
+				r, err := st.Get(ctx, "counter")
+				if err == nil {
+					n, _ := strconv.Atoi(r.TokenType)
+					r.TokenType = strconv.Itoa(n + 1)
+					err = st.Put(ctx, r)
+				}
+				if rerr := release(); err == nil {
+					err = rerr
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	r, err := setup.Get(ctx, "counter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.TokenType != strconv.Itoa(workers*rounds) {
+		t.Errorf("counter = %s, want %d: an update was lost", r.TokenType, workers*rounds)
 	}
 }
