@@ -19,6 +19,9 @@ import (
 const (
 	lockPollMin = 10 * time.Millisecond
 	lockPollMax = 250 * time.Millisecond
+	// A connection lock is held for one provider call; its waiters (other
+	// `token` processes) poll faster so a queue of them drains quickly.
+	connPollMax = 20 * time.Millisecond
 )
 
 // Lock implements Store. The lock is an exclusive flock on LockPath, held
@@ -52,7 +55,7 @@ func (s *BoltStore) Lock(ctx context.Context, operation string) (*LockInfo, erro
 	}
 
 	lp := s.LockPath()
-	f, err := flockWait(ctx, lp, s.opts.LockTimeout)
+	f, err := flockWait(ctx, lp, s.opts.LockTimeout, lockPollMax)
 	if err != nil {
 		return nil, err
 	}
@@ -68,10 +71,10 @@ func (s *BoltStore) Lock(ctx context.Context, operation string) (*LockInfo, erro
 }
 
 // flockWait opens (creating) the lock file at lp and takes an exclusive
-// flock on it, polling up to timeout. It fails with a *LockError naming the
+// flock on it, polling up to timeout with a backoff up to maxPoll. It fails with a *LockError naming the
 // holder. The lock file is never removed: removing a flocked file lets two
 // processes lock two different inodes under one name.
-func flockWait(ctx context.Context, lp string, timeout time.Duration) (*os.File, error) {
+func flockWait(ctx context.Context, lp string, timeout, maxPoll time.Duration) (*os.File, error) {
 	f, err := os.OpenFile(lp, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening lock file %s: %w", lp, err)
@@ -100,7 +103,7 @@ func flockWait(ctx context.Context, lp string, timeout time.Duration) (*os.File,
 			return nil, &LockError{Info: readLockInfo(lp), Err: errors.Join(ErrLocked, ctx.Err())}
 		case <-t.C:
 		}
-		poll = min(2*poll, lockPollMax)
+		poll = min(2*poll, maxPoll)
 	}
 }
 
@@ -122,7 +125,7 @@ func (s *BoltStore) LockConn(ctx context.Context, conn string, wait time.Duratio
 	if err := os.MkdirAll(filepath.Dir(lp), 0o700); err != nil {
 		return nil, fmt.Errorf("locking connection %q: %w", conn, err)
 	}
-	f, err := flockWait(ctx, lp, wait)
+	f, err := flockWait(ctx, lp, wait, connPollMax)
 	if err != nil {
 		var le *LockError
 		if errors.As(err, &le) {
