@@ -1,0 +1,321 @@
+package apply
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/oauthform/oauthform/internal/config"
+	"github.com/oauthform/oauthform/internal/plan"
+	"github.com/oauthform/oauthform/internal/providers"
+	"github.com/oauthform/oauthform/internal/state"
+)
+
+// Granter performs one interactive authorization-code grant (internal/grant
+// in the CLI; a scripted browser in tests).
+type Granter interface {
+	Grant(ctx context.Context, req GrantRequest) (*providers.Token, error)
+}
+
+// GrantRequest is one grant to perform.
+type GrantRequest struct {
+	Conn         string
+	Provider     string
+	Client       *providers.Client
+	Scopes       []string
+	Params       map[string]string
+	Index, Total int // "Grant 2 of 3"
+}
+
+// Outcome is how one action ended.
+type Outcome struct {
+	Action *plan.Action
+	// Err is nil when the action succeeded.
+	Err error
+	// Note is a message for the person (for a disconnect without remote
+	// revocation: revoke at the provider).
+	Note string
+}
+
+// Executor carries out a plan. The caller holds the state's operation
+// lock; every action also takes its connection's lock, and every finished
+// action is written to the state at once, in its own transaction, so an
+// interrupted apply keeps everything finished before it.
+type Executor struct {
+	Store   state.Store
+	Config  *config.Config
+	Lineage string
+	Granter Granter
+	// NewClient builds the provider client of an app.
+	NewClient func(app *config.App) (*providers.Client, error)
+	// Parallelism bounds the non-interactive actions run at once; 0 means 10.
+	Parallelism int
+	Now         func() time.Time
+	// Done, when set, is called once per finished action, never
+	// concurrently.
+	Done func(Outcome)
+}
+
+func (e *Executor) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+// Run executes p's actions: refreshes, updates and disconnects in parallel
+// first, then the grants one at a time (they need a person). It returns
+// every outcome in the plan's order.
+func (e *Executor) Run(ctx context.Context, p *plan.Plan) []Outcome {
+	out := make([]Outcome, len(p.Actions))
+	var mu sync.Mutex
+	finish := func(i int, o Outcome) {
+		mu.Lock()
+		defer mu.Unlock()
+		out[i] = o
+		if e.Done != nil {
+			e.Done(o)
+		}
+	}
+	par := e.Parallelism
+	if par <= 0 {
+		par = 10
+	}
+	sem := make(chan struct{}, par)
+	var wg sync.WaitGroup
+	var grants []int
+	for i, a := range p.Actions {
+		if a.Interactive() {
+			grants = append(grants, i)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				finish(i, Outcome{Action: a, Err: fmt.Errorf("%s %s: %w", a.Kind, a.Conn, ctx.Err())})
+				return
+			}
+			defer func() { <-sem }()
+			finish(i, e.do(ctx, a))
+		}()
+	}
+	wg.Wait()
+	for n, i := range grants {
+		a := p.Actions[i]
+		if err := ctx.Err(); err != nil {
+			finish(i, Outcome{Action: a, Err: fmt.Errorf("%s %s: %w", a.Kind, a.Conn, err)})
+			continue
+		}
+		finish(i, e.grant(ctx, a, n+1, len(grants)))
+	}
+	return out
+}
+
+// do runs one non-interactive action.
+func (e *Executor) do(ctx context.Context, a *plan.Action) Outcome {
+	var err error
+	o := Outcome{Action: a}
+	switch a.Kind {
+	case plan.Refresh:
+		err = e.refresh(ctx, a)
+	case plan.Update:
+		err = e.update(ctx, a)
+	case plan.Disconnect:
+		o.Note, err = e.disconnect(ctx, a)
+	default:
+		err = fmt.Errorf("%s %s: not a non-interactive action", a.Kind, a.Conn)
+	}
+	o.Err = err
+	return o
+}
+
+func (e *Executor) conn(name string) (*config.Connection, error) {
+	c, ok := e.Config.Connections[name]
+	if !ok || c.App == nil {
+		return nil, fmt.Errorf("connection %s is not declared in the configuration", name)
+	}
+	return c, nil
+}
+
+func (e *Executor) refresh(ctx context.Context, a *plan.Action) error {
+	c, err := e.conn(a.Conn)
+	if err != nil {
+		return err
+	}
+	client, err := e.NewClient(c.App)
+	if err != nil {
+		return fmt.Errorf("refreshing %s: %w", a.Conn, err)
+	}
+	r := &Refresher{Store: e.Store, Now: e.Now}
+	_, err = r.Ensure(ctx, a.Conn, client, c.RefreshBefore)
+	return err
+}
+
+// update writes local settings only (refresh_before, fewer scopes where
+// the provider allows down-scoping); the tokens are untouched.
+func (e *Executor) update(ctx context.Context, a *plan.Action) error {
+	c, err := e.conn(a.Conn)
+	if err != nil {
+		return err
+	}
+	return e.withRecord(ctx, a.Conn, func(rec *state.Record) (bool, error) {
+		rec.RefreshBefore = c.RefreshBefore
+		rec.Scopes = slices.Clone(c.Scopes)
+		rec.ClientSecretHash = state.HashSecret(e.Lineage, c.App.ClientSecret)
+		return true, nil
+	})
+}
+
+// disconnect revokes where the provider can and then forgets the record.
+// A revocation that fails (other than because the token is already dead)
+// keeps the record, so nothing is forgotten that may still be live.
+func (e *Executor) disconnect(ctx context.Context, a *plan.Action) (string, error) {
+	release, err := e.Store.LockConn(ctx, a.Conn, DefaultLockWait)
+	if err != nil {
+		return "", fmt.Errorf("disconnecting %s: %w", a.Conn, err)
+	}
+	defer func() { _ = release() }()
+	rec, err := e.Store.Get(ctx, a.Conn)
+	if errors.Is(err, state.ErrNotFound) {
+		return "already gone from the state", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("disconnecting %s: %w", a.Conn, err)
+	}
+	note := ""
+	client, cerr := e.clientForRecord(rec)
+	switch {
+	case cerr != nil:
+		note = fmt.Sprintf("not revoked: %v; revoke it at %s", cerr, rec.Provider)
+	default:
+		err := client.Revoke(ctx, rec.Access, rec.Refresh)
+		var pe *providers.Error
+		switch {
+		case errors.Is(err, providers.ErrNoRevoke):
+			note = fmt.Sprintf("%s cannot revoke remotely: revoke the app's access in %s's settings", rec.Provider, rec.Provider)
+		case errors.As(err, &pe) && (pe.Kind == providers.KindInvalidToken || pe.Kind == providers.KindInvalidGrant):
+			note = "the token was already dead at the provider"
+		case err != nil:
+			return "", fmt.Errorf("disconnecting %s: %w (the connection stays in the state)", a.Conn, err)
+		default:
+			note = "revoked at " + rec.Provider
+		}
+	}
+	if err := e.Store.Delete(ctx, a.Conn); err != nil && !errors.Is(err, state.ErrNotFound) {
+		return note, fmt.Errorf("disconnecting %s: %w", a.Conn, err)
+	}
+	return note, nil
+}
+
+// clientForRecord finds a declared app matching the record's provider and
+// client_id, whose credentials can revoke its tokens.
+func (e *Executor) clientForRecord(rec *state.Record) (*providers.Client, error) {
+	if c, ok := e.Config.Connections[rec.Conn]; ok && c.App != nil && c.App.Provider == rec.Provider && c.App.ClientID == rec.ClientID {
+		return e.NewClient(c.App)
+	}
+	for _, name := range sortedApps(e.Config.Apps) {
+		app := e.Config.Apps[name]
+		if app.Provider == rec.Provider && app.ClientID == rec.ClientID {
+			return e.NewClient(app)
+		}
+	}
+	return nil, fmt.Errorf("no declared app of %s has client_id %q any more", rec.Provider, rec.ClientID)
+}
+
+func sortedApps(m map[string]*config.App) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// grant runs one interactive grant and records its tokens.
+func (e *Executor) grant(ctx context.Context, a *plan.Action, index, total int) Outcome {
+	o := Outcome{Action: a}
+	c, err := e.conn(a.Conn)
+	if err != nil {
+		o.Err = err
+		return o
+	}
+	client, err := e.NewClient(c.App)
+	if err != nil {
+		o.Err = fmt.Errorf("connecting %s: %w", a.Conn, err)
+		return o
+	}
+	tok, err := e.Granter.Grant(ctx, GrantRequest{
+		Conn: a.Conn, Provider: c.App.Provider, Client: client,
+		Scopes: c.Scopes, Params: c.Params, Index: index, Total: total,
+	})
+	if err != nil {
+		o.Err = fmt.Errorf("connecting %s: %w", a.Conn, err)
+		return o
+	}
+	now := e.now()
+	rec := &state.Record{
+		Conn: a.Conn, Provider: c.App.Provider, ClientID: c.App.ClientID,
+		ClientSecretHash: state.HashSecret(e.Lineage, c.App.ClientSecret),
+		RedirectURI:      c.App.RedirectURI,
+		Scopes:           slices.Clone(c.Scopes), GrantedScopes: tok.Scopes,
+		Params: c.Params, RefreshBefore: c.RefreshBefore,
+		Access: tok.AccessToken, Refresh: tok.RefreshToken, TokenType: tok.TokenType, Expiry: tok.Expiry,
+		Status: state.StatusActive, Meta: metaOf(tok.Metadata),
+		Created: now, Refreshed: now,
+	}
+	o.Err = e.withRecord(ctx, a.Conn, func(old *state.Record) (bool, error) {
+		*old = *rec
+		return true, nil
+	})
+	return o
+}
+
+// withRecord runs fn on conn's record (a new one when absent) under the
+// connection lock and writes it when fn says so.
+func (e *Executor) withRecord(ctx context.Context, conn string, fn func(*state.Record) (bool, error)) error {
+	release, err := e.Store.LockConn(ctx, conn, DefaultLockWait)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", conn, err)
+	}
+	defer func() { _ = release() }()
+	rec, err := e.Store.Get(ctx, conn)
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+		rec = &state.Record{Conn: conn}
+	case err != nil:
+		return fmt.Errorf("writing %s: %w", conn, err)
+	}
+	write, err := fn(rec)
+	if err != nil || !write {
+		return err
+	}
+	if err := e.Store.Put(ctx, rec); err != nil {
+		return fmt.Errorf("writing %s to the state: %w", conn, err)
+	}
+	return nil
+}
+
+// metaOf turns token metadata into record metadata (numbers kept exact).
+func metaOf(m map[string]json.RawMessage) map[string]any {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, raw := range m {
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.UseNumber()
+		var v any
+		if d.Decode(&v) == nil {
+			out[k] = v
+		}
+	}
+	return out
+}

@@ -1,0 +1,268 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oauthform/oauthform/internal/config"
+	"github.com/oauthform/oauthform/internal/plan"
+	"github.com/oauthform/oauthform/internal/providers"
+	"github.com/oauthform/oauthform/internal/providers/emulator"
+	"github.com/oauthform/oauthform/internal/state"
+)
+
+// scriptedGranter approves every grant at the emulator's consent page the
+// way a browser would and completes it with the client.
+type scriptedGranter struct {
+	approve bool
+	seen    []GrantRequest
+}
+
+func (g *scriptedGranter) Grant(ctx context.Context, req GrantRequest) (*providers.Token, error) {
+	g.seen = append(g.seen, req)
+	ar, err := req.Client.AuthCodeURL(req.Scopes, req.Params)
+	if err != nil {
+		return nil, err
+	}
+	cb, err := emulator.Consent(ctx, nil, ar.URL, g.approve)
+	if err != nil {
+		return nil, err
+	}
+	code, err := req.Client.ParseCallback(cb.Query(), ar)
+	if err != nil {
+		return nil, err
+	}
+	return req.Client.Exchange(ctx, ar, code)
+}
+
+type world struct {
+	t      *testing.T
+	dir    string
+	now    time.Time
+	emus   map[string]*emulator.Server
+	urls   map[string]string
+	store  state.Store
+	g      *scriptedGranter
+	config string
+}
+
+const redirect = "http://127.0.0.1:8765/callback"
+
+func newWorld(t *testing.T) *world {
+	w := &world{t: t, dir: t.TempDir(), now: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC),
+		emus: map[string]*emulator.Server{}, urls: map[string]string{}, g: &scriptedGranter{approve: true}}
+	for _, p := range []string{"sms77", "phoneburner"} {
+		emu, err := emulator.New(emulator.Options{Provider: p, Now: func() time.Time { return w.now },
+			Clients: []emulator.Client{{ID: "id-" + p, Secret: "secret-" + p, RedirectURIs: []string{redirect}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(emu)
+		t.Cleanup(srv.Close)
+		w.emus[p], w.urls[p] = emu, srv.URL
+	}
+	st, err := state.Open(filepath.Join(w.dir, "state.db"), state.Options{Create: true, Now: func() time.Time { return w.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	w.store = st
+	return w
+}
+
+// providerBlocks point the built-ins at the emulators, as `emulate` prints.
+func (w *world) providerBlocks() string {
+	var b strings.Builder
+	for _, name := range []string{"sms77", "phoneburner"} {
+		p, _ := providers.Builtin(name)
+		rp, _ := p.Rebase(w.urls[name])
+		fmt.Fprintf(&b, "provider %q {\n  authorize_url = %q\n  token_url = %q\n", name, rp.AuthorizeURL, rp.TokenURL)
+		if rp.RefreshURL != "" {
+			fmt.Fprintf(&b, "  refresh_url = %q\n", rp.RefreshURL)
+		}
+		if rp.RevokeURL != "" {
+			fmt.Fprintf(&b, "  revoke_url = %q\n", rp.RevokeURL)
+		}
+		fmt.Fprintf(&b, "  check_url = %q\n}\n", rp.CheckURL)
+		fmt.Fprintf(&b, "app %q {\n  provider = %q\n  client_id = %q\n  client_secret = %q\n  redirect_uri = %q\n}\n",
+			name, name, "id-"+name, "secret-"+name, redirect)
+	}
+	return b.String()
+}
+
+// apply loads conns (HCL connection blocks), plans and executes.
+func (w *world) apply(conns string) (*plan.Plan, []Outcome, *config.Config) {
+	t := w.t
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(w.dir, "main.oauth.hcl"), []byte(w.providerBlocks()+conns), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := config.Load(w.dir, config.Inputs{})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	ctx := context.Background()
+	lineage, err := w.store.Init(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.store.Lock(ctx, "apply"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = w.store.Unlock(ctx) }()
+	snap, err := w.store.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, diags := plan.Diff(cfg, snap, w.now, plan.Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	ex := &Executor{Store: w.store, Config: cfg, Lineage: lineage, Granter: w.g, Now: func() time.Time { return w.now },
+		NewClient: func(app *config.App) (*providers.Client, error) {
+			return &providers.Client{Profile: cfg.Providers[app.Provider], ClientID: app.ClientID,
+				ClientSecret: app.ClientSecret, RedirectURI: app.RedirectURI, Now: func() time.Time { return w.now }}, nil
+		}}
+	return p, ex.Run(ctx, p), cfg
+}
+
+func kinds(p *plan.Plan) string {
+	var s []string
+	for _, a := range p.Actions {
+		s = append(s, a.Conn+":"+a.Kind.String())
+	}
+	return strings.Join(s, " ")
+}
+
+func mustSucceed(t *testing.T, outs []Outcome) {
+	t.Helper()
+	for _, o := range outs {
+		if o.Err != nil {
+			t.Errorf("%s %s: %v", o.Action.Kind, o.Action.Conn, o.Err)
+		}
+	}
+}
+
+func TestExecutorLifecycle(t *testing.T) {
+	w := newWorld(t)
+	both := `
+connection "sms" {
+  app = app.sms77
+  scopes = ["sms", "analytics"]
+  refresh_before = "10m"
+}
+connection "pb" {
+  app = app.phoneburner
+}
+`
+	p, outs, _ := w.apply(both)
+	if kinds(p) != "pb:connect sms:connect" {
+		t.Fatalf("first plan: %s", kinds(p))
+	}
+	mustSucceed(t, outs)
+	if len(w.g.seen) != 2 || w.g.seen[0].Index != 1 || w.g.seen[1].Total != 2 {
+		t.Errorf("grants = %+v", w.g.seen)
+	}
+	snap, _ := w.store.Snapshot(context.Background())
+	sms := snap.Records["sms"]
+	if sms == nil || sms.Status != state.StatusActive || sms.Access.IsZero() || sms.Refresh.IsZero() ||
+		strings.Join(sms.GrantedScopes, " ") == "" || sms.ClientSecretHash == "" {
+		t.Fatalf("sms record = %+v", sms)
+	}
+
+	// Nothing to do now.
+	if p, _, _ := w.apply(both); len(p.Actions) != 0 {
+		t.Errorf("second plan: %s", kinds(p))
+	}
+
+	// Within refresh_before of sms's 1h expiry: one refresh, rotated.
+	w.now = w.now.Add(55 * time.Minute)
+	p, outs, _ = w.apply(both)
+	if kinds(p) != "sms:refresh" {
+		t.Fatalf("plan after 55m: %s", kinds(p))
+	}
+	mustSucceed(t, outs)
+	snap, _ = w.store.Snapshot(context.Background())
+	if after := snap.Records["sms"]; after.Refresh.Equal(sms.Refresh) || !after.Expiry.After(w.now.Add(time.Minute)) {
+		t.Errorf("sms after refresh = %+v", after)
+	}
+	if w.emus["sms77"].Stats().Refreshes != 1 {
+		t.Errorf("sms77 stats = %+v", w.emus["sms77"].Stats())
+	}
+
+	// A local setting changes: update, tokens untouched.
+	p, outs, _ = w.apply(strings.Replace(both, `"10m"`, `"20m"`, 1))
+	if kinds(p) != "sms:update" {
+		t.Fatalf("plan after refresh_before change: %s", kinds(p))
+	}
+	mustSucceed(t, outs)
+
+	// pb removed: disconnect, and PhoneBurner cannot revoke remotely.
+	smsOnly := strings.Replace(both[:strings.Index(both, `connection "pb"`)], `"10m"`, `"20m"`, 1)
+	p, outs, _ = w.apply(smsOnly)
+	if kinds(p) != "pb:disconnect" {
+		t.Fatalf("plan after removing pb: %s", kinds(p))
+	}
+	mustSucceed(t, outs)
+	if !strings.Contains(outs[0].Note, "cannot revoke remotely") {
+		t.Errorf("note = %q", outs[0].Note)
+	}
+	snap, _ = w.store.Snapshot(context.Background())
+	if _, ok := snap.Records["pb"]; ok || len(snap.Records) != 1 {
+		t.Errorf("records after disconnect: %v", snap.Records)
+	}
+
+	// A forced invalid_grant on refresh marks sms for reconnect; the next
+	// apply reconnects it.
+	w.now = w.now.Add(2 * time.Hour)
+	w.emus["sms77"].SetFaults(emulator.Faults{InvalidGrant: true, Endpoints: []string{"refresh"}})
+	p, outs, _ = w.apply(smsOnly)
+	if kinds(p) != "sms:refresh" || outs[0].Err == nil || !strings.Contains(outs[0].Err.Error(), "oauthform apply") {
+		t.Fatalf("refresh with invalid_grant: %s %v", kinds(p), outs[0].Err)
+	}
+	w.emus["sms77"].SetFaults(emulator.Faults{})
+	p, outs, _ = w.apply(smsOnly)
+	if kinds(p) != "sms:reconnect" {
+		t.Fatalf("plan after invalid_grant: %s", kinds(p))
+	}
+	mustSucceed(t, outs)
+	snap, _ = w.store.Snapshot(context.Background())
+	if snap.Records["sms"].Status != state.StatusActive {
+		t.Errorf("after reconnect: %+v", snap.Records["sms"])
+	}
+}
+
+func TestExecutorDeniedGrantKeepsGoing(t *testing.T) {
+	w := newWorld(t)
+	w.g.approve = false
+	_, outs, _ := w.apply(`
+connection "a" {
+  app = app.sms77
+  scopes = ["sms"]
+}
+connection "b" {
+  app = app.phoneburner
+}
+`)
+	if len(outs) != 2 {
+		t.Fatalf("outcomes = %+v", outs)
+	}
+	for _, o := range outs {
+		if o.Err == nil || !strings.Contains(o.Err.Error(), "access_denied") {
+			t.Errorf("%s: err = %v, want access_denied", o.Action.Conn, o.Err)
+		}
+	}
+	if len(w.g.seen) != 2 {
+		t.Errorf("a denial must not stop the next grant: %d grants", len(w.g.seen))
+	}
+	snap, _ := w.store.Snapshot(context.Background())
+	if len(snap.Records) != 0 {
+		t.Errorf("denied grants wrote records: %v", snap.Records)
+	}
+}
