@@ -51,6 +51,7 @@ func commands() map[string]command {
 		"state":     {"State surgery: list, show, rm", runState},
 		"providers": {"List built-in providers and their quirks", runProviders},
 		"emulate":   {"Run a local emulator of a provider, for trying and testing", runEmulate},
+		"token":     {"Print a valid access token for a program, refreshing it first", runToken},
 		"version":   {"Print the oauthform version", runVersion},
 	}
 }

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/oauthform/oauthform/internal/apply"
+	"github.com/oauthform/oauthform/internal/config"
+	"github.com/oauthform/oauthform/internal/providers"
+	"github.com/oauthform/oauthform/internal/state"
+)
+
+const tokenHelp = `Usage: oauthform token [options] CONNECTION
+
+Print a valid access token of CONNECTION for a program to use, refreshing
+it first when it expires within -min-valid. Concurrent calls for one
+connection make a single refresh and all print its token. A connection
+that needs a person (never connected, rejected grant, expired without a
+refresh token) fails with exit status 1: run "oauthform apply".
+
+Options:
+  -header           Print "Authorization: Bearer TOKEN".
+  -json             Print {"connection", "access_token", "token_type",
+                    "expiry", "scopes"} as JSON.
+  -min-valid=D      Refresh when the token expires within D (default 1m).
+  -var, -var-file   Variables, as for plan.
+`
+
+type tokenArgs struct {
+	conn     string
+	header   bool
+	json     bool
+	minValid time.Duration
+	vars     varFlags
+}
+
+func parseTokenArgs(args []string) (*tokenArgs, bool, hcl.Diagnostics) {
+	var ta tokenArgs
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		ta.conn, args = args[0], args[1:]
+	}
+	fs := newFlagSet("token")
+	fs.BoolVar(&ta.header, "header", false, "")
+	fs.BoolVar(&ta.json, "json", false, "")
+	fs.DurationVar(&ta.minValid, "min-valid", time.Minute, "")
+	ta.vars.register(fs)
+	help, diags := parseFlags(fs, args, tokenHelp)
+	if help || diags.HasErrors() {
+		return nil, help, diags
+	}
+	rest := fs.Args()
+	if ta.conn == "" && len(rest) > 0 {
+		ta.conn, rest = rest[0], rest[1:]
+	}
+	switch {
+	case ta.conn == "":
+		return nil, false, errDiag("Missing connection", "Name the connection whose token to print.\n\n"+tokenHelp)
+	case len(rest) > 0:
+		return nil, false, errDiag("Unexpected argument", fmt.Sprintf("token takes one connection; %q is extra.", rest[0]))
+	case ta.header && ta.json:
+		return nil, false, errDiag("Incompatible options", "-header and -json cannot be used together.")
+	case ta.minValid < 0:
+		return nil, false, errDiag("Invalid -min-valid", "-min-valid must not be negative.")
+	}
+	return &ta, false, nil
+}
+
+func runToken(ctx context.Context, g *globals, args []string) int {
+	ta, help, diags := parseTokenArgs(args)
+	if help {
+		fmt.Fprint(g.streams.Out, tokenHelp)
+		return exitOK
+	}
+	if diags.HasErrors() {
+		writeDiags(g, g.streams.Err, nil, diags)
+		return exitError
+	}
+	cfg, diags := loadConfig(ta.vars.inputs())
+	if diags.HasErrors() {
+		writeDiags(g, g.streams.Err, files(cfg), diags)
+		return exitError
+	}
+	conn, ok := cfg.Connections[ta.conn]
+	if !ok || conn.App == nil {
+		msg := fmt.Sprintf("There is no connection %q in the configuration.", ta.conn)
+		if sug := suggest(ta.conn, connectionNames(cfg)); sug != "" {
+			msg += fmt.Sprintf(" Did you mean %q?", sug)
+		}
+		writeDiags(g, g.streams.Err, nil, errDiag("Unknown connection", msg))
+		return exitError
+	}
+	st, diags := openState(statePath(cfg), state.Options{Version: version})
+	if diags.HasErrors() {
+		writeDiags(g, g.streams.Err, nil, diags)
+		return exitError
+	}
+	defer st.Close()
+	if _, err := st.Get(ctx, ta.conn); err != nil {
+		detail := err.Error()
+		if errors.Is(err, state.ErrNotFound) || errors.Is(err, state.ErrNoState) {
+			detail = fmt.Sprintf("Connection %s has no tokens yet. Run \"oauthform apply\" to authorize it.", ta.conn)
+		}
+		writeDiags(g, g.streams.Err, nil, errDiag("No token", detail))
+		return exitError
+	}
+	client, err := newClient(ctx, g, cfg, conn.App)
+	if err != nil {
+		writeDiags(g, g.streams.Err, nil, wrapErr("Cannot reach the provider", err))
+		return exitError
+	}
+	r := &apply.Refresher{Store: st}
+	res, err := r.Ensure(ctx, ta.conn, client, ta.minValid)
+	if err != nil {
+		summary := "Refresh failed"
+		if errors.Is(err, apply.ErrNeedsPerson) {
+			summary = "Connection needs a person"
+		}
+		writeDiags(g, g.streams.Err, nil, wrapErr(summary, err))
+		return exitError
+	}
+	rec := res.Record
+	tokenType := rec.TokenType
+	if tokenType == "" || strings.EqualFold(tokenType, "bearer") {
+		tokenType = "Bearer"
+	}
+	switch {
+	case ta.header:
+		fmt.Fprintf(g.streams.Out, "Authorization: %s %s\n", tokenType, rec.Access.Reveal())
+	case ta.json:
+		out := struct {
+			Conn        string     `json:"connection"`
+			AccessToken string     `json:"access_token"`
+			TokenType   string     `json:"token_type"`
+			Expiry      *time.Time `json:"expiry"`
+			Scopes      []string   `json:"scopes"`
+			Refreshed   bool       `json:"refreshed"`
+		}{Conn: ta.conn, AccessToken: rec.Access.Reveal(), TokenType: tokenType, Scopes: rec.GrantedScopes, Refreshed: res.Refreshed}
+		if out.Scopes == nil {
+			out.Scopes = rec.Scopes
+		}
+		if out.Scopes == nil {
+			out.Scopes = []string{}
+		}
+		if !rec.Expiry.IsZero() {
+			e := rec.Expiry.UTC()
+			out.Expiry = &e
+		}
+		_ = writeJSON(g.streams.Out, out)
+	default:
+		fmt.Fprintln(g.streams.Out, rec.Access.Reveal())
+	}
+	return exitOK
+}
+
+// newClient builds the provider client of app, discovering its endpoints
+// when the provider is declared by issuer.
+func newClient(ctx context.Context, g *globals, cfg *config.Config, app *config.App) (*providers.Client, error) {
+	p, ok := cfg.Providers[app.Provider]
+	if !ok {
+		return nil, fmt.Errorf("provider %q is not known", app.Provider)
+	}
+	c := &providers.Client{
+		Profile: p, ClientID: app.ClientID, ClientSecret: app.ClientSecret,
+		RedirectURI: app.RedirectURI, Logger: g.log.Named("provider"),
+	}
+	if err := c.Discover(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func connectionNames(cfg *config.Config) []string {
+	names := make([]string, 0, len(cfg.Connections))
+	for n := range cfg.Connections {
+		names = append(names, n)
+	}
+	return names
+}
