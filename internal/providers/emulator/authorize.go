@@ -287,10 +287,18 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, ar *authRequest
 		scopes: ar.scopes, challenge: ar.challenge, burners: connectedBurners(ar, picked),
 		expires: s.now().Add(s.codeTTL()),
 	}
-	s.mu.Lock()
+	if err := s.lockStore(); err != nil {
+		s.reject(err.Error())
+		s.redirectError(w, r, ar, "server_error", "The emulator could not store the authorization code.")
+		return
+	}
 	s.store.codes[code] = ac
 	s.stats.Approvals++
-	s.mu.Unlock()
+	if err := s.unlockStore(); err != nil {
+		s.reject(err.Error())
+		s.redirectError(w, r, ar, "server_error", "The emulator could not store the authorization code.")
+		return
+	}
 	params := [][2]string{{"code", code}}
 	s.redirectBack(w, r, ar, params)
 }

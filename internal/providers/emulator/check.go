@@ -13,6 +13,25 @@ import (
 // access_token in the form body or the URL query, as its seed says. Any
 // refusal is answered before it returns false.
 func (s *Server) bearerToken(w http.ResponseWriter, r *http.Request, body []byte) (*token, bool) {
+	tok, ok := s.bearerValue(w, r, body)
+	if !ok {
+		return nil, false
+	}
+	t, err := s.liveAccess(tok)
+	switch {
+	case err != nil:
+		s.apiFail(w, http.StatusInternalServerError, "server_error", "The emulator could not read its state file.", err.Error())
+		return nil, false
+	case t == nil:
+		s.apiFail(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.", "API call with an invalid, expired or revoked access token")
+		return nil, false
+	}
+	return t, true
+}
+
+// bearerValue reads the access token of an API call, without checking it
+// against the store. Any refusal is answered before it returns false.
+func (s *Server) bearerValue(w http.ResponseWriter, r *http.Request, body []byte) (string, bool) {
 	var tok string
 	var methods []string
 	if scheme, rest, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") {
@@ -33,14 +52,14 @@ func (s *Server) bearerToken(w http.ResponseWriter, r *http.Request, body []byte
 	case len(methods) > 1:
 		s.apiFail(w, http.StatusBadRequest, "invalid_request", "More than one method of sending the access token.",
 			"access token sent by more than one method: "+strings.Join(methods, ", ")+" (RFC 6750 §2)")
-		return nil, false
+		return "", false
 	case len(methods) == 0:
 		s.apiFail(w, http.StatusUnauthorized, "", "The request has no access token.", "API call without an access token")
-		return nil, false
+		return "", false
 	case methods[0] != "header" && !s.spec.queryTokens:
 		s.apiFail(w, http.StatusUnauthorized, "", "The request has no access token.",
 			fmt.Sprintf("access token in the %s: %s accepts only the Authorization header", methods[0], s.spec.name))
-		return nil, false
+		return "", false
 	}
 	s.mu.Lock()
 	switch methods[0] {
@@ -50,12 +69,7 @@ func (s *Server) bearerToken(w http.ResponseWriter, r *http.Request, body []byte
 		s.stats.BodyTokens++
 	}
 	s.mu.Unlock()
-	t, ok := s.liveAccess(tok)
-	if !ok {
-		s.apiFail(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.", "API call with an invalid, expired or revoked access token")
-		return nil, false
-	}
-	return t, true
+	return tok, true
 }
 
 // apiFail counts a refused API call and answers it in the provider's shape.

@@ -17,6 +17,11 @@
 // served as JSON at GET /_emulator/stats) and inject failures with
 // [Server.SetFaults].
 //
+// With Options.StateFile set, a server keeps its grants, codes and tokens in
+// a JSON file shared, under a file lock, with every other server (in this
+// process or another) given the same path, so that a token issued by an
+// emulator in one process can be used and refreshed at one in the next.
+//
 // Where the documentation is silent (error shapes of Burner and Buffer v1,
 // token lifetimes, code formats) the choice is written next to the code that
 // makes it, marked "undocumented".

@@ -60,6 +60,15 @@ type Options struct {
 	// any syntactically valid scope (RFC 6749 §3.3). Ignored by the other
 	// providers, whose scope lists are documented.
 	Scopes []string
+	// StateFile, when set, keeps the grants, codes and tokens in this JSON
+	// file (mode 0600; its directory is created 0700 if missing) instead of
+	// in memory only, so that emulators in other processes, or other
+	// servers of this one, given the same file share them: a token issued
+	// by one is accepted and refreshable at the others. Each request that
+	// touches them holds an exclusive lock of StateFile+".lock", reloads the
+	// file and writes it back atomically when it changed. Stats and faults
+	// stay per server. Empty keeps everything in memory.
+	StateFile string
 }
 
 // Client is one registered app.
@@ -87,6 +96,10 @@ type Server struct {
 	clients map[string]Client
 	routes  map[string]route
 
+	persist *persister // nil unless Options.StateFile is set
+
+	// mu guards the fields below. store is only touched between
+	// lockStore and unlockStore, which also take persist's file lock.
 	mu      sync.Mutex
 	store   store
 	stats   Stats
@@ -148,6 +161,20 @@ func New(opts Options) (*Server, error) {
 		tickets: map[string]*ticket{},
 	}
 	s.routes = sp.routes()
+	if opts.StateFile != "" {
+		p, err := newPersister(opts.StateFile)
+		if err != nil {
+			return nil, fmt.Errorf("emulator: %s: %w", sp.name, err)
+		}
+		s.persist = p
+		// Load (and check) the file now, so a bad one fails here.
+		if err := s.lockStore(); err != nil {
+			return nil, fmt.Errorf("emulator: %s: %w", sp.name, err)
+		}
+		if err := s.unlockStore(); err != nil {
+			return nil, fmt.Errorf("emulator: %s: %w", sp.name, err)
+		}
+	}
 	return s, nil
 }
 

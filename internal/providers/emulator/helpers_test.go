@@ -258,42 +258,55 @@ func (f *fixture) code() (string, pkcePair) {
 // exchange sends the provider's correct code exchange.
 func (f *fixture) exchange(code string, pk pkcePair) result {
 	f.t.Helper()
+	body, hdr := exchangeForm(f.provider, code, pk)
+	return f.post(f.path(kindToken), body, hdr...)
+}
+
+// exchangeForm is the body and header name/value pairs of the provider's
+// correct code exchange.
+func exchangeForm(provider, code string, pk pkcePair) (string, []string) {
 	v := url.Values{}
-	switch f.provider {
+	switch provider {
 	case "burner":
 		v = url.Values{"clientId": {testID}, "clientSecret": {testSecret}, "code": {code}, "redirectUri": {testRedirect},
 			"client_id": {testID}, "client_secret": {testSecret}, "redirect_uri": {testRedirect}, "grant_type": {"authorization_code"}}
-		return f.post(f.path(kindToken), v.Encode())
+		return v.Encode(), nil
 	case "buffer":
-		body := "client_id=" + testID + "&client_secret=" + testSecret + "&redirect_uri=" + url.QueryEscape(testRedirect) +
-			"&code=" + code + "&grant_type=authorization_code"
-		return f.post(f.path(kindToken), body)
+		return "client_id=" + testID + "&client_secret=" + testSecret + "&redirect_uri=" + url.QueryEscape(testRedirect) +
+			"&code=" + code + "&grant_type=authorization_code", nil
 	case "phoneburner":
 		v = url.Values{"client_id": {testID}, "client_secret": {testSecret}, "redirect_uri": {testRedirect}, "grant_type": {"authorization_code"}, "code": {code}}
-		return f.post(f.path(kindToken), v.Encode())
+		return v.Encode(), nil
 	case "buffer_v2":
 		v = url.Values{"client_id": {testID}, "client_secret": {testSecret}, "redirect_uri": {testRedirect}, "grant_type": {"authorization_code"},
 			"code": {code}, "code_verifier": {pk.verifier}}
-		return f.post(f.path(kindToken), v.Encode())
+		return v.Encode(), nil
 	}
 	v = url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {testRedirect}}
 	if pk.verifier != "" {
 		v.Set("code_verifier", pk.verifier)
 	}
-	return f.post(f.path(kindToken), v.Encode(), "Authorization", basic(testID, testSecret))
+	return v.Encode(), []string{"Authorization", basic(testID, testSecret)}
 }
 
 // refresh sends the provider's correct refresh.
 func (f *fixture) refresh(rt string) result {
 	f.t.Helper()
+	body, hdr := refreshForm(f.provider, rt)
+	return f.post(f.path(kindRefresh), body, hdr...)
+}
+
+// refreshForm is the body and header name/value pairs of the provider's
+// correct refresh.
+func refreshForm(provider, rt string) (string, []string) {
 	v := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
-	switch f.provider {
+	switch provider {
 	case "phoneburner", "buffer_v2":
 		v.Set("client_id", testID)
 		v.Set("client_secret", testSecret)
-		return f.post(f.path(kindRefresh), v.Encode())
+		return v.Encode(), nil
 	}
-	return f.post(f.path(kindRefresh), v.Encode(), "Authorization", basic(testID, testSecret))
+	return v.Encode(), []string{"Authorization", basic(testID, testSecret)}
 }
 
 // revoke sends the provider's correct revocation of tok.

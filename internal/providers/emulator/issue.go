@@ -23,8 +23,12 @@ func (s *Server) IssueTokens(clientID string, scopes []string) (TokenSet, error)
 	if s.spec.name == "burner" && slices.Contains(granted, "messages:connect") {
 		burners = []burner{userBurners[0]}
 	}
-	s.mu.Lock()
+	if err := s.lockStore(); err != nil {
+		return TokenSet{}, fmt.Errorf("emulator: %s: %w", s.spec.name, err)
+	}
 	iss := s.mintLocked(clientID, granted, burners)
-	s.mu.Unlock()
+	if err := s.unlockStore(); err != nil {
+		return TokenSet{}, fmt.Errorf("emulator: %s: %w", s.spec.name, err)
+	}
 	return TokenSet{AccessToken: iss.access, RefreshToken: iss.refresh, ExpiresAt: iss.accessExp}, nil
 }

@@ -38,8 +38,18 @@ func (s *Server) revokeToken(c Client, tok, hint string) *failure {
 		return &failure{status: http.StatusBadRequest, code: "unsupported_token_type", param: "token_type_hint",
 			desc: "Unsupported token_type_hint.", reason: fmt.Sprintf("token_type_hint %q is neither access_token nor refresh_token (RFC 7009 §2.1)", hint)}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	if err := s.lockStore(); err != nil {
+		return storeFailure(err)
+	}
+	fail := s.revokeLocked(c, tok)
+	if err := s.unlockStore(); err != nil && fail == nil {
+		return storeFailure(err)
+	}
+	return fail
+}
+
+// revokeLocked revokes one token of client c. Callers hold the store.
+func (s *Server) revokeLocked(c Client, tok string) *failure {
 	t, refresh := s.store.refresh[tok], true
 	if t == nil {
 		t, refresh = s.store.access[tok], false
@@ -64,13 +74,28 @@ func (s *Server) revokeToken(c Client, tok, hint string) *failure {
 // grant of the access token that authenticates the call. The answer body is
 // undocumented; {"success":true} matches Buffer v1's API style.
 func (s *Server) deauthorizeBufferV1(w http.ResponseWriter, r *http.Request, body []byte) {
-	t, ok := s.bearerToken(w, r, body)
+	tok, ok := s.bearerValue(w, r, body)
 	if !ok {
 		return
 	}
-	s.mu.Lock()
-	t.grant.revoked = true
-	s.stats.Revokes++
-	s.mu.Unlock()
+	if err := s.lockStore(); err != nil {
+		s.apiFail(w, http.StatusInternalServerError, "server_error", "The emulator could not read its state file.", err.Error())
+		return
+	}
+	// Look the token up again in this transaction: a persistent store may
+	// have been reloaded since the check.
+	t, live := s.store.access[tok]
+	if live = live && t.live(s.now()); live {
+		t.grant.revoked = true
+		s.stats.Revokes++
+	}
+	if err := s.unlockStore(); err != nil {
+		s.apiFail(w, http.StatusInternalServerError, "server_error", "The emulator could not write its state file.", err.Error())
+		return
+	}
+	if !live {
+		s.apiFail(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.", "API call with an invalid, expired or revoked access token")
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"success": true, "message": "Client deauthorized"})
 }

@@ -43,8 +43,14 @@ type Stats struct {
 
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() Stats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	// LiveGrants reads the store; should the state file be unreadable,
+	// count from the store as last loaded.
+	if err := s.lockStore(); err != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+	} else {
+		defer func() { _ = s.unlockStore() }()
+	}
 	st := s.stats
 	seen := map[*grant]bool{}
 	for _, m := range []map[string]*token{s.store.access, s.store.refresh} {

@@ -8,8 +8,10 @@ import (
 	"time"
 )
 
-// store holds the grants, codes and tokens of one emulator. It is guarded by
-// Server.mu.
+// store holds the grants, codes and tokens of one emulator. It is only
+// touched between Server.lockStore and Server.unlockStore (which take
+// Server.mu and, for a persistent server, the state file's lock), and is
+// persisted by persist.go.
 type store struct {
 	nextGrant int
 	codes     map[string]*authCode
@@ -52,6 +54,7 @@ type token struct {
 	expires  time.Time // zero: never
 	consumed bool      // a refresh token rotated away
 	revoked  bool
+	ended    time.Time // persistent store: when first seen consumed or revoked (for pruning)
 }
 
 // live reports whether t can be used at now.
@@ -108,7 +111,7 @@ func (s *Server) codeTTL() time.Duration {
 	return s.spec.codeTTL
 }
 
-// mintLocked creates a grant and its first tokens. Callers hold s.mu.
+// mintLocked creates a grant and its first tokens. Callers hold the store (lockStore).
 func (s *Server) mintLocked(clientID string, scopes []string, burners []burner) issued {
 	s.store.nextGrant++
 	g := &grant{id: s.store.nextGrant, clientID: clientID, scopes: slices.Clone(scopes), burners: burners}
@@ -131,7 +134,7 @@ func (s *Server) issuesRefresh(scopes []string) bool {
 	return false
 }
 
-// newAccessLocked mints an access token of g. Callers hold s.mu.
+// newAccessLocked mints an access token of g. Callers hold the store (lockStore).
 func (s *Server) newAccessLocked(g *grant, scopes []string, ttl time.Duration) (string, time.Time, time.Duration) {
 	v := s.spec.newAccess()
 	t := &token{grant: g, scopes: slices.Clone(scopes)}
@@ -142,7 +145,7 @@ func (s *Server) newAccessLocked(g *grant, scopes []string, ttl time.Duration) (
 	return v, t.expires, ttl
 }
 
-// newRefreshLocked mints a refresh token of g. Callers hold s.mu.
+// newRefreshLocked mints a refresh token of g. Callers hold the store (lockStore).
 func (s *Server) newRefreshLocked(g *grant) string {
 	v := s.spec.newRefresh()
 	t := &token{grant: g, scopes: g.scopes}
@@ -154,14 +157,16 @@ func (s *Server) newRefreshLocked(g *grant) string {
 }
 
 // liveAccess finds an access token that can be used now.
-func (s *Server) liveAccess(v string) (*token, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// The token is nil when there is none; the error is the state file's.
+func (s *Server) liveAccess(v string) (*token, error) {
+	if err := s.lockStore(); err != nil {
+		return nil, err
+	}
 	t, ok := s.store.access[v]
 	if !ok || !t.live(s.now()) {
-		return nil, false
+		t = nil
 	}
-	return t, true
+	return t, s.unlockStore()
 }
 
 const (

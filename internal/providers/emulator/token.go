@@ -90,9 +90,15 @@ type redeemRequest struct {
 // revokes on reuse (buffer_v2's node-oidc-provider, oauth2 following the
 // RFC 6749 §4.1.2 SHOULD), the tokens minted from it are revoked too. The
 // legacy providers simply delete used codes, so reuse only fails.
-func (s *Server) redeem(q redeemRequest) (issued, *failure) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (s *Server) redeem(q redeemRequest) (iss issued, fail *failure) {
+	if err := s.lockStore(); err != nil {
+		return issued{}, storeFailure(err)
+	}
+	defer func() {
+		if err := s.unlockStore(); err != nil && fail == nil {
+			iss, fail = issued{}, storeFailure(err)
+		}
+	}()
 	ac, ok := s.store.codes[q.code]
 	switch {
 	case !ok:
@@ -116,7 +122,7 @@ func (s *Server) redeem(q redeemRequest) (issued, *failure) {
 		return issued{}, fail
 	}
 	ac.used = true
-	iss := s.mintLocked(ac.clientID, ac.scopes, ac.burners)
+	iss = s.mintLocked(ac.clientID, ac.scopes, ac.burners)
 	ac.grant = iss.grant
 	s.stats.Exchanges++
 	return iss, nil
@@ -194,9 +200,15 @@ type refreshRequest struct {
 // useRefresh redeems a refresh token (RFC 6749 §6). With rotation the old
 // refresh token is consumed; where the provider detects reuse (buffer_v2),
 // presenting a consumed one revokes every token of the grant.
-func (s *Server) useRefresh(q refreshRequest) (issued, *failure) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (s *Server) useRefresh(q refreshRequest) (iss issued, fail *failure) {
+	if err := s.lockStore(); err != nil {
+		return issued{}, storeFailure(err)
+	}
+	defer func() {
+		if err := s.unlockStore(); err != nil && fail == nil {
+			iss, fail = issued{}, storeFailure(err)
+		}
+	}()
 	t, ok := s.store.refresh[q.token]
 	bad := func(desc, reason string) (issued, *failure) {
 		return issued{}, invalidGrant("refresh_token", desc, reason)
