@@ -59,6 +59,25 @@ type Executor struct {
 	// Done, when set, is called once per finished action, never
 	// concurrently.
 	Done func(Outcome)
+	// Stop, when closed (the first Ctrl-C), stops the run gracefully: no
+	// further action starts and a grant waiting on a person ends, while
+	// actions already talking to a provider finish and are written. Cancel
+	// the context of Run to abandon those too.
+	Stop <-chan struct{}
+}
+
+// ErrInterrupted is the error of actions that did not start because the
+// run was stopped.
+var ErrInterrupted = errors.New("not started: the apply was interrupted")
+
+// stopped reports whether Stop is closed.
+func (e *Executor) stopped() bool {
+	select {
+	case <-e.Stop:
+		return true
+	default:
+		return false
+	}
 }
 
 func (e *Executor) now() time.Time {
@@ -102,19 +121,43 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan) []Outcome {
 			case <-ctx.Done():
 				finish(i, Outcome{Action: a, Err: fmt.Errorf("%s %s: %w", a.Kind, a.Conn, ctx.Err())})
 				return
+			case <-e.Stop:
+				finish(i, Outcome{Action: a, Err: fmt.Errorf("%s %s: %w", a.Kind, a.Conn, ErrInterrupted)})
+				return
 			}
 			defer func() { <-sem }()
+			if e.stopped() {
+				finish(i, Outcome{Action: a, Err: fmt.Errorf("%s %s: %w", a.Kind, a.Conn, ErrInterrupted)})
+				return
+			}
 			finish(i, e.do(ctx, a))
 		}()
 	}
 	wg.Wait()
+	// A grant waits on a person: the first interrupt ends it.
+	gctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if e.Stop != nil {
+		// The goroutine ends at the latest when Run returns (deferred cancel).
+		go func() {
+			select {
+			case <-e.Stop:
+				cancel()
+			case <-gctx.Done():
+			}
+		}()
+	}
 	for n, i := range grants {
 		a := p.Actions[i]
-		if err := ctx.Err(); err != nil {
-			finish(i, Outcome{Action: a, Err: fmt.Errorf("%s %s: %w", a.Kind, a.Conn, err)})
+		switch {
+		case ctx.Err() != nil:
+			finish(i, Outcome{Action: a, Err: fmt.Errorf("%s %s: %w", a.Kind, a.Conn, ctx.Err())})
+			continue
+		case e.stopped():
+			finish(i, Outcome{Action: a, Err: fmt.Errorf("%s %s: %w", a.Kind, a.Conn, ErrInterrupted)})
 			continue
 		}
-		finish(i, e.grant(ctx, a, n+1, len(grants)))
+		finish(i, e.grant(gctx, a, n+1, len(grants)))
 	}
 	return out
 }

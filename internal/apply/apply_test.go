@@ -2,6 +2,7 @@ package apply
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -22,10 +23,17 @@ import (
 type scriptedGranter struct {
 	approve bool
 	seen    []GrantRequest
+	// before, when set, runs first; an error ends the grant with it.
+	before func(ctx context.Context) error
 }
 
 func (g *scriptedGranter) Grant(ctx context.Context, req GrantRequest) (*providers.Token, error) {
 	g.seen = append(g.seen, req)
+	if g.before != nil {
+		if err := g.before(ctx); err != nil {
+			return nil, err
+		}
+	}
 	ar, err := req.Client.AuthCodeURL(req.Scopes, req.Params)
 	if err != nil {
 		return nil, err
@@ -50,6 +58,7 @@ type world struct {
 	store  state.Store
 	g      *scriptedGranter
 	config string
+	stop   chan struct{} // Executor.Stop
 }
 
 const redirect = "http://127.0.0.1:8765/callback"
@@ -124,7 +133,7 @@ func (w *world) apply(conns string) (*plan.Plan, []Outcome, *config.Config) {
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
-	ex := &Executor{Store: w.store, Config: cfg, Lineage: lineage, Granter: w.g, Now: func() time.Time { return w.now },
+	ex := &Executor{Store: w.store, Config: cfg, Lineage: lineage, Granter: w.g, Now: func() time.Time { return w.now }, Stop: w.stop,
 		NewClient: func(app *config.App) (*providers.Client, error) {
 			return &providers.Client{Profile: cfg.Providers[app.Provider], ClientID: app.ClientID,
 				ClientSecret: app.ClientSecret, RedirectURI: app.RedirectURI, Now: func() time.Time { return w.now }}, nil
@@ -264,5 +273,35 @@ connection "b" {
 	snap, _ := w.store.Snapshot(context.Background())
 	if len(snap.Records) != 0 {
 		t.Errorf("denied grants wrote records: %v", snap.Records)
+	}
+}
+
+// The first interrupt ends the grant waiting on a person and starts no
+// further grant; the run still returns an outcome for every action.
+func TestExecutorStopEndsWaitingGrant(t *testing.T) {
+	w := newWorld(t)
+	w.stop = make(chan struct{})
+	w.g.before = func(ctx context.Context) error {
+		close(w.stop) // Ctrl-C while the person has not answered
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	_, outs, _ := w.apply(`
+connection "a" {
+  app = app.sms77
+  scopes = ["sms"]
+}
+connection "b" {
+  app = app.phoneburner
+}
+`)
+	if len(w.g.seen) != 1 {
+		t.Fatalf("grants started = %d, want 1 (none after the interrupt)", len(w.g.seen))
+	}
+	if len(outs) != 2 || !errors.Is(outs[0].Err, context.Canceled) {
+		t.Fatalf("first outcome = %+v, want the waiting grant cancelled", outs)
+	}
+	if !errors.Is(outs[1].Err, ErrInterrupted) {
+		t.Errorf("second outcome err = %v, want ErrInterrupted", outs[1].Err)
 	}
 }
