@@ -145,9 +145,29 @@ func runEmulate(ctx context.Context, g *globals, args []string) int {
 // built-in profile rebased onto base, so it names exactly the endpoints the
 // client will call.
 func writeEmulatorBanner(w io.Writer, eo *emulateOptions, srv *emulator.Server, base string) error {
-	p, ok := providers.Builtin(eo.provider)
+	block, err := emulatorProviderBlock(eo.provider, srv, base)
+	if err != nil {
+		return err
+	}
+	c := eo.opts.Clients[0]
+	fmt.Fprintf(w, "Emulating %s on %s (Ctrl-C to stop)\n\n", eo.provider, base)
+	fmt.Fprintf(w, "Registered app: client_id %q (its secret is the -client-secret value), redirect URIs %s\n",
+		c.ID, strings.Join(c.RedirectURIs, ", "))
+	if eo.opts.AutoApprove {
+		fmt.Fprintln(w, "Authorizations are approved at once (-auto-approve).")
+	}
+	fmt.Fprintf(w, "Counters: %s/_emulator/stats\n\nPoint a configuration at it:\n\n", base)
+	_, err = w.Write(block)
+	return err
+}
+
+// emulatorProviderBlock returns the HCL provider block that points provider
+// at its emulator srv served on base: the built-in profile rebased onto
+// base, so it names exactly the endpoints the client will call.
+func emulatorProviderBlock(provider string, srv *emulator.Server, base string) ([]byte, error) {
+	p, ok := providers.Builtin(provider)
 	if !ok {
-		return fmt.Errorf("no built-in profile %q", eo.provider)
+		return nil, fmt.Errorf("no built-in profile %q", provider)
 	}
 	var rp *providers.Profile
 	if p.AuthorizeURL == "" {
@@ -164,19 +184,11 @@ func writeEmulatorBanner(w io.Writer, eo *emulateOptions, srv *emulator.Server, 
 	} else {
 		var err error
 		if rp, err = p.Rebase(base); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	c := eo.opts.Clients[0]
-	fmt.Fprintf(w, "Emulating %s on %s (Ctrl-C to stop)\n\n", eo.provider, base)
-	fmt.Fprintf(w, "Registered app: client_id %q (its secret is the -client-secret value), redirect URIs %s\n",
-		c.ID, strings.Join(c.RedirectURIs, ", "))
-	if eo.opts.AutoApprove {
-		fmt.Fprintln(w, "Authorizations are approved at once (-auto-approve).")
-	}
-	fmt.Fprintf(w, "Counters: %s/_emulator/stats\n\nPoint a configuration at it:\n\n", base)
 	f := hclwrite.NewEmptyFile()
-	body := f.Body().AppendNewBlock("provider", []string{eo.provider}).Body()
+	body := f.Body().AppendNewBlock("provider", []string{provider}).Body()
 	for _, kv := range []struct{ name, v string }{
 		{"authorize_url", rp.AuthorizeURL}, {"token_url", rp.TokenURL}, {"refresh_url", rp.RefreshURL},
 		{"revoke_url", rp.RevokeURL}, {"check_url", rp.CheckURL}, {"issuer", rp.Issuer},
@@ -185,6 +197,5 @@ func writeEmulatorBanner(w io.Writer, eo *emulateOptions, srv *emulator.Server, 
 			body.SetAttributeValue(kv.name, cty.StringVal(kv.v))
 		}
 	}
-	_, err := w.Write(f.Bytes())
-	return err
+	return f.Bytes(), nil
 }

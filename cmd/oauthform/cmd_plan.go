@@ -104,7 +104,7 @@ func runPlan(ctx context.Context, g *globals, args []string) int {
 	if diags.HasErrors() {
 		return planFailed(g, a, cfg, diags)
 	}
-	p, pdiags := plan.Diff(cfg, snap, time.Now(), plan.Options{Mode: a.mode, Targets: a.targets})
+	p, pdiags := plan.Diff(cfg, snap, clock(), plan.Options{Mode: a.mode, Targets: a.targets})
 	diags = append(diags, pdiags...)
 	if diags.HasErrors() {
 		return planFailed(g, a, cfg, diags)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -93,7 +92,7 @@ func runShow(ctx context.Context, g *globals, args []string) int {
 		}
 		return exitOK
 	}
-	now := time.Now()
+	now := clock()
 	if only != "" {
 		renderConnection(g.streams.Out, js.Connections[0], now)
 		return exitOK

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/oauthform/oauthform/internal/state"
 )
@@ -127,7 +126,7 @@ func runStateShow(ctx context.Context, g *globals, args []string) int {
 		_ = writeJSON(g.streams.Out, jc)
 		return exitOK
 	}
-	renderConnection(g.streams.Out, jc, time.Now())
+	renderConnection(g.streams.Out, jc, clock())
 	return exitOK
 }
 

@@ -94,7 +94,7 @@ func runToken(ctx context.Context, g *globals, args []string) int {
 		writeDiags(g, g.streams.Err, nil, errDiag("Unknown connection", msg))
 		return exitError
 	}
-	st, diags := openState(statePath(cfg), state.Options{Version: version})
+	st, diags := openState(statePath(cfg), state.Options{})
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError
@@ -113,7 +113,7 @@ func runToken(ctx context.Context, g *globals, args []string) int {
 		writeDiags(g, g.streams.Err, nil, wrapErr("Cannot reach the provider", err))
 		return exitError
 	}
-	r := &apply.Refresher{Store: st}
+	r := &apply.Refresher{Store: st, Now: clock}
 	res, err := r.Ensure(ctx, ta.conn, client, ta.minValid)
 	if err != nil {
 		summary := "Refresh failed"
@@ -164,9 +164,18 @@ func newClient(ctx context.Context, g *globals, cfg *config.Config, app *config.
 	if !ok {
 		return nil, fmt.Errorf("provider %q is not known", app.Provider)
 	}
+	if p.Emulator {
+		base, err := g.emulators(cfg).url(p, cfg)
+		if err != nil {
+			return nil, err
+		}
+		if p, err = p.Rebase(base); err != nil {
+			return nil, err
+		}
+	}
 	c := &providers.Client{
 		Profile: p, ClientID: app.ClientID, ClientSecret: app.ClientSecret,
-		RedirectURI: app.RedirectURI, Logger: g.log.Named("provider"),
+		RedirectURI: app.RedirectURI, Logger: g.log.Named("provider"), Now: clock,
 	}
 	if err := c.Discover(ctx); err != nil {
 		return nil, err

@@ -97,8 +97,15 @@ func statePath(cfg *config.Config) string {
 	return filepath.Join(cfg.Dir, p)
 }
 
-// openState opens the state store for cfg.
+// openState opens the state store at path, recording this version and
+// using the command clock.
 func openState(path string, opts state.Options) (state.Store, hcl.Diagnostics) {
+	if opts.Version == "" {
+		opts.Version = version
+	}
+	if opts.Now == nil {
+		opts.Now = clock
+	}
 	st, err := state.Open(path, opts)
 	if err != nil {
 		return nil, stateErrDiags("Failed to open the state", err)

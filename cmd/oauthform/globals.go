@@ -17,15 +17,16 @@ type streams struct {
 	In  io.Reader
 	Out io.Writer
 	Err io.Writer
-	// OutTerminal and ErrTerminal say whether the streams are terminals
-	// (colour, widths).
-	OutTerminal, ErrTerminal bool
+	// InTerminal, OutTerminal and ErrTerminal say whether the streams are
+	// terminals (confirmation prompts, colour, widths, live progress).
+	InTerminal, OutTerminal, ErrTerminal bool
 	// Width is the terminal width, or 0.
 	Width int
 }
 
 func stdStreams() *streams {
 	s := &streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}
+	s.InTerminal = term.IsTerminal(int(os.Stdin.Fd()))
 	s.OutTerminal = term.IsTerminal(int(os.Stdout.Fd()))
 	s.ErrTerminal = term.IsTerminal(int(os.Stderr.Fd()))
 	if s.OutTerminal {
@@ -42,6 +43,10 @@ type globals struct {
 	noColor bool
 	streams *streams
 	log     hclog.Logger
+	// emus are the in-process emulators of providers declared with
+	// `emulator = true`, started on first use and stopped when the
+	// command ends.
+	emus *localEmulators
 }
 
 // color reports whether output to stdout may use colour: only on a

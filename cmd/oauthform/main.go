@@ -16,10 +16,16 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "0.1.0-dev"
+
+// clock is the time every command plans and refreshes against. Only the
+// script tests' copy of the binary replaces it (to let time pass without
+// sleeping); the real binary always uses the system clock.
+var clock = time.Now
 
 // Exit statuses. Scripts may rely on them.
 const (
@@ -52,6 +58,9 @@ func commands() map[string]command {
 		"providers": {"List built-in providers and their quirks", runProviders},
 		"emulate":   {"Run a local emulator of a provider, for trying and testing", runEmulate},
 		"token":     {"Print a valid access token for a program, refreshing it first", runToken},
+		"apply":     {"Perform the actions: grants, refreshes, updates, disconnects", runApply},
+		"refresh":   {"Refresh the tokens that need it; never interactive (cron, CI)", runRefresh},
+		"destroy":   {"Revoke (where the provider can) and forget connections", runDestroy},
 		"version":   {"Print the oauthform version", runVersion},
 	}
 }
@@ -94,6 +103,7 @@ func realMain(ctx context.Context, args []string, s *streams) int {
 		}
 	}
 	g.log.Debug("running command", "command", name, "version", version)
+	defer g.emus.close()
 	return cmd.run(ctx, g, cmdArgs)
 }
 

@@ -19,10 +19,9 @@ import (
 // tests, so no separate build is needed and coverage still counts.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"oauthform": func() {
-			os.Exit(realMain(context.Background(), os.Args[1:], stdStreams()))
-		},
-		"holdlock": holdLock,
+		"oauthform":   scriptOAuthform,
+		"testbrowser": testBrowser,
+		"holdlock":    holdLock,
 	})
 }
 
@@ -48,6 +47,10 @@ func TestScripts(t *testing.T) {
 			"validjson":  cmdValidJSON,
 			"filemode":   cmdFileMode,
 			"waitfile":   cmdWaitFile,
+			"emulator":   cmdEmulator,
+			"clock":      cmdClock,
+			"paste":      cmdPaste,
+			"freeport":   cmdFreePort,
 		},
 	})
 }

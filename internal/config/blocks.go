@@ -94,6 +94,7 @@ var (
 		"rotates_refresh": func(p *providers.Profile, b bool) { p.RotatesRefresh = b },
 		"down_scope":      func(p *providers.Profile, b bool) { p.DownScope = b },
 		"no_scopes":       func(p *providers.Profile, b bool) { p.NoScopes = b },
+		"emulator":        func(p *providers.Profile, b bool) { p.Emulator = b },
 	}
 	providerListKnobs = map[string]func(*providers.Profile, []string){
 		"known_scopes": func(p *providers.Profile, l []string) { p.KnownScopes = l },

@@ -69,6 +69,7 @@ type digestProfile struct {
 	DownScope      bool              `json:"down_scope"`
 	ErrorFormat    string            `json:"error_format"`
 	NoScopes       bool              `json:"no_scopes"`
+	Emulator       bool              `json:"emulator,omitempty"`
 	KnownScopes    []string          `json:"known_scopes"`
 	AnyParam       bool              `json:"any_param"`
 	Params         []digestParam     `json:"params"`
@@ -152,6 +153,7 @@ func profileDigest(name string, p *providers.Profile) *digestProfile {
 		DownScope:      p.DownScope,
 		ErrorFormat:    string(p.ErrorFormat),
 		NoScopes:       p.NoScopes,
+		Emulator:       p.Emulator,
 		KnownScopes:    sortedUnique(p.KnownScopes),
 		AnyParam:       p.Params == nil,
 		Metadata:       sortedUnique(p.Metadata),

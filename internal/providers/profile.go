@@ -145,6 +145,11 @@ type Profile struct {
 	// NoScopes is true for providers without scopes: a non-empty scope list
 	// is a configuration error.
 	NoScopes bool
+	// Emulator, set by `emulator = true` on a built-in's provider block,
+	// makes oauthform talk to that built-in's emulator, run in-process and
+	// auto-approving, instead of the real provider: the quickstart, with no
+	// accounts. Its grants and tokens persist next to the state.
+	Emulator bool
 	// KnownScopes, when non-empty, is the full list of valid scopes; any
 	// other scope is a configuration error. Empty means any scope goes.
 	KnownScopes []string
@@ -234,6 +239,9 @@ func (p *Profile) Validate() []FieldError {
 	}
 	if !slices.Contains(ErrorFormats, p.ErrorFormat) {
 		errs = append(errs, FieldError{"error_format", fmt.Sprintf("must be one of %s", joinQuoted(ErrorFormats))})
+	}
+	if p.Emulator && !p.Builtin {
+		errs = append(errs, FieldError{"emulator", "works only for a built-in provider, whose emulator ships with oauthform"})
 	}
 	if p.ScopeSeparator == "" {
 		errs = append(errs, FieldError{"scope_separator", "must not be empty"})

@@ -1,0 +1,382 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/oauthform/oauthform/internal/providers"
+	"github.com/oauthform/oauthform/internal/providers/emulator"
+	"github.com/oauthform/oauthform/internal/secret"
+)
+
+// Script tests run the oauthform binary against emulators served from the
+// test process on 127.0.0.1. Time passes without sleeping: `clock advance`
+// moves the emulators' clock and, through OAUTHFORM_TEST_CLOCK, the clock of
+// every oauthform process started afterwards.
+
+// clockEnv carries the offset (a Go duration) the test binary's oauthform
+// adds to the system clock. Only the script-test wrapper reads it.
+const clockEnv = "OAUTHFORM_TEST_CLOCK"
+
+// terminalEnv, set to 1, makes the script-test oauthform treat its
+// standard input as a terminal, so a script can answer the confirmation
+// prompt from a file.
+const terminalEnv = "OAUTHFORM_TEST_TERMINAL"
+
+// scriptOAuthform is the oauthform command inside script tests.
+func scriptOAuthform() {
+	if off := os.Getenv(clockEnv); off != "" {
+		d, err := time.ParseDuration(off)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bad %s: %v\n", clockEnv, err)
+			os.Exit(3)
+		}
+		clock = func() time.Time { return time.Now().Add(d) }
+	}
+	s := stdStreams()
+	if os.Getenv(terminalEnv) == "1" {
+		s.InTerminal = true
+	}
+	os.Exit(realMain(context.Background(), os.Args[1:], s))
+}
+
+// scriptEnv is one script's emulators and clock.
+type scriptEnv struct {
+	offset atomic.Int64 // nanoseconds added to the emulators' clock
+	mu     sync.Mutex
+	emus   map[string]*scriptEmulator
+}
+
+type scriptEmulator struct {
+	provider string
+	srv      *emulator.Server
+	base     string
+}
+
+var (
+	scriptEnvsMu sync.Mutex
+	scriptEnvs   = map[*testscript.TestScript]*scriptEnv{}
+)
+
+func envOf(ts *testscript.TestScript) *scriptEnv {
+	scriptEnvsMu.Lock()
+	defer scriptEnvsMu.Unlock()
+	e, ok := scriptEnvs[ts]
+	if !ok {
+		e = &scriptEnv{emus: map[string]*scriptEmulator{}}
+		scriptEnvs[ts] = e
+		ts.Defer(func() {
+			scriptEnvsMu.Lock()
+			delete(scriptEnvs, ts)
+			scriptEnvsMu.Unlock()
+		})
+	}
+	return e
+}
+
+func (e *scriptEnv) now() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) }
+
+// cmdClock: clock advance DURATION — let time pass for the emulators and
+// for every oauthform started afterwards.
+func cmdClock(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 || args[0] != "advance" {
+		ts.Fatalf("usage: clock advance DURATION")
+	}
+	d, err := time.ParseDuration(args[1])
+	ts.Check(err)
+	e := envOf(ts)
+	total := time.Duration(e.offset.Add(int64(d)))
+	ts.Setenv(clockEnv, total.String())
+}
+
+// cmdEmulator drives emulators:
+//
+//	emulator start PROVIDER [-access-ttl D] [-rotate=BOOL] -client ID,SECRET,REDIRECT...
+//	    serve PROVIDER's emulator and write emulator_PROVIDER.oauth.hcl, the
+//	    provider block pointing at it
+//	emulator stats PROVIDER           print its counters as JSON
+//	emulator fault PROVIDER invalid_grant|clear
+//	emulator api PROVIDER TOKENFILE   call its API with the token in TOKENFILE
+func cmdEmulator(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: emulator start|stats|fault|api PROVIDER ...")
+	}
+	e := envOf(ts)
+	verb, provider := args[0], args[1]
+	if verb == "start" {
+		if neg {
+			ts.Fatalf("unsupported: ! emulator start")
+		}
+		e.start(ts, provider, args[2:])
+		return
+	}
+	e.mu.Lock()
+	em, ok := e.emus[provider]
+	e.mu.Unlock()
+	if !ok {
+		ts.Fatalf("no emulator of %s started", provider)
+	}
+	switch verb {
+	case "stats":
+		b, err := json.MarshalIndent(em.srv.Stats(), "", "  ")
+		ts.Check(err)
+		fmt.Fprintf(ts.Stdout(), "%s\n", b)
+	case "fault":
+		if len(args) != 3 {
+			ts.Fatalf("usage: emulator fault PROVIDER invalid_grant|clear")
+		}
+		switch args[2] {
+		case "invalid_grant":
+			em.srv.SetFaults(emulator.Faults{InvalidGrant: true})
+		case "clear":
+			em.srv.SetFaults(emulator.Faults{})
+		default:
+			ts.Fatalf("unknown fault %q", args[2])
+		}
+	case "api":
+		if len(args) != 3 {
+			ts.Fatalf("usage: emulator api PROVIDER TOKENFILE")
+		}
+		tok := strings.TrimSpace(ts.ReadFile(args[2]))
+		err := em.check(tok)
+		if neg {
+			if err == nil {
+				ts.Fatalf("the %s API accepted the token", provider)
+			}
+			fmt.Fprintf(ts.Stdout(), "rejected: %v\n", err)
+			return
+		}
+		if err != nil {
+			ts.Fatalf("the %s API refused the token: %v", provider, err)
+		}
+		fmt.Fprintf(ts.Stdout(), "%s API accepted the token\n", provider)
+	default:
+		ts.Fatalf("unknown emulator verb %q", verb)
+	}
+}
+
+func (e *scriptEnv) start(ts *testscript.TestScript, provider string, args []string) {
+	fs := flag.NewFlagSet("emulator start", flag.ContinueOnError)
+	var clients multiFlag
+	accessTTL := fs.Duration("access-ttl", 0, "")
+	rotate := fs.String("rotate", "", "")
+	fs.Var(&clients, "client", "ID,SECRET,REDIRECT")
+	ts.Check(fs.Parse(args))
+	opts := emulator.Options{Provider: provider, AccessTTL: *accessTTL, Now: e.now}
+	if *rotate != "" {
+		r := *rotate == "true"
+		opts.RotateRefresh = &r
+	}
+	for _, c := range clients {
+		parts := strings.SplitN(c, ",", 3)
+		if len(parts) != 3 {
+			ts.Fatalf("-client wants ID,SECRET,REDIRECT, got %q", c)
+		}
+		opts.Clients = append(opts.Clients, emulator.Client{ID: parts[0], Secret: parts[1], RedirectURIs: []string{parts[2]}})
+	}
+	srv, err := emulator.New(opts)
+	ts.Check(err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	ts.Defer(func() { _ = hs.Close() })
+	base := "http://" + ln.Addr().String()
+	block, err := emulatorProviderBlock(provider, srv, base)
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs("emulator_"+provider+".oauth.hcl"), block, 0o644))
+	e.mu.Lock()
+	e.emus[provider] = &scriptEmulator{provider: provider, srv: srv, base: base}
+	e.mu.Unlock()
+}
+
+// check calls the emulator's API (its check endpoint) with tok, the way
+// the provider's own API would be called.
+func (em *scriptEmulator) check(tok string) error {
+	p, ok := providers.Builtin(em.provider)
+	if !ok {
+		return fmt.Errorf("no built-in profile %q", em.provider)
+	}
+	rp, err := p.Rebase(em.base)
+	if err != nil {
+		return err
+	}
+	c := &providers.Client{Profile: rp, ClientID: "api-check"}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = c.Check(ctx, secret.New(tok))
+	return err
+}
+
+// testBrowser is the browser of script tests (OAUTHFORM_BROWSER=testbrowser):
+// it opens the authorization URL, submits the emulator's consent form as a
+// person would, follows the redirect to oauthform's callback, and writes
+// the page oauthform answered into $TESTBROWSER_LOG (status line first).
+//
+// TESTBROWSER_MODE: approve (default), deny, or wrongstate (first deliver a
+// callback carrying a forged state, logged too, then the real one).
+func testBrowser() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: testbrowser URL")
+		os.Exit(2)
+	}
+	authURL := os.Args[len(os.Args)-1]
+	mode := os.Getenv("TESTBROWSER_MODE")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var log strings.Builder
+	cb, err := emulator.Consent(ctx, nil, authURL, mode != "deny")
+	if err != nil {
+		fmt.Fprintf(&log, "consent failed: %v\n", err)
+		writeBrowserLog(log.String())
+		os.Exit(1)
+	}
+	if mode == "wrongstate" {
+		forged := *cb
+		q := forged.Query()
+		q.Set("state", "forged-state-value")
+		forged.RawQuery = q.Encode()
+		visit(ctx, &log, forged.String())
+	}
+	visit(ctx, &log, cb.String())
+	writeBrowserLog(log.String())
+}
+
+func visit(ctx context.Context, log io.Writer, u string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err == nil {
+		var resp *http.Response
+		if resp, err = http.DefaultClient.Do(req); err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			fmt.Fprintf(log, "status: %d\n%s\n", resp.StatusCode, body)
+			return
+		}
+	}
+	fmt.Fprintf(log, "visit failed: %v\n", err)
+}
+
+// writeBrowserLog writes the log atomically, so a script's waitfile sees
+// it whole.
+func writeBrowserLog(s string) {
+	path := os.Getenv("TESTBROWSER_LOG")
+	if path == "" {
+		fmt.Print(s)
+		return
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(s), 0o600); err == nil {
+		_ = os.Rename(tmp, path)
+	}
+}
+
+// cmdPaste: paste [-deny] oauthform ARGS... — run oauthform with a pipe as
+// standard input, and play the person of a non-loopback redirect: read the
+// authorization URL it prints, approve at the emulator's consent page,
+// and paste the URL the browser landed on. Its output becomes the
+// command's stdout and stderr.
+func cmdPaste(ts *testscript.TestScript, neg bool, args []string) {
+	approve := true
+	if len(args) > 0 && args[0] == "-deny" {
+		approve, args = false, args[1:]
+	}
+	if len(args) == 0 {
+		ts.Fatalf("usage: paste [-deny] PROGRAM ARGS...")
+	}
+	path, err := exec.LookPath(args[0])
+	if err != nil {
+		// exec.LookPath uses the test process's PATH; the script's differs.
+		for _, dir := range filepath.SplitList(ts.Getenv("PATH")) {
+			if p := filepath.Join(dir, args[0]); fileExists(p) {
+				path, err = p, nil
+				break
+			}
+		}
+	}
+	ts.Check(err)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, args[1:]...)
+	cmd.Dir = ts.MkAbs(".")
+	cmd.Env = scriptEnviron(ts)
+	stdin, err := cmd.StdinPipe()
+	ts.Check(err)
+	stdoutPipe, err := cmd.StdoutPipe()
+	ts.Check(err)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	ts.Check(cmd.Start())
+	var out strings.Builder
+	sc := bufio.NewScanner(stdoutPipe)
+	wantURL := false
+	for sc.Scan() {
+		line := sc.Text()
+		out.WriteString(line + "\n")
+		if strings.HasPrefix(line, "Open this URL to authorize") {
+			wantURL = true
+			continue
+		}
+		if wantURL && strings.HasPrefix(line, "http") {
+			wantURL = false
+			landed, err := emulator.Consent(ctx, nil, line, approve)
+			if err != nil {
+				ts.Logf("consent: %v", err)
+				_ = stdin.Close()
+				continue
+			}
+			fmt.Fprintln(stdin, landed.String())
+		}
+	}
+	err = cmd.Wait()
+	_ = stdin.Close()
+	fmt.Fprint(ts.Stdout(), out.String())
+	fmt.Fprint(ts.Stderr(), stderr.String())
+	if neg != (err != nil) {
+		ts.Fatalf("paste %s: unexpected result: %v", strings.Join(args, " "), err)
+	}
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}
+
+// scriptEnviron rebuilds the environment a script's exec would get.
+func scriptEnviron(ts *testscript.TestScript) []string {
+	var env []string
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "WORK", "NO_COLOR", "OAUTHFORM_LOG", "GORACE", clockEnv,
+		"OAUTHFORM_BROWSER", "BROWSER", "TESTBROWSER_LOG", "TESTBROWSER_MODE", terminalEnv, "GOCOVERDIR"} {
+		if v := ts.Getenv(k); v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// cmdFreePort: freeport VAR — set VAR to a TCP port free on 127.0.0.1, for
+// a loopback redirect_uri.
+func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: freeport VAR")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	ts.Check(ln.Close())
+	ts.Setenv(args[0], fmt.Sprint(port))
+}
