@@ -323,7 +323,10 @@ func (op *operation) run(ctx context.Context) int {
 	}
 	outcomes := ex.Run(ctx, p)
 	prog.finish()
-	return op.report(p, outcomes)
+	if !p.Changes() {
+		prog.noteNothing(a.command)
+	}
+	return op.report(p, outcomes, prog)
 }
 
 // confirm asks the person to approve the plan. It returns ok=false with
@@ -378,7 +381,7 @@ func readLine(ctx context.Context, r io.Reader) (string, error) {
 
 // report prints the failures and the closing summary, and returns the
 // exit status.
-func (op *operation) report(p *plan.Plan, outcomes []apply.Outcome) int {
+func (op *operation) report(p *plan.Plan, outcomes []apply.Outcome, prog *progress) int {
 	g := op.g
 	done := map[plan.Kind]int{}
 	var failed []apply.Outcome
@@ -402,14 +405,14 @@ func (op *operation) report(p *plan.Plan, outcomes []apply.Outcome) int {
 	}
 	var notes []string
 	for _, o := range outcomes {
-		if o.Err == nil && o.Note != "" && o.Action.Kind == plan.Disconnect && !o.Action.CanRevoke {
-			notes = append(notes, fmt.Sprintf("%s: %s", o.Action.Conn, o.Note))
+		if o.Err == nil && o.Action.Kind == plan.Disconnect && !o.Action.CanRevoke && o.Action.Before != nil {
+			notes = append(notes, fmt.Sprintf("%s (%s)", o.Action.Conn, o.Action.Before.Provider))
 		}
 	}
 	if len(notes) > 0 {
-		writeDiags(g, g.streams.Err, nil, hcl.Diagnostics{sourceless(hcl.DiagWarning,
-			"Revoke these at the provider", "oauthform forgot these connections, but their provider cannot revoke tokens remotely:\n\n  "+
-				strings.Join(notes, "\n  "))})
+		writeDiags(g, g.streams.Err, nil, hcl.Diagnostics{sourceless(hcl.DiagWarning, "Revoke these at the provider",
+			"oauthform forgot these connections, but their providers cannot revoke tokens remotely. "+
+				"Revoke the app's access in each provider's settings:\n\n  "+strings.Join(notes, "\n  "))})
 	}
 	out := g.streams.Out
 	word := "complete"
@@ -429,7 +432,10 @@ func (op *operation) report(p *plan.Plan, outcomes []apply.Outcome) int {
 	if len(failed) > 0 {
 		summary += fmt.Sprintf(" %d failed: %s.", len(failed), failedNames(failed))
 	}
-	fmt.Fprintf(out, "\n%s\n", summary)
+	if !prog.blank {
+		fmt.Fprintln(out)
+	}
+	fmt.Fprintln(out, summary)
 	for _, a := range p.Blocked {
 		person = append(person, fmt.Sprintf("%s: %s", a.Conn, reasonsText(newJSONChange(a).Reasons)))
 	}
@@ -482,6 +488,7 @@ type progress struct {
 	verb     string
 	finished int
 	drawn    bool
+	blank    bool // the last line written was blank
 }
 
 // liveThreshold is how many non-interactive actions make a run "long".
@@ -534,10 +541,22 @@ func (pr *progress) done(o apply.Outcome) {
 	default:
 		fmt.Fprintf(pr.out, "%s: %s\n", a.Conn, pastTense[a.Kind])
 	}
+	// A grant's output is a block of its own (header, URL, result).
+	pr.blank = a.Interactive()
+	if pr.blank {
+		fmt.Fprintln(pr.out)
+	}
 }
 
 func (pr *progress) finish() {
 	if pr.drawn {
 		fmt.Fprintln(pr.out)
+	}
+}
+
+// noteNothing says so when a run had nothing to do.
+func (pr *progress) noteNothing(command string) {
+	if command == "refresh" {
+		fmt.Fprintln(pr.out, "No token needs a refresh: each is valid for longer than its refresh_before.")
 	}
 }
