@@ -228,8 +228,9 @@ func (em *scriptEmulator) check(tok string) error {
 // person would, follows the redirect to oauthform's callback, and writes
 // the page oauthform answered into $TESTBROWSER_LOG (status line first).
 //
-// TESTBROWSER_MODE: approve (default), deny, or wrongstate (first deliver a
-// callback carrying a forged state, logged too, then the real one).
+// TESTBROWSER_MODE: approve (default), deny, wrongstate (first deliver a
+// callback carrying a forged state, logged too, then the real one), or
+// ignore (log that the page was opened and never answer).
 func testBrowser() {
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: testbrowser URL")
@@ -240,6 +241,11 @@ func testBrowser() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var log strings.Builder
+	if mode == "ignore" {
+		// A person who has not answered yet.
+		writeBrowserLog("opened, not answering\n")
+		return
+	}
 	cb, err := emulator.Consent(ctx, nil, authURL, mode != "deny")
 	if err != nil {
 		fmt.Fprintf(&log, "consent failed: %v\n", err)
