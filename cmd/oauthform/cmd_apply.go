@@ -463,20 +463,27 @@ func failedNames(failed []apply.Outcome) string {
 type cliGranter struct {
 	g *globals
 	a *opArgs
+	// r is one Runner for the whole apply: a read of standard input left
+	// waiting by one grant's paste prompt is taken over by the next.
+	r *grant.Runner
 }
 
 func (c *cliGranter) Grant(ctx context.Context, req apply.GrantRequest) (*providers.Token, error) {
-	r := &grant.Runner{
-		Out: c.g.streams.Out, In: c.g.streams.In, Timeout: c.a.grantTimeout,
-		Logger: c.g.log.Named("grant"),
+	if c.r == nil {
+		c.r = &grant.Runner{
+			Out: c.g.streams.Out, In: c.g.streams.In, Timeout: c.a.grantTimeout,
+			Logger: c.g.log.Named("grant"),
+		}
 	}
 	switch {
 	case req.Client.Profile.Emulator:
-		r.Browser = &grant.HTTPBrowser{Approve: true}
-	case !c.a.noBrowser:
-		r.Browser = grant.SystemBrowser(os.Getenv)
+		c.r.Browser = &grant.HTTPBrowser{Approve: true}
+	case c.a.noBrowser:
+		c.r.Browser = nil
+	default:
+		c.r.Browser = grant.SystemBrowser(os.Getenv)
 	}
-	return r.Grant(ctx, req)
+	return c.r.Grant(ctx, req)
 }
 
 // progress reports finished actions: one plain line each, or, on a
