@@ -49,19 +49,20 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"init":      {"Create the state and a .gitignore entry; check the configuration", runInit},
-		"validate":  {"Check the configuration offline", runValidate},
-		"fmt":       {"Rewrite configuration files in canonical form", runFmt},
-		"plan":      {"Show the actions needed to match the configuration", runPlan},
-		"show":      {"Show connections, status, scopes and expiry (secrets redacted)", runShow},
-		"state":     {"State surgery: list, show, rm", runState},
-		"providers": {"List built-in providers and their quirks", runProviders},
-		"emulate":   {"Run a local emulator of a provider, for trying and testing", runEmulate},
-		"token":     {"Print a valid access token for a program, refreshing it first", runToken},
-		"apply":     {"Perform the actions: grants, refreshes, updates, disconnects", runApply},
-		"refresh":   {"Refresh the tokens that need it; never interactive (cron, CI)", runRefresh},
-		"destroy":   {"Revoke (where the provider can) and forget connections", runDestroy},
-		"version":   {"Print the oauthform version", runVersion},
+		"init":         {"Create the state and a .gitignore entry; check the configuration", runInit},
+		"validate":     {"Check the configuration offline", runValidate},
+		"fmt":          {"Rewrite configuration files in canonical form", runFmt},
+		"plan":         {"Show the actions needed to match the configuration", runPlan},
+		"show":         {"Show connections, status, scopes and expiry (secrets redacted)", runShow},
+		"state":        {"State surgery: list, show, rm", runState},
+		"providers":    {"List built-in providers and their quirks", runProviders},
+		"emulate":      {"Run a local emulator of a provider, for trying and testing", runEmulate},
+		"token":        {"Print a valid access token for a program, refreshing it first", runToken},
+		"apply":        {"Perform the actions: grants, refreshes, updates, disconnects", runApply},
+		"refresh":      {"Refresh the tokens that need it; never interactive (cron, CI)", runRefresh},
+		"destroy":      {"Revoke (where the provider can) and forget connections", runDestroy},
+		"force-unlock": {"Explain or clear a state lock (a crashed run never leaves one)", runForceUnlock},
+		"version":      {"Print the oauthform version", runVersion},
 	}
 }
 
@@ -126,7 +127,7 @@ Commands:
 `)
 	cmds := commands()
 	for _, n := range commandNames() {
-		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].synopsis)
+		fmt.Fprintf(w, "  %-13s %s\n", n, cmds[n].synopsis)
 	}
 	fmt.Fprintf(w, `
 Global options (before the command):
