@@ -39,7 +39,10 @@ type runningEmulator struct {
 }
 
 // emulators returns the command's emulators, creating the set on first use.
+// Actions run in parallel, so the first use is guarded.
 func (g *globals) emulators(cfg *config.Config) *localEmulators {
+	g.emusMu.Lock()
+	defer g.emusMu.Unlock()
 	if g.emus == nil {
 		g.emus = &localEmulators{
 			dir:     filepath.Join(filepath.Dir(statePath(cfg)), "emulators"),

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/agext/levenshtein"
 	"github.com/hashicorp/go-hclog"
@@ -46,7 +47,8 @@ type globals struct {
 	// emus are the in-process emulators of providers declared with
 	// `emulator = true`, started on first use and stopped when the
 	// command ends.
-	emus *localEmulators
+	emus   *localEmulators
+	emusMu sync.Mutex
 }
 
 // color reports whether output to stdout may use colour: only on a
