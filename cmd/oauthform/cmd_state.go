@@ -17,6 +17,7 @@ Subcommands:
   list              List the connections in the state.
   show CONNECTION   Show one connection (tokens redacted unless -show-sensitive).
   rm CONNECTION...  Forget connections WITHOUT revoking them at the provider.
+  restore FILE      Put tokens saved in an emergency file back in the state.
 
 Options:
   -state=PATH       Use this state file instead of the configured one.
@@ -40,9 +41,11 @@ func runState(ctx context.Context, g *globals, args []string) int {
 		return runStateShow(ctx, g, args[1:])
 	case "rm":
 		return runStateRm(ctx, g, args[1:])
+	case "restore":
+		return runStateRestore(ctx, g, args[1:])
 	}
 	msg := fmt.Sprintf("Unknown state subcommand %q.", args[0])
-	if s := suggest(args[0], []string{"list", "show", "rm"}); s != "" {
+	if s := suggest(args[0], []string{"list", "show", "rm", "restore"}); s != "" {
 		msg += fmt.Sprintf(" Did you mean %q?", s)
 	}
 	writeDiags(g, g.streams.Err, nil, errDiag("Invalid command line", msg+"\n\n"+stateHelp))

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/oauthform/oauthform/internal/providers"
@@ -36,6 +37,9 @@ type Refresher struct {
 	// LockWait bounds the wait for the connection lock; 0 means
 	// DefaultLockWait.
 	LockWait time.Duration
+	// EmergencyDir is where tokens go when the provider issued them but
+	// the state write failed; "" means the state's own folder.
+	EmergencyDir string
 }
 
 // Result is what Ensure did.
@@ -103,12 +107,31 @@ func (r *Refresher) Ensure(ctx context.Context, conn string, client *providers.C
 	rec.Status = state.StatusActive
 	rec.LastError = nil
 	rec.Refreshed = now
-	if err := r.Store.Put(ctx, rec); err != nil {
-		// The provider has answered: with a rotating provider the old
-		// refresh token is now dead and these tokens are the only copy.
-		return nil, fmt.Errorf("refreshing %s: the provider issued new tokens but writing them to the state failed: %w", conn, err)
+	// The write must not be abandoned half-way because the caller gave
+	// up: the provider has answered, and with a rotating provider the old
+	// refresh token is already dead.
+	if err := r.Store.Put(context.WithoutCancel(ctx), rec); err != nil {
+		return nil, r.saveEmergency(rec, err)
 	}
 	return &Result{Record: rec, Refreshed: true}, nil
+}
+
+// saveEmergency handles a state write that failed after the provider
+// issued new tokens: they are the only copy, so they go to an emergency
+// file, and the error says how to restore them.
+func (r *Refresher) saveEmergency(rec *state.Record, writeErr error) error {
+	dir := r.EmergencyDir
+	if dir == "" {
+		dir = filepath.Dir(r.Store.Path())
+	}
+	path, err := writeEmergency(dir, rec, r.now())
+	if err != nil {
+		return fmt.Errorf("refreshing %s: the provider issued new tokens but writing them to the state failed: %w; "+
+			"saving them to an emergency file failed too (%v): the connection may need a new grant (oauthform apply)", rec.Conn, writeErr, err)
+	}
+	return fmt.Errorf("refreshing %s: the provider issued new tokens but writing them to the state failed: %w. "+
+		"They were saved to %s (mode 0600); once the state is writable, run `oauthform state restore %s` and then delete the file",
+		rec.Conn, writeErr, path, path)
 }
 
 // recordFailure writes a failed refresh into the record and returns the

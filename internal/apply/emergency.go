@@ -1,0 +1,133 @@
+package apply
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/oauthform/oauthform/internal/secret"
+	"github.com/oauthform/oauthform/internal/state"
+)
+
+// An emergency file holds tokens a provider issued that could not be
+// written to the state. With a rotating provider the old refresh token is
+// dead the moment the provider answers, so these tokens are the only way
+// back in without a new grant: they go to a 0600 file next to the state,
+// and `oauthform state restore FILE` puts them in the state later.
+
+// emergencyFormat is the format tag of an emergency file.
+const emergencyFormat = "oauthform-emergency/v1"
+
+// emergencyTokens is the content of an emergency file. It is written by
+// hand (not as a state.Record) so that a file stays readable whatever the
+// state's encoding, and holds only what a restore needs.
+type emergencyTokens struct {
+	Format        string    `json:"format"`
+	Conn          string    `json:"connection"`
+	Provider      string    `json:"provider"`
+	ClientID      string    `json:"client_id"`
+	Written       time.Time `json:"written"`
+	AccessToken   string    `json:"access_token"`
+	RefreshToken  string    `json:"refresh_token,omitempty"`
+	TokenType     string    `json:"token_type,omitempty"`
+	Expiry        time.Time `json:"expiry,omitzero"`
+	GrantedScopes []string  `json:"granted_scopes,omitempty"`
+}
+
+// writeEmergency writes rec's tokens to a new 0600 file in dir and returns
+// its path.
+func writeEmergency(dir string, rec *state.Record, now time.Time) (string, error) {
+	e := emergencyTokens{
+		Format: emergencyFormat, Conn: rec.Conn, Provider: rec.Provider, ClientID: rec.ClientID,
+		Written: now.UTC(), AccessToken: rec.Access.Reveal(), RefreshToken: rec.Refresh.Reveal(),
+		TokenType: rec.TokenType, Expiry: rec.Expiry, GrantedScopes: rec.GrantedScopes,
+	}
+	b, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("encoding the emergency file: %w", err)
+	}
+	name := fmt.Sprintf("oauthform-emergency-%s-%s.json", safeName(rec.Conn), now.UTC().Format("20060102T150405.000000000Z"))
+	path := filepath.Join(dir, name)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("creating the emergency file: %w", err)
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		_ = f.Close()
+		return "", fmt.Errorf("writing the emergency file %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return "", fmt.Errorf("writing the emergency file %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("writing the emergency file %s: %w", path, err)
+	}
+	return path, nil
+}
+
+// safeName keeps a connection name usable in a file name.
+func safeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// ErrStaleEmergency: the state already holds tokens newer than the
+// emergency file's.
+var ErrStaleEmergency = errors.New("the state holds newer tokens than the emergency file")
+
+// Restore puts the tokens of the emergency file at path into the state,
+// under the connection's lock, and returns the connection's name. The
+// record must still exist and belong to the same provider and client; it
+// is not overwritten when it was refreshed after the file was written
+// (ErrStaleEmergency), unless force is set.
+func Restore(ctx context.Context, st state.Store, path string, force bool) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading the emergency file: %w", err)
+	}
+	var e emergencyTokens
+	if err := json.Unmarshal(b, &e); err != nil || e.Format != emergencyFormat || e.Conn == "" || e.AccessToken == "" {
+		return "", fmt.Errorf("%s is not an oauthform emergency file", path)
+	}
+	release, err := st.LockConn(ctx, e.Conn, DefaultLockWait)
+	if err != nil {
+		return e.Conn, fmt.Errorf("restoring %s: %w", e.Conn, err)
+	}
+	defer func() { _ = release() }()
+	rec, err := st.Get(ctx, e.Conn)
+	if err != nil {
+		return e.Conn, fmt.Errorf("restoring %s: %w", e.Conn, err)
+	}
+	if rec.Provider != e.Provider || rec.ClientID != e.ClientID {
+		return e.Conn, fmt.Errorf("restoring %s: the file's tokens are for %s client %q, the state's connection is %s client %q",
+			e.Conn, e.Provider, e.ClientID, rec.Provider, rec.ClientID)
+	}
+	if !force && rec.Refreshed.After(e.Written) {
+		return e.Conn, fmt.Errorf("restoring %s: %w (refreshed %s, file written %s); use -force to restore anyway",
+			e.Conn, ErrStaleEmergency, rec.Refreshed.UTC().Format(time.RFC3339), e.Written.Format(time.RFC3339))
+	}
+	rec.Access, rec.Refresh = secret.New(e.AccessToken), secret.New(e.RefreshToken)
+	if e.TokenType != "" {
+		rec.TokenType = e.TokenType
+	}
+	rec.Expiry = e.Expiry
+	if e.GrantedScopes != nil {
+		rec.GrantedScopes = slices.Clone(e.GrantedScopes)
+	}
+	rec.Status, rec.LastError, rec.Refreshed = state.StatusActive, nil, e.Written
+	if err := st.Put(ctx, rec); err != nil {
+		return e.Conn, fmt.Errorf("restoring %s: %w", e.Conn, err)
+	}
+	return e.Conn, nil
+}
