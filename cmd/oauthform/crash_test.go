@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/oauthform/oauthform/internal/providers"
+	"github.com/oauthform/oauthform/internal/providers/emulator"
+	"github.com/oauthform/oauthform/internal/secret"
+	"github.com/oauthform/oauthform/internal/state"
+)
+
+// TestCrashDuringApply kill -9s an apply of many refreshes at random
+// points, 50 times. After each kill the state opens, every connection holds
+// either its tokens from before the run or a complete new set that the
+// provider accepts (never a torn record), the backup is a valid state, and
+// the next apply finishes the work.
+//
+// PhoneBurner does not rotate refresh tokens, so a kill between the
+// provider's answer and the state write costs nothing: the old refresh
+// token still works. (With a rotating provider that window, a few
+// microseconds between reading the response and the bbolt commit, would
+// cost a new grant; SECURITY.md says so.)
+func TestCrashDuringApply(t *testing.T) {
+	const conns, iterations = 30, 50
+	var offset atomic.Int64 // the shared clock, advanced a month per iteration
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	emu, err := emulator.New(emulator.Options{Provider: "phoneburner", Now: now,
+		Clients: []emulator.Client{{ID: "pb", Secret: "pb-secret", RedirectURIs: []string{"http://127.0.0.1:8765/cb"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu.SetFaults(emulator.Faults{Latency: 15 * time.Millisecond})
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	b, _ := providers.Builtin("phoneburner")
+	p, _ := b.Rebase(srv.URL)
+	dir := t.TempDir()
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "provider \"phoneburner\" {\n  authorize_url = %q\n  token_url = %q\n  refresh_url = %q\n  check_url = %q\n}\n",
+		p.AuthorizeURL, p.TokenURL, p.RefreshURL, p.CheckURL)
+	cfg.WriteString("app \"pb\" {\n  provider = \"phoneburner\"\n  client_id = \"pb\"\n  client_secret = \"pb-secret\"\n  redirect_uri = \"http://127.0.0.1:8765/cb\"\n}\n")
+	for i := range conns {
+		fmt.Fprintf(&cfg, "connection \"c%02d\" {\n  app = app.pb\n  refresh_before = \"1h\"\n}\n", i)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "main.oauth.hcl"), []byte(cfg.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	statePath := filepath.Join(dir, ".oauthform", "state.db")
+	ctx := context.Background()
+	seedTokens(t, emu, statePath, conns, now)
+
+	start := func(args ...string) (*exec.Cmd, *bytes.Buffer) {
+		cmd := exec.Command("oauthform", append([]string{"-chdir", dir}, args...)...)
+		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", fmt.Sprintf("%s=%s", clockEnv, time.Duration(offset.Load())))
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd, &out
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	check := &providers.Client{Profile: p, ClientID: "pb"}
+	killedMidRun, partial := 0, 0 // kills before the end; of those, kills with some refreshes written
+	for it := range iterations {
+		// 31 days later (PhoneBurner's refreshed tokens live 31 days) every
+		// token is within refresh_before.
+		offset.Add(int64(31 * 24 * time.Hour))
+		before := snapshot(t, statePath)
+		cmd, out := start("apply", "-auto-approve", "-parallelism=2")
+		time.Sleep(time.Duration(40+rnd.IntN(200)) * time.Millisecond)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		err := cmd.Wait()
+		if !strings.Contains(out.String(), "Apply complete!") {
+			killedMidRun++
+		} else if err != nil {
+			t.Fatalf("iteration %d: apply finished but failed: %v\n%s", it, err, out)
+		}
+
+		after := snapshot(t, statePath) // the state opens after a kill -9
+		changed := 0
+		for name, rec := range after.Records {
+			if rec.Access.Reveal() != before.Records[name].Access.Reveal() {
+				changed++
+			}
+			old := before.Records[name]
+			switch {
+			case rec.Access.Reveal() == old.Access.Reveal():
+				if rec.Refresh.Reveal() != old.Refresh.Reveal() || !rec.Expiry.Equal(old.Expiry) {
+					t.Fatalf("iteration %d: %s is torn: old access token with other fields", it, name)
+				}
+			case rec.Refresh.IsZero() || !rec.Expiry.After(old.Expiry) || rec.Status != state.StatusActive:
+				t.Fatalf("iteration %d: %s holds a new access token but an incomplete record: %+v", it, name, rec)
+			default:
+				if _, err := check.Check(ctx, rec.Access); err != nil {
+					t.Fatalf("iteration %d: %s: the new token is refused: %v", it, name, err)
+				}
+			}
+		}
+		if changed > 0 && changed < conns {
+			partial++
+		}
+		if len(after.Records) != conns {
+			t.Fatalf("iteration %d: %d records, want %d", it, len(after.Records), conns)
+		}
+		if bk := statePath + ".backup"; fileExists(bk) {
+			if s := snapshot(t, bk); len(s.Records) != conns {
+				t.Fatalf("iteration %d: the backup holds %d records", it, len(s.Records))
+			}
+		}
+
+		// The next apply finishes the work; then there is nothing left.
+		cmd, out = start("apply", "-auto-approve", "-parallelism=30", "-lock-timeout=10s")
+		if err := cmd.Wait(); err != nil || !strings.Contains(out.String(), "Apply complete!") {
+			t.Fatalf("iteration %d: apply after the kill: %v\n%s", it, err, out)
+		}
+		for name, rec := range snapshot(t, statePath).Records {
+			if !rec.Expiry.After(now().Add(time.Hour)) {
+				t.Fatalf("iteration %d: %s still expires within refresh_before after the recovery apply", it, name)
+			}
+		}
+	}
+	cmd, out := start("plan", "-detailed-exitcode")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("plan after the last recovery shows changes or fails: %v\n%s", err, out)
+	}
+	stats := emu.Stats()
+	t.Logf("%d kill -9s (%d mid-run, %d with part of the refreshes written); %d refreshes at the emulator, %d rejections", iterations, killedMidRun, partial, stats.Refreshes, stats.Rejections)
+	if killedMidRun < iterations/2 || partial < iterations/4 {
+		t.Errorf("only %d of %d kills landed while apply was running (%d mid-write); the test is not testing crashes", killedMidRun, iterations, partial)
+	}
+	if stats.Rejections != 0 {
+		t.Errorf("the emulator rejected %d requests (last: %s)", stats.Rejections, stats.LastRejection)
+	}
+}
+
+// seedTokens writes conns records holding tokens the emulator issued.
+func seedTokens(t *testing.T, emu *emulator.Server, path string, conns int, now func() time.Time) {
+	t.Helper()
+	st, err := state.Open(path, state.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	lineage, err := st.Init(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Lock(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = st.Unlock(ctx) }()
+	for i := range conns {
+		ts, err := emu.IssueTokens("pb", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = st.Put(ctx, &state.Record{Conn: fmt.Sprintf("c%02d", i), Provider: "phoneburner", ClientID: "pb",
+			ClientSecretHash: state.HashSecret(lineage, secret.New("pb-secret")), RedirectURI: "http://127.0.0.1:8765/cb", RefreshBefore: time.Hour, Scopes: []string{},
+			Access: secret.New(ts.AccessToken), Refresh: secret.New(ts.RefreshToken), TokenType: "Bearer",
+			Expiry: ts.ExpiresAt, Status: state.StatusActive, Created: now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func snapshot(t *testing.T, path string) *state.Snapshot {
+	t.Helper()
+	st, err := state.Open(path, state.Options{})
+	if err != nil {
+		t.Fatalf("opening %s: %v", path, err)
+	}
+	defer st.Close()
+	s, err := st.Snapshot(context.Background())
+	if err != nil {
+		t.Fatalf("reading %s: %v", path, err)
+	}
+	return s
+}
