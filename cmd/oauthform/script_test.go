@@ -51,6 +51,7 @@ func TestScripts(t *testing.T) {
 			"clock":      cmdClock,
 			"paste":      cmdPaste,
 			"freeport":   cmdFreePort,
+			"secretscan": cmdSecretScan,
 		},
 	})
 }

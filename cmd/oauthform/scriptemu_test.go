@@ -252,6 +252,15 @@ func testBrowser() {
 		writeBrowserLog(log.String())
 		os.Exit(1)
 	}
+	if f := os.Getenv("TESTBROWSER_SECRETS"); f != "" {
+		// The code the provider handed the browser, for the redaction test.
+		if code := cb.Query().Get("code"); code != "" {
+			if fh, err := os.OpenFile(f, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
+				fmt.Fprintln(fh, code)
+				_ = fh.Close()
+			}
+		}
+	}
 	if mode == "wrongstate" {
 		forged := *cb
 		q := forged.Query()
@@ -385,4 +394,43 @@ func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ts.Check(ln.Close())
 	ts.Setenv(args[0], fmt.Sprint(port))
+}
+
+// cmdSecretScan: secretscan -secrets FILE[,FILE...] [-literal S]... OUTPUT...
+// — fail if any secret (each non-empty line of the secret files, and each
+// literal) appears in any OUTPUT file.
+func cmdSecretScan(ts *testscript.TestScript, neg bool, args []string) {
+	fs := flag.NewFlagSet("secretscan", flag.ContinueOnError)
+	var literals multiFlag
+	secretFiles := fs.String("secrets", "", "")
+	fs.Var(&literals, "literal", "")
+	ts.Check(fs.Parse(args))
+	secrets := append([]string(nil), literals...)
+	for _, f := range strings.Split(*secretFiles, ",") {
+		if f == "" {
+			continue
+		}
+		for _, line := range strings.Split(ts.ReadFile(f), "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				secrets = append(secrets, line)
+			}
+		}
+	}
+	if len(secrets) == 0 || fs.NArg() == 0 {
+		ts.Fatalf("usage: secretscan -secrets FILES [-literal S]... OUTPUT...")
+	}
+	leaks := 0
+	for _, out := range fs.Args() {
+		text := ts.ReadFile(out)
+		for _, sec := range secrets {
+			if strings.Contains(text, sec) {
+				leaks++
+				ts.Logf("%s contains a secret (%d characters)", out, len(sec))
+			}
+		}
+	}
+	if neg != (leaks > 0) {
+		ts.Fatalf("%d secret(s) found in the outputs", leaks)
+	}
+	fmt.Fprintf(ts.Stdout(), "%d secrets checked in %d outputs\n", len(secrets), fs.NArg())
 }
