@@ -350,7 +350,10 @@ func fltCases() []fltCase {
 	canned := func(status int, ctype, body string) *fltCanned {
 		return &fltCanned{status: status, ctype: ctype, body: body}
 	}
-	const okJSON = `"access_token":"AT-canned-0001","token_type":"Bearer","refresh_token":"RT-canned-0001"`
+	// No refresh_token: these canned answers come from a server that did
+	// not rotate anything. A malformed answer carrying a rotated refresh
+	// token is TestEnsureKeepsRotatedTokenFromMalformedAnswer's case.
+	const okJSON = `"access_token":"AT-canned-0001","token_type":"Bearer"`
 	return []fltCase{
 		{name: "500", faults: emulator.Faults{FailNext: 1, FailStatus: 500}, want: fail(providers.KindServerError)},
 		{name: "502_html_page", faults: emulator.Faults{FailNext: 1, FailStatus: 502, HTMLError: true},
@@ -401,10 +404,9 @@ func fltCases() []fltCase {
 		{name: "expires_in_bool", canned: canned(200, "application/json",
 			`{`+okJSON+`,"expires_in":true}`), want: fail(providers.KindMalformed)},
 		// The emulator refreshes and its real answer arrives with
-		// expires_in as text. Only the non-rotating provider: with a
-		// rotating one the readable new refresh token is thrown away
-		// (reported as a bug; see TestEnsureKeepsRotatedTokenFromMalformedAnswer
-		// in the report).
+		// expires_in as text. The rotating providers' case, where the
+		// readable new refresh token must be stored, is
+		// TestEnsureKeepsRotatedTokenFromMalformedAnswer.
 		{name: "expires_in_text_in_real_answer", mangle: fltExpiresInAsText, only: []string{"phoneburner"},
 			want: fltWant{kind: providers.KindMalformed, attempts: 1, providerRefreshes: 1}},
 	}
@@ -735,6 +737,37 @@ func TestEnsureTwoProcessesRace(t *testing.T) {
 			}
 			w.emu.SetFaults(emulator.Faults{})
 			fltCheckLive(t, w, before, results[0].Record)
+		})
+	}
+}
+
+// TestEnsureKeepsRotatedTokenFromMalformedAnswer: a rotating provider
+// refreshed (the old refresh token is now dead) and answered 200 with its
+// new refresh_token readable, but expires_in malformed. Whatever Ensure
+// returns, the state must end up holding the live refresh token, not the
+// consumed one (a rotated refresh token is never lost).
+func TestEnsureKeepsRotatedTokenFromMalformedAnswer(t *testing.T) {
+	for _, provider := range []string{"sms77", "buffer_v2"} {
+		t.Run(provider, func(t *testing.T) {
+			t.Parallel()
+			w := newFltWorld(t, provider)
+			before := w.get()
+			w.door.setMangle(fltExpiresInAsText)
+			_, err := w.refresher().Ensure(context.Background(), w.conn, w.client(5*time.Second), time.Minute)
+			if err == nil || !strings.Contains(err.Error(), w.conn) {
+				t.Errorf("want an error naming the connection, got %v", err)
+			}
+			if got := w.emu.Stats().Refreshes; got != 1 {
+				t.Fatalf("the emulator completed %d refreshes, want 1", got)
+			}
+			w.door.setMangle(nil)
+			after := w.get()
+			if after.Refresh.Equal(before.Refresh) {
+				t.Fatalf("the provider answered a rotated refresh token but the state still holds the consumed one (Ensure: %v)", err)
+			}
+			if _, err := w.direct(after.Refresh); err != nil {
+				t.Errorf("the stored refresh token: %v", err)
+			}
 		})
 	}
 }

@@ -143,12 +143,24 @@ func (r *Refresher) recordFailure(ctx context.Context, rec *state.Record, cause 
 		le.Kind, le.Code, le.Message = string(pe.Kind), pe.Code, pe.Message
 	}
 	rec.LastError = le
+	salvaged := false
+	if pe != nil && !pe.NewRefresh.IsZero() {
+		// The provider rotated and its answer was otherwise unusable:
+		// the old refresh token is dead, this one is the only live one.
+		rec.Refresh, salvaged = pe.NewRefresh, true
+	}
 	reconnect := providers.NeedsReconnect(cause)
 	if reconnect {
 		rec.Status = state.StatusNeedsReconnect
 	}
-	if err := r.Store.Put(ctx, rec); err != nil {
+	if err := r.Store.Put(context.WithoutCancel(ctx), rec); err != nil {
+		if salvaged {
+			return fmt.Errorf("%w (after: %w)", r.saveEmergency(rec, err), cause)
+		}
 		return fmt.Errorf("refreshing %s: %w (and recording the failure in the state failed: %v)", rec.Conn, cause, err)
+	}
+	if salvaged {
+		return fmt.Errorf("refreshing %s: %w; the answer carried a new refresh token, which was stored, so the next refresh can succeed", rec.Conn, cause)
 	}
 	if reconnect {
 		return fmt.Errorf("%w: %w", needsPerson(rec.Conn, "the provider rejected its refresh token"), cause)

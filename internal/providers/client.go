@@ -195,14 +195,24 @@ func (c *Client) Refresh(ctx context.Context, refresh secret.Secret) (*Token, er
 	conf := c.config(firstNonEmpty(p.RefreshURL, p.TokenURL))
 	secrets := []secret.Secret{refresh, c.ClientSecret}
 	var tok *oauth2.Token
+	var sv salvager
 	err := c.call(ctx, "refresh", conf.Endpoint.TokenURL, !p.RotatesRefresh, func(ctx context.Context) error {
 		var err error
+		if p.RotatesRefresh {
+			ctx = context.WithValue(ctx, oauth2.HTTPClient, c.httpClientSalvaging(&sv))
+		}
 		// A TokenSource over a token with no access token refreshes at
 		// once; x/oauth2 copies the old refresh token in when the
 		// response has none.
 		tok, err = conf.TokenSource(ctx, &oauth2.Token{RefreshToken: refresh.Reveal()}).Token()
-		return c.tokenError("refresh", err, secrets)
+		return c.tokenError("refresh", err, append(secrets, secret.New(sv.refresh)))
 	})
+	var pe *Error
+	if err != nil && errors.As(err, &pe) && sv.refresh != "" && sv.refresh != refresh.Reveal() {
+		// The provider rotated but its answer was unusable: keep the one
+		// live refresh token for the caller to store.
+		pe.NewRefresh = secret.New(sv.refresh)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -233,13 +243,17 @@ func (c *Client) config(tokenURL string) *oauth2.Config {
 
 // httpClient is the client every request goes through: the quirk transport
 // over the caller's, no redirects, the per-request timeout.
-func (c *Client) httpClient() *http.Client {
+func (c *Client) httpClient() *http.Client { return c.httpClientSalvaging(nil) }
+
+// httpClientSalvaging is httpClient noting the refresh_token of successful
+// answers in s (nil: not).
+func (c *Client) httpClientSalvaging(s *salvager) *http.Client {
 	base := http.DefaultTransport
 	if c.HTTP != nil && c.HTTP.Transport != nil {
 		base = c.HTTP.Transport
 	}
 	return &http.Client{
-		Transport:     &quirkTransport{base: base, profile: c.Profile},
+		Transport:     &quirkTransport{base: base, profile: c.Profile, salvage: s},
 		Timeout:       c.timeout(),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}

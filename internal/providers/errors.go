@@ -65,6 +65,12 @@ type Error struct {
 	// Err is the underlying transport error for KindNetwork and
 	// KindMalformed, nil otherwise.
 	Err error
+	// NewRefresh, on a failed refresh of a rotating provider, is the
+	// refresh token found in a 2xx answer that could not be used as a
+	// whole (a field malformed): the provider has rotated, the old refresh
+	// token is dead and this one is the only live one. It must be stored.
+	// It is never part of the message.
+	NewRefresh secret.Secret
 }
 
 func (e *Error) Error() string {

@@ -1,6 +1,7 @@
 package providers
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -29,9 +30,19 @@ import (
 type quirkTransport struct {
 	base    http.RoundTripper
 	profile *Profile
+	// salvage, when set, notes the refresh_token of 2xx answers.
+	salvage *salvager
 }
 
 func (t *quirkTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.roundTrip(req)
+	if err == nil && t.salvage != nil && resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		resp.Body = t.salvage.keep(resp.Body)
+	}
+	return resp, err
+}
+
+func (t *quirkTransport) roundTrip(req *http.Request) (*http.Response, error) {
 	media, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
 	if req.Body == nil || req.Method != http.MethodPost || media != "application/x-www-form-urlencoded" {
 		return t.base.RoundTrip(req)
@@ -108,3 +119,39 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// salvager keeps the refresh_token of a successful token answer, read
+// leniently, for when the answer as a whole cannot be used: x/oauth2
+// rejects an answer with one malformed field and keeps nothing of it, but
+// a rotating provider has already retired the old refresh token by then.
+// Written by hand because x/oauth2 exposes no raw body on that path.
+type salvager struct {
+	refresh string
+}
+
+// maxSalvage bounds the body kept for salvage.
+const maxSalvage = 1 << 20
+
+// keep reads body, notes its refresh_token (JSON or form-encoded) and
+// returns an equivalent body for the real parser.
+func (s *salvager) keep(body io.ReadCloser) io.ReadCloser {
+	raw, err := io.ReadAll(io.LimitReader(body, maxSalvage))
+	_ = body.Close()
+	var obj map[string]any
+	if json.Unmarshal(raw, &obj) == nil {
+		if v, ok := obj["refresh_token"].(string); ok {
+			s.refresh = v
+		}
+	} else if q, qerr := url.ParseQuery(string(raw)); qerr == nil {
+		s.refresh = q.Get("refresh_token")
+	}
+	rc := io.NopCloser(bytes.NewReader(raw))
+	if err != nil {
+		return io.NopCloser(io.MultiReader(bytes.NewReader(raw), errReader{err}))
+	}
+	return rc
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
