@@ -80,9 +80,27 @@ func TestCrashDuringApply(t *testing.T) {
 		offset.Add(int64(31 * 24 * time.Hour))
 		before := snapshot(t, statePath)
 		cmd, out := start("apply", "-auto-approve", "-parallelism=2")
-		time.Sleep(time.Duration(40+rnd.IntN(200)) * time.Millisecond)
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		err := cmd.Wait()
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		// Kill after a random number of refreshes has reached the
+		// provider, so the kills spread over the run however loaded the
+		// machine is.
+		target := emu.Stats().Refreshes + rnd.IntN(conns)
+		var err error
+	wait:
+		for {
+			select {
+			case err = <-exited:
+				break wait
+			default:
+			}
+			if emu.Stats().Refreshes >= target {
+				_ = cmd.Process.Signal(syscall.SIGKILL)
+				err = <-exited
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
 		if !strings.Contains(out.String(), "Apply complete!") {
 			killedMidRun++
 		} else if err != nil {
