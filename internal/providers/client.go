@@ -148,7 +148,7 @@ func (c *Client) ParseCallback(q url.Values, req *AuthRequest) (secret.Secret, e
 	if e := q.Get("error"); e != "" {
 		msg := firstNonEmpty(q.Get("error_description"), q.Get("error_message"))
 		return secret.Secret{}, &Error{
-			Op: "authorize", Provider: c.Profile.Name, Code: e, Message: scrub(clip(msg, 500), []secret.Secret{code}),
+			Op: "authorize", Provider: c.Profile.Name, Code: clip(scrub(e, []secret.Secret{code}), maxCode), Message: clip(scrub(msg, []secret.Secret{code}), maxMessage),
 			Kind: c.Profile.kindOf(e, msg),
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/oauthform/oauthform/internal/secret"
 )
@@ -150,7 +151,7 @@ func (p *Profile) decodeError(op string, status int, contentType string, body []
 	case parsed && (code != "" || msg != ""):
 		e.Code, e.Message = code, msg
 		e.Kind = p.kindOf(code, msg)
-	case media == "text/html" || looksHTML(body):
+	case !parsed && (media == "text/html" || looksHTML(body)):
 		e.Message = htmlTitle(body)
 		e.Kind = kindFromStatus(status, KindMalformed)
 	case looksJSON(body) && !parsed:
@@ -162,8 +163,10 @@ func (p *Profile) decodeError(op string, status int, contentType string, body []
 	if status == 429 || (status == 503 && retryAfter > 0) {
 		e.Kind = KindRateLimited
 	}
-	e.Code = scrub(e.Code, secrets)
-	e.Message = scrub(clip(e.Message, 500), secrets)
+	// Scrub before clipping: a clip could cut a secret in half and leave
+	// the first half unrecognised.
+	e.Code = clip(scrub(e.Code, secrets), maxCode)
+	e.Message = clip(scrub(e.Message, secrets), maxMessage)
 	return e
 }
 
@@ -252,11 +255,11 @@ var (
 
 // htmlTitle summarises an HTML error page: its <title>, else its text.
 func htmlTitle(b []byte) string {
-	s := string(b)
-	if m := titleRE.FindStringSubmatch(s); m != nil {
-		s = m[1]
-	} else {
-		s = tagRE.ReplaceAllString(s, " ")
+	// Only a real <title>: the page's text could echo anything (a token
+	// sent in the request), and tags alone do not make it safe.
+	var s string
+	if m := titleRE.FindStringSubmatch(string(b)); m != nil {
+		s = tagRE.ReplaceAllString(m[1], " ")
 	}
 	s = strings.TrimSpace(spaceRE.ReplaceAllString(s, " "))
 	if s == "" {
@@ -265,9 +268,20 @@ func htmlTitle(b []byte) string {
 	return "an HTML page instead of a JSON answer: " + clip(s, 120)
 }
 
+// Limits of the provider text kept in an Error.
+const (
+	maxCode    = 200
+	maxMessage = 500
+)
+
+// clip cuts s to at most n bytes, on a UTF-8 character boundary, marking
+// the cut with "…".
 func clip(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }

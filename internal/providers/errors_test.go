@@ -43,8 +43,10 @@ func TestDecodeError(t *testing.T) {
 		{"html page on 502", rfc, 502, "text/html",
 			`<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>`, 0,
 			KindServerError, "", "502 Bad Gateway"},
+		// Without a <title> the page's text is not shown: it could echo a
+		// token of the request.
 		{"html page on 400 without content type", rfc, 400, "",
-			`<html><body><h1>Oops</h1></body></html>`, 0, KindMalformed, "", "Oops"},
+			`<html><body><h1>Oops</h1></body></html>`, 0, KindMalformed, "", "an HTML page instead of a JSON answer"},
 		{"truncated json", rfc, 500, "application/json", `{"error":"server_err`, 0,
 			KindServerError, "", "not valid JSON"},
 		{"truncated json on 400", rfc, 400, "application/json", `{"error":"inval`, 0,

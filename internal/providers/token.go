@@ -64,7 +64,9 @@ func (c *Client) fromOAuth2(t *oauth2.Token, requested []string, oldRefresh secr
 	switch p.Expiry {
 	case ExpiresNever:
 	case ExpiresAbsolute:
-		if at, ok := numberOf(t.Extra("expires")); ok && at > 0 {
+		// Seconds since the epoch, up to the year 9999 (beyond, the state
+		// could not store it; 1406411164000 is milliseconds, not a date).
+		if at, ok := numberOf(t.Extra("expires")); ok && at > 0 && at <= maxUnixSeconds {
 			tok.Expiry = time.Unix(int64(at), 0)
 			break
 		}
@@ -130,6 +132,9 @@ func numberOf(v any) (float64, bool) {
 	return 0, false
 }
 
+// maxUnixSeconds is 9999-12-31T23:59:59Z.
+const maxUnixSeconds = 253402300799
+
 // tokenError turns what x/oauth2 returned into an *Error (nil stays nil).
 func (c *Client) tokenError(op string, err error, secrets []secret.Secret) error {
 	if err == nil {
@@ -144,7 +149,11 @@ func (c *Client) tokenError(op string, err error, secrets []secret.Secret) error
 		}
 		return c.Profile.decodeError(op, status, ctype, re.Body, ra, secrets)
 	}
-	return c.transportError(op, err)
+	e := c.transportError(op, err)
+	if e.Message != "" {
+		e.Message = clip(scrub(e.Message, secrets), maxMessage)
+	}
+	return e
 }
 
 // errBodyRead marks a failure while reading an answer's body.
