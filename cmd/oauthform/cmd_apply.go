@@ -279,6 +279,18 @@ func (op *operation) run(ctx context.Context) int {
 		writeDiags(g, g.streams.Err, nil, stateErrDiags("Failed to read the state", err))
 		return exitError
 	}
+	if snap.Encrypted {
+		for _, rec := range snap.Records {
+			if rec.Sealed {
+				// Refuse before a grant is made whose tokens could not be
+				// stored.
+				writeDiags(g, g.streams.Err, nil, errDiag("The state is encrypted",
+					fmt.Sprintf("oauthform %s needs the state's passphrase to read and write tokens. Give it with an encryption block in the configuration or with %s.",
+						a.command, passphraseEnv)))
+				return exitError
+			}
+		}
+	}
 	p := saved
 	if p != nil {
 		if d := plan.CheckSaved(p, snap, plan.Digest(cfg, p.Lineage)); d != nil {

@@ -76,7 +76,7 @@ func runShow(ctx context.Context, g *globals, args []string) int {
 		writeDiags(g, g.streams.Err, files(cfg), diags)
 		return exitError
 	}
-	snap, diags := readState(ctx, path)
+	snap, diags := readStateSensitive(ctx, path, *showSensitive)
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError

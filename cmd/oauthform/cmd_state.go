@@ -18,6 +18,7 @@ Subcommands:
   show CONNECTION   Show one connection (tokens redacted unless -show-sensitive).
   rm CONNECTION...  Forget connections WITHOUT revoking them at the provider.
   restore FILE      Put tokens saved in an emergency file back in the state.
+  rekey             Change the passphrase of encryption at rest, or turn it on or off.
 
 Options:
   -state=PATH       Use this state file instead of the configured one.
@@ -43,9 +44,11 @@ func runState(ctx context.Context, g *globals, args []string) int {
 		return runStateRm(ctx, g, args[1:])
 	case "restore":
 		return runStateRestore(ctx, g, args[1:])
+	case "rekey":
+		return runStateRekey(ctx, g, args[1:])
 	}
 	msg := fmt.Sprintf("Unknown state subcommand %q.", args[0])
-	if s := suggest(args[0], []string{"list", "show", "rm", "restore"}); s != "" {
+	if s := suggest(args[0], []string{"list", "show", "rm", "restore", "rekey"}); s != "" {
 		msg += fmt.Sprintf(" Did you mean %q?", s)
 	}
 	writeDiags(g, g.streams.Err, nil, errDiag("Invalid command line", msg+"\n\n"+stateHelp))
@@ -110,7 +113,7 @@ func runStateShow(ctx context.Context, g *globals, args []string) int {
 		writeDiags(g, g.streams.Err, files(cfg), diags)
 		return exitError
 	}
-	snap, diags := readState(ctx, path)
+	snap, diags := readStateSensitive(ctx, path, *showSensitive)
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError

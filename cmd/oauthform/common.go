@@ -73,7 +73,9 @@ func parseLockTimeout(s string) (time.Duration, hcl.Diagnostics) {
 // loadConfig loads the configuration of the current directory. On error
 // diagnostics the returned config may still be non-nil (for snippets).
 func loadConfig(in config.Inputs) (*config.Config, hcl.Diagnostics) {
-	return config.Load(".", in)
+	cfg, diags := config.Load(".", in)
+	rememberPassphrase(cfg, diags) // for openState
+	return cfg, diags
 }
 
 // files returns cfg's files for snippets, tolerating a nil cfg.
@@ -98,13 +100,20 @@ func statePath(cfg *config.Config) string {
 }
 
 // openState opens the state store at path, recording this version and
-// using the command clock.
+// using the command clock, with the state's passphrase (passphraseFor) and
+// its notes printed to stderr.
 func openState(path string, opts state.Options) (state.Store, hcl.Diagnostics) {
 	if opts.Version == "" {
 		opts.Version = version
 	}
 	if opts.Now == nil {
 		opts.Now = clock
+	}
+	if opts.Passphrase.IsZero() {
+		opts.Passphrase = passphraseFor(path)
+	}
+	if opts.Notify == nil {
+		opts.Notify = stateNotice
 	}
 	st, err := state.Open(path, opts)
 	if err != nil {
@@ -115,6 +124,9 @@ func openState(path string, opts state.Options) (state.Store, hcl.Diagnostics) {
 
 // stateErrDiags explains a state error, with advice where there is one.
 func stateErrDiags(summary string, err error) hcl.Diagnostics {
+	if d := encryptionErrDiags(summary, err); d != nil {
+		return d
+	}
 	var le *state.LockError
 	switch {
 	case errors.As(err, &le):

@@ -264,7 +264,9 @@ func (d *differ) change(name string, conn *config.Connection, rec *state.Record)
 	if conn.RefreshBefore != rec.RefreshBefore {
 		need(&update, ReasonRefreshBeforeChanged)
 	}
-	if d.secretHash(app) != rec.ClientSecretHash {
+	// A record read without the passphrase has its secret hash sealed:
+	// nothing to compare it with.
+	if !rec.Sealed && d.secretHash(app) != rec.ClientSecretHash {
 		need(&update, ReasonClientSecretChanged)
 	}
 

@@ -19,16 +19,21 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/oauthform/oauthform/internal/secret"
 )
 
 // On-disk layout of the bbolt file.
 //
-//	meta         format_version  decimal FormatVersion
+//	meta         format_version  decimal: 1, or 2 when encrypted (FormatVersion)
 //	             lineage         random 128-bit id (UUID form), fixed at creation
 //	             serial          decimal uint64, +1 per write
 //	             created         RFC 3339 time of creation
 //	             written_by      oauthform version of the last writer
-//	connections  <conn name>     EncodeRecord JSON
+//	             encryption      only when encrypted: encryptionMeta JSON (cipher,
+//	                             Argon2id parameters and salt, sealed check value)
+//	connections  <conn name>     EncodeRecord JSON; when encrypted, the secrets
+//	                             are in its "sealed" field (see recordV1)
 const (
 	bucketMeta  = "meta"
 	bucketConns = "connections"
@@ -72,6 +77,10 @@ type BoltStore struct {
 	connLocks map[string]*os.File
 	backedUp  bool        // a backup was taken since Lock
 	closed    atomic.Bool // read without mu: a Lock waiting for its timeout holds mu
+	// pass is Options.Passphrase, changed by Rekey; read without mu.
+	pass atomic.Pointer[secret.Secret]
+	// postponedNoted: Notify was told that a write could not seal.
+	postponedNoted atomic.Bool
 }
 
 var _ Store = (*BoltStore)(nil)
@@ -98,6 +107,9 @@ func OpenBolt(path string, opts Options) (*BoltStore, error) {
 		opts.Version = "dev"
 	}
 	s := &BoltStore{path: path, opts: opts}
+	pass := opts.Passphrase
+	s.pass.Store(&pass)
+	s.opts.Passphrase = secret.Secret{} // s.pass is the one copy that changes
 	if opts.Create {
 		if _, err := s.ensure(); err != nil {
 			return nil, err
@@ -163,8 +175,10 @@ func (s *BoltStore) snapshotOf(path, what, restore string) (*Snapshot, error) {
 	}
 	snap := &Snapshot{Records: map[string]*Record{}}
 	var raw []kv
+	var meta *metaInfo
 	err := view(path, func(tx *bolt.Tx, m *metaInfo) error {
-		snap.Lineage, snap.Serial = m.lineage, m.serial
+		meta = m
+		snap.Lineage, snap.Serial, snap.Encrypted = m.lineage, m.serial, m.enc != nil
 		c := tx.Bucket([]byte(bucketConns))
 		return c.ForEach(func(k, v []byte) error {
 			if v == nil {
@@ -181,8 +195,14 @@ func (s *BoltStore) snapshotOf(path, what, restore string) (*Snapshot, error) {
 	if err != nil {
 		return nil, explainWith(what, path, restore, err)
 	}
+	// The key is derived after the read transaction, which must stay
+	// short; it is cached for the process.
+	sl, err := s.readSealer(meta)
+	if err != nil {
+		return nil, explainWith(what, path, restore, err)
+	}
 	for _, e := range raw {
-		r, err := DecodeRecord(e.k, e.v)
+		r, err := decodeStored(e.k, e.v, meta.enc != nil, sl)
 		if err != nil {
 			return nil, explainWith(what, path, restore, err)
 		}
@@ -198,7 +218,9 @@ func (s *BoltStore) Get(ctx context.Context, conn string) (*Record, error) {
 		return nil, err
 	}
 	var data []byte
-	err := view(s.path, func(tx *bolt.Tx, _ *metaInfo) error {
+	var meta *metaInfo
+	err := view(s.path, func(tx *bolt.Tx, m *metaInfo) error {
+		meta = m
 		if v := tx.Bucket([]byte(bucketConns)).Get([]byte(conn)); v != nil {
 			data = bytes.Clone(v)
 		}
@@ -210,65 +232,211 @@ func (s *BoltStore) Get(ctx context.Context, conn string) (*Record, error) {
 	if data == nil {
 		return nil, fmt.Errorf("%s %s: %w", what, s.path, ErrNotFound)
 	}
-	r, err := DecodeRecord(conn, data)
+	// Get is for using a record's tokens: without the passphrase an
+	// encrypted record is refused rather than returned without them.
+	sl, err := s.readSealer(meta)
+	if err == nil && meta.enc != nil && sl == nil {
+		err = ErrSealed
+	}
+	if err != nil {
+		return nil, explain(what, s.path, err)
+	}
+	r, err := decodeStored(conn, data, meta.enc != nil, sl)
 	if err != nil {
 		return nil, explain(what, s.path, err)
 	}
 	return r, nil
 }
 
-// Put implements Store.
+// Put implements Store. With a passphrase on an unencrypted state it first
+// turns encryption on (see update).
 func (s *BoltStore) Put(ctx context.Context, rec *Record) error {
-	data, err := EncodeRecord(rec)
-	if err != nil {
+	if err := checkWritable(rec); err != nil {
 		return fmt.Errorf("writing state %s: %w", s.path, err)
 	}
-	return s.update(ctx, rec.Conn, fmt.Sprintf("writing %q to state", rec.Conn), func(c *bolt.Bucket) error {
-		return c.Put([]byte(rec.Conn), data)
+	return s.update(ctx, rec.Conn, fmt.Sprintf("writing %q to state", rec.Conn), true, func(w *writer) error {
+		return w.put(rec)
 	})
 }
 
-// Delete implements Store.
+// Delete implements Store. It needs no passphrase: removing a record seals
+// nothing.
 func (s *BoltStore) Delete(ctx context.Context, conn string) error {
-	return s.update(ctx, conn, fmt.Sprintf("removing %q from state", conn), func(c *bolt.Bucket) error {
-		if c.Get([]byte(conn)) == nil {
+	return s.update(ctx, conn, fmt.Sprintf("removing %q from state", conn), false, func(w *writer) error {
+		if w.conns.Get([]byte(conn)) == nil {
 			return ErrNotFound
 		}
-		return c.Delete([]byte(conn))
+		return w.conns.Delete([]byte(conn))
 	})
 }
 
-// update runs fn in one read-write transaction and increments the serial.
-// It needs the operation lock or the lock of conn. The file is validated read-only first (a read-write
-// open of a file bbolt does not recognise would write to it), and the first
-// write after Lock is preceded by a backup taken in that same read, unless
-// the state was never written.
-func (s *BoltStore) update(ctx context.Context, conn, what string, fn func(conns *bolt.Bucket) error) (err error) {
+// writer is what an update's fn writes with: the connections bucket and
+// the state's sealer (nil when it is not encrypted).
+type writer struct {
+	conns *bolt.Bucket
+	sl    *sealer
+	// sealed: the state is encrypted, so a record cannot be written
+	// without sl (the store has no passphrase).
+	sealed bool
+}
+
+func (w *writer) put(rec *Record) error {
+	if w.sl == nil && w.sealed {
+		return ErrSealed
+	}
+	data, err := encodeRecord(rec, w.sl)
+	if err != nil {
+		return err
+	}
+	return w.conns.Put([]byte(rec.Conn), data)
+}
+
+// update runs fn in one read-write transaction (see write), with records
+// sealed as the state and the passphrase say (planWrite); sealing says fn
+// writes records, which on an encrypted state needs the passphrase.
+//
+// When the store has a passphrase, the state is not encrypted and the
+// store holds the operation lock, update first turns encryption on: it
+// takes every connection lock (lockAllConns), one transaction seals every
+// record and records the encryption in meta, the file is compacted and the
+// backup taken of the result (so no unsealed copy is left behind),
+// Options.Notify is told, and then fn runs in a transaction of its own. A
+// write under a connection lock only (`token`) cannot replace the file: it
+// writes unsealed, and Notify says the state is not encrypted yet.
+func (s *BoltStore) update(ctx context.Context, conn, what string, sealing bool, fn func(w *writer) error) error {
+	mayEnable := false
+	if !s.passphrase().IsZero() && s.holdsOpLock() {
+		var enc *encryptionMeta
+		err := view(s.path, func(_ *bolt.Tx, m *metaInfo) error { enc = m.enc; return nil })
+		if err != nil && !errors.Is(err, errMissing) {
+			return explain(what, s.path, err)
+		}
+		if err == nil && enc == nil {
+			// A refresh in flight elsewhere is waited for a little; if it
+			// takes longer, this write goes unsealed rather than fail.
+			release, err := s.lockAllConns(ctx, what, 5*time.Second)
+			switch {
+			case err == nil:
+				defer release()
+				mayEnable = true
+			case !errors.Is(err, ErrLocked):
+				return err
+			}
+		}
+	}
+	sealed, postponed, err := s.updateOnce(ctx, conn, what, sealing, mayEnable, fn)
+	var ee *enableError
+	if errors.As(err, &ee) {
+		// A record that cannot be read blocks sealing the state, but
+		// this write may not need it (`state rm` of that very record).
+		if s.opts.Notify != nil {
+			s.opts.Notify(fmt.Sprintf("Encryption at rest could not be turned on for the state %s: %v. "+
+				"This write is not sealed; remove or repair that record.", s.path, ee.err))
+		}
+		s.postponedNoted.Store(true)
+		sealed, postponed, err = s.updateOnce(ctx, conn, what, sealing, false, fn)
+	}
+	switch {
+	case s.opts.Notify == nil:
+	case sealed >= 0:
+		s.opts.Notify(fmt.Sprintf("Encryption at rest is now on for the state %s: the secrets of %d connection(s) were sealed in one transaction. "+
+			"Commands that use tokens (apply, refresh, destroy, token, show -show-sensitive) now need the passphrase; plan and show do not.", s.path, sealed))
+	case err == nil && postponed && !s.postponedNoted.Swap(true):
+		s.opts.Notify(fmt.Sprintf("A passphrase is set but the state %s is not encrypted yet, so this write was not sealed. "+
+			"The next apply or refresh seals every connection, or run \"oauthform state rekey\" now.", s.path))
+	}
+	return err
+}
+
+// enableError is a record that stopped encryption from being turned on
+// because it cannot be read (corrupt, or from a newer oauthform).
+type enableError struct{ err error }
+
+func (e *enableError) Error() string { return "turning encryption on: " + e.err.Error() }
+func (e *enableError) Unwrap() error { return e.err }
+
+// updateOnce is update's write: sealed is the number of records sealed
+// when it turned encryption on (-1 when it did not), postponed says it
+// wrote unsealed although the store has a passphrase.
+func (s *BoltStore) updateOnce(ctx context.Context, conn, what string, sealing, mayEnable bool, fn func(w *writer) error) (sealed int, postponed bool, err error) {
+	var plan *writePlan
+	sealed = -1
+	err = s.write(ctx, conn, what, func(m *metaInfo) (func(*bolt.Tx, *metaInfo) error, error) {
+		var err error
+		plan, err = s.planWrite(m, sealing, mayEnable)
+		if err != nil || plan.enable == nil {
+			return nil, err
+		}
+		return func(tx *bolt.Tx, m *metaInfo) error {
+			if m.enc != nil {
+				return nil // turned on by another process meanwhile: fn replans
+			}
+			n, err := rewriteAll(tx.Bucket([]byte(bucketConns)), nil, plan.sl, false)
+			if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNewerFormat) {
+				return &enableError{err}
+			}
+			if err != nil {
+				return fmt.Errorf("turning encryption on: %w", err)
+			}
+			sealed = n
+			return setEncryption(tx.Bucket([]byte(bucketMeta)), plan.enable)
+		}, nil
+	}, func(tx *bolt.Tx, m *metaInfo) error {
+		p := plan
+		want := p.enc
+		if p.enable != nil {
+			want = p.enable
+		}
+		if !sameEncryption(want, m.enc) {
+			// Another process turned encryption on or rekeyed since the
+			// first read: plan again (this derives a key inside the
+			// transaction, which is rare and only slow).
+			var err error
+			if p, err = s.planWrite(m, sealing, false); err != nil {
+				return err
+			}
+		}
+		postponed = p.postponed
+		return fn(&writer{conns: tx.Bucket([]byte(bucketConns)), sl: p.sl, sealed: m.enc != nil})
+	})
+	return sealed, postponed, err
+}
+
+// write changes the state in one read-write transaction running fn (nil:
+// none), which increments the serial. It needs the operation lock or the
+// lock of conn.
+//
+// Before any write, write reads meta and calls prep with it outside any
+// transaction: prep derives keys and refuses early (when it fails, nothing
+// has been written, not even the backup). prep may return reseal, a change
+// of how the state is sealed: it is committed in a transaction of its own
+// first, and the backup is then taken of its result, replacing the
+// previous one, so that no copy in the old encoding is left. Otherwise the
+// first write after Lock is preceded by a backup, unless the state was
+// never written. The file is validated read-only first (a read-write open
+// of a file bbolt does not recognise would write to it). Transactions get
+// meta read again under bbolt's exclusive lock.
+func (s *BoltStore) write(ctx context.Context, conn, what string,
+	prep func(*metaInfo) (reseal func(*bolt.Tx, *metaInfo) error, err error),
+	fn func(*bolt.Tx, *metaInfo) error,
+) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case s.closed.Load():
 		return fmt.Errorf("%s %s: %w", what, s.path, errClosed)
-	case s.lockFile == nil && s.connLocks[conn] == nil:
+	case s.lockFile == nil && (conn == "" || s.connLocks[conn] == nil):
 		return fmt.Errorf("%s %s: %w (take it with Lock or LockConn first)", what, s.path, ErrNotLocked)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s %s: %w", what, s.path, err)
 	}
 
-	check := func(tx *bolt.Tx, m *metaInfo) error {
-		// A state never written (serial 0) holds nothing to keep, and
-		// copying it would replace an older backup that may be the only
-		// copy of a state the user lost.
-		if s.backedUp || m.serial == 0 {
-			return nil
-		}
-		if err := backupFrom(tx, s.BackupPath()); err != nil {
-			return fmt.Errorf("taking the backup before the first write: %w", err)
-		}
-		return nil
+	var meta *metaInfo
+	read := func() error {
+		return view(s.path, func(_ *bolt.Tx, m *metaInfo) error { meta = m; return nil })
 	}
-	err = view(s.path, check)
+	err := read()
 	if errors.Is(err, errMissing) {
 		if !s.opts.Create {
 			return fmt.Errorf("%s %s: %w", what, s.path, ErrNoState)
@@ -276,13 +444,65 @@ func (s *BoltStore) update(ctx context.Context, conn, what string, fn func(conns
 		if _, err := s.ensure(); err != nil {
 			return err
 		}
-		err = view(s.path, check)
+		err = read()
 	}
 	if err != nil {
 		return explain(what, s.path, err)
 	}
-	s.backedUp = true
+	var reseal func(*bolt.Tx, *metaInfo) error
+	if prep != nil {
+		if reseal, err = prep(meta); err != nil {
+			return explain(what, s.path, err)
+		}
+	}
+	// A state never written (serial 0) holds nothing to keep, and copying
+	// it would replace an older backup that may be the only copy of a
+	// state the user lost.
+	backup := func(when string) error {
+		err := view(s.path, func(tx *bolt.Tx, _ *metaInfo) error {
+			if err := backupFrom(tx, s.BackupPath()); err != nil {
+				return fmt.Errorf("taking the backup %s: %w", when, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return explain(what, s.path, err)
+		}
+		return nil
+	}
+	if reseal != nil {
+		if err := s.commit(what, reseal); err != nil {
+			return err
+		}
+		if err := s.compact(); err != nil && s.opts.Notify != nil {
+			// The change is committed and correct; only the old
+			// encoding may linger in freed pages.
+			s.opts.Notify(fmt.Sprintf("Warning: the state %s was re-encrypted, but rewriting the file to clear its freed pages failed (%v): "+
+				"they may still hold secrets in their old form until bbolt reuses them.", s.path, err))
+		}
+		if meta.serial > 0 {
+			if err := backup("after changing the encryption"); err != nil {
+				return err
+			}
+		}
+		s.backedUp = true
+	}
+	if !s.backedUp {
+		if meta.serial > 0 {
+			if err := backup("before the first write"); err != nil {
+				return err
+			}
+		}
+		s.backedUp = true
+	}
+	if fn == nil {
+		return nil
+	}
+	return s.commit(what, fn)
+}
 
+// commit runs fn in one read-write transaction and increments the serial.
+func (s *BoltStore) commit(what string, fn func(*bolt.Tx, *metaInfo) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = explain(what, s.path, fmt.Errorf("%w: bbolt failed on it: %v", ErrCorrupt, r))
@@ -295,11 +515,11 @@ func (s *BoltStore) update(ctx context.Context, conn, what string, fn func(conns
 	}
 	defer db.Close()
 	err = db.Update(func(tx *bolt.Tx) error {
-		m, err := readMeta(tx, -1) // again, under bbolt's exclusive lock
+		m, err := readMeta(tx, -1)
 		if err != nil {
 			return err
 		}
-		if err := fn(tx.Bucket([]byte(bucketConns))); err != nil {
+		if err := fn(tx, m); err != nil {
 			return err
 		}
 		mb := tx.Bucket([]byte(bucketMeta))
@@ -406,11 +626,19 @@ func (s *BoltStore) ensure() (created bool, err error) {
 	if err := tmp.Close(); err != nil {
 		return fail(err)
 	}
+	// With a passphrase the state is encrypted from the start.
+	lineage := newID()
+	var enc *encryptionMeta
+	if pass := s.passphrase(); !pass.IsZero() {
+		if enc, _, err = newEncryption(pass, lineage); err != nil {
+			return fail(err)
+		}
+	}
 	db, err := bolt.Open(name, 0o600, &bolt.Options{Timeout: dbTimeout})
 	if err != nil {
 		return fail(err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error { return s.initMeta(tx) })
+	err = db.Update(func(tx *bolt.Tx) error { return s.initMeta(tx, lineage, enc) })
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}
@@ -433,19 +661,24 @@ func (s *BoltStore) ensure() (created bool, err error) {
 	return true, nil
 }
 
-func (s *BoltStore) initMeta(tx *bolt.Tx) error {
+func (s *BoltStore) initMeta(tx *bolt.Tx, lineage string, enc *encryptionMeta) error {
 	mb, err := tx.CreateBucket([]byte(bucketMeta))
 	if err != nil {
 		return err
 	}
 	for _, kv := range [][2]string{
-		{keyFormat, strconv.Itoa(FormatVersion)},
-		{keyLineage, newID()},
+		{keyFormat, strconv.Itoa(formatPlain)},
+		{keyLineage, lineage},
 		{keySerial, "0"},
 		{keyCreated, s.opts.Now().UTC().Format(time.RFC3339Nano)},
 		{keyWrittenBy, s.opts.Version},
 	} {
 		if err := mb.Put([]byte(kv[0]), []byte(kv[1])); err != nil {
+			return err
+		}
+	}
+	if enc != nil {
+		if err := setEncryption(mb, enc); err != nil {
 			return err
 		}
 	}
@@ -459,6 +692,7 @@ type metaInfo struct {
 	lineage   string
 	serial    uint64
 	writtenBy string
+	enc       *encryptionMeta // nil: not encrypted
 }
 
 // readMeta validates the file's layout and decodes meta. fileSize, when not
@@ -495,6 +729,14 @@ func readMeta(tx *bolt.Tx, fileSize int64) (*metaInfo, error) {
 	}
 	if tx.Bucket([]byte(bucketConns)) == nil {
 		return nil, fmt.Errorf("%w: missing %q bucket", ErrCorrupt, bucketConns)
+	}
+	if raw := mb.Get([]byte(keyEncryption)); raw != nil {
+		if fv < formatEncrypted {
+			return nil, fmt.Errorf("%w: format %d cannot hold an encrypted state", ErrCorrupt, fv)
+		}
+		if m.enc, err = parseEncryption(raw); err != nil {
+			return nil, err
+		}
 	}
 	return m, nil
 }

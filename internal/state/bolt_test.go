@@ -26,6 +26,8 @@ import (
 const helperEnv = "OAUTHFORM_STATE_TEST_LOCK_HOLDER"
 
 func TestMain(m *testing.M) {
+	// Cheap key derivation for tests; TestDefaultKDF checks the real one.
+	kdfParams = testKDFParams
 	if p := os.Getenv(helperEnv); p != "" {
 		os.Exit(lockHolder(p))
 	}
@@ -402,9 +404,15 @@ func (s *BoltStore) putMany(recs []*Record) error {
 		}
 		enc[i] = b
 	}
-	return s.update(context.Background(), "", "loading", func(c *bolt.Bucket) error {
+	return s.update(context.Background(), "", "loading", true, func(w *writer) error {
 		for i, r := range recs {
-			if err := c.Put([]byte(r.Conn), enc[i]); err != nil {
+			if w.sl != nil {
+				if err := w.put(r); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := w.conns.Put([]byte(r.Conn), enc[i]); err != nil {
 				return err
 			}
 		}
@@ -512,7 +520,7 @@ func TestUnusableFiles(t *testing.T) {
 		}, ErrCorrupt, "not an oauthform state"},
 		{"no lineage", setMeta(keyLineage, ""), ErrCorrupt, "lineage"},
 		{"bad serial", setMeta(keySerial, "x"), ErrCorrupt, "serial"},
-		{"newer format", setMeta(keyFormat, "2"), ErrNewerFormat, "format 2"},
+		{"newer format", setMeta(keyFormat, "3"), ErrNewerFormat, "format 3"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

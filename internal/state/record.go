@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/oauthform/oauthform/internal/seal"
 	"github.com/oauthform/oauthform/internal/secret"
 )
 
@@ -41,18 +42,65 @@ type recordV1 struct {
 
 	Created   time.Time `json:"created,omitzero"`
 	Refreshed time.Time `json:"refreshed,omitzero"`
+
+	// In an encrypted state (format 2) the three secret fields above are
+	// absent: Sealed holds them (sealedV1, sealed with the state's key and
+	// recordAAD), and the two flags say which tokens exist, for plan.
+	HasAccessToken  bool   `json:"has_access_token,omitempty"`
+	HasRefreshToken bool   `json:"has_refresh_token,omitempty"`
+	Sealed          []byte `json:"sealed,omitempty"` // base64
+}
+
+// sealedV1 is the plaintext of recordV1.Sealed: the record's secrets. Any
+// secret a later record version keeps (a code or PKCE verifier in flight)
+// belongs here too.
+type sealedV1 struct {
+	AccessToken      string `json:"access_token,omitempty"`
+	RefreshToken     string `json:"refresh_token,omitempty"`
+	ClientSecretHash string `json:"client_secret_hash,omitempty"`
+}
+
+// recordAAD is the associated data of a record's seal: it binds the sealed
+// secrets to the state (lineage) and the connection (the record's key), so
+// that a sealed value copied to another record or state does not open.
+func recordAAD(lineage, conn string) []byte {
+	return []byte("oauthform/state/record/v1\x00" + lineage + "\x00" + conn)
+}
+
+// sealer seals and opens the records of one encrypted state.
+type sealer struct {
+	key     *seal.Key
+	lineage string
 }
 
 // EncodeRecord returns the on-disk encoding of rec (always RecordVersion,
 // whatever rec.Version says). The result reveals the tokens: it belongs in
 // a state store or a 0600 file, nowhere else. Every backend stores records
 // in this encoding, so that they can be moved between backends.
+//
+// A Sealed record cannot be encoded (ErrSealed): its tokens are not there.
 func EncodeRecord(rec *Record) ([]byte, error) {
-	if rec == nil {
-		return nil, errors.New("encoding record: nil record")
+	return encodeRecord(rec, nil)
+}
+
+// checkWritable validates a record before it is encoded or written.
+func checkWritable(rec *Record) error {
+	switch {
+	case rec == nil:
+		return errors.New("encoding record: nil record")
+	case rec.Conn == "":
+		return errors.New("encoding record: empty connection name")
+	case rec.Sealed:
+		return fmt.Errorf("encoding record %q: %w: it was read without the passphrase, so its tokens are not in it", rec.Conn, ErrSealed)
 	}
-	if rec.Conn == "" {
-		return nil, errors.New("encoding record: empty connection name")
+	return nil
+}
+
+// encodeRecord is EncodeRecord sealing the secrets with sl when it is not
+// nil (an encrypted state).
+func encodeRecord(rec *Record, sl *sealer) ([]byte, error) {
+	if err := checkWritable(rec); err != nil {
+		return nil, err
 	}
 	v := recordV1{
 		Version:          RecordVersion,
@@ -64,8 +112,6 @@ func EncodeRecord(rec *Record) ([]byte, error) {
 		Scopes:           rec.Scopes,
 		GrantedScopes:    rec.GrantedScopes,
 		Params:           rec.Params,
-		AccessToken:      rec.Access.Reveal(),
-		RefreshToken:     rec.Refresh.Reveal(),
 		TokenType:        rec.TokenType,
 		Expiry:           rec.Expiry,
 		Status:           rec.Status,
@@ -75,6 +121,20 @@ func EncodeRecord(rec *Record) ([]byte, error) {
 	}
 	if rec.RefreshBefore != 0 {
 		v.RefreshBefore = rec.RefreshBefore.String()
+	}
+	if sl == nil {
+		v.AccessToken, v.RefreshToken = rec.Access.Reveal(), rec.Refresh.Reveal()
+	} else {
+		v.ClientSecretHash = ""
+		v.HasAccessToken, v.HasRefreshToken = !rec.Access.IsZero(), !rec.Refresh.IsZero()
+		plain, err := json.Marshal(&sealedV1{
+			AccessToken: rec.Access.Reveal(), RefreshToken: rec.Refresh.Reveal(), ClientSecretHash: rec.ClientSecretHash,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("encoding record %q: %w", rec.Conn, err)
+		}
+		v.Sealed = sl.key.Seal(plain, recordAAD(sl.lineage, rec.Conn))
+		clear(plain)
 	}
 	if len(rec.Meta) > 0 {
 		v.Meta = make(map[string]json.RawMessage, len(rec.Meta))
@@ -98,8 +158,29 @@ func EncodeRecord(rec *Record) ([]byte, error) {
 // DecodeRecord decodes a record stored under the key conn, upgrading older
 // encodings. Record.Version is the version that was read. A record written
 // by a newer oauthform gives ErrNewerFormat; undecodable bytes give
-// ErrCorrupt. Errors never quote the data (it holds tokens).
+// ErrCorrupt. Errors never quote the data (it holds tokens). A record of an
+// encrypted state decodes as a Sealed record: opening it needs the state's
+// key, which only a store has.
 func DecodeRecord(conn string, data []byte) (*Record, error) {
+	v, err := decodeRaw(conn, data)
+	if err != nil {
+		return nil, err
+	}
+	return v.toRecord(conn, v.Sealed != nil, nil)
+}
+
+// decodeStored decodes a record read from a state: encrypted tells whether
+// the state is, and sl (nil without the passphrase) opens its seal.
+func decodeStored(conn string, data []byte, encrypted bool, sl *sealer) (*Record, error) {
+	v, err := decodeRaw(conn, data)
+	if err != nil {
+		return nil, err
+	}
+	return v.toRecord(conn, encrypted, sl)
+}
+
+// decodeRaw decodes the stored bytes into the newest record struct.
+func decodeRaw(conn string, data []byte) (*recordV1, error) {
 	if v, ok := leadingVersion(data); ok {
 		return decodeRecord(conn, v, data)
 	}
@@ -134,14 +215,14 @@ func leadingVersion(data []byte) (int, bool) {
 // decodeRecord dispatches on the record version. Add a case per version;
 // older versions are decoded into their own struct and upgraded step by
 // step (upgradeV1toV2, upgradeV2toV3, ...) before conversion.
-func decodeRecord(conn string, version int, data []byte) (*Record, error) {
+func decodeRecord(conn string, version int, data []byte) (*recordV1, error) {
 	switch {
 	case version == 1:
 		var v recordV1
 		if err := json.Unmarshal(data, &v); err != nil {
 			return nil, fmt.Errorf("record %q (version 1): %w: %s", conn, ErrCorrupt, jsonErrorKind(err))
 		}
-		return v.toRecord(conn)
+		return &v, nil
 	case version > RecordVersion:
 		return nil, fmt.Errorf("record %q has version %d, this oauthform reads up to %d: %w", conn, version, RecordVersion, ErrNewerFormat)
 	default:
@@ -149,7 +230,18 @@ func decodeRecord(conn string, version int, data []byte) (*Record, error) {
 	}
 }
 
-func (v *recordV1) toRecord(conn string) (*Record, error) {
+// toRecord converts v. In an encrypted state (encrypted) the secrets come
+// from v.Sealed, opened with sl, or stay sealed when sl is nil.
+func (v *recordV1) toRecord(conn string, encrypted bool, sl *sealer) (*Record, error) {
+	hasPlain := v.AccessToken != "" || v.RefreshToken != "" || v.ClientSecretHash != ""
+	switch {
+	case encrypted && v.Sealed == nil:
+		return nil, fmt.Errorf("record %q: %w: the state is encrypted but this record is not sealed", conn, ErrCorrupt)
+	case encrypted && hasPlain:
+		return nil, fmt.Errorf("record %q: %w: the state is encrypted but this record holds unsealed secrets", conn, ErrCorrupt)
+	case !encrypted && v.Sealed != nil:
+		return nil, fmt.Errorf("record %q: %w: the record is sealed but the state is not encrypted", conn, ErrCorrupt)
+	}
 	r := &Record{
 		Version:          v.Version,
 		Conn:             conn, // the key is authoritative
@@ -168,6 +260,11 @@ func (v *recordV1) toRecord(conn string) (*Record, error) {
 		LastError:        v.LastError,
 		Created:          v.Created,
 		Refreshed:        v.Refreshed,
+	}
+	if encrypted {
+		if err := v.unseal(r, conn, sl); err != nil {
+			return nil, err
+		}
 	}
 	if v.RefreshBefore != "" {
 		d, err := time.ParseDuration(v.RefreshBefore)
@@ -189,6 +286,35 @@ func (v *recordV1) toRecord(conn string) (*Record, error) {
 		}
 	}
 	return r, nil
+}
+
+// unseal fills r's secrets from v.Sealed, or marks r Sealed when there is
+// no key.
+func (v *recordV1) unseal(r *Record, conn string, sl *sealer) error {
+	if sl == nil {
+		r.Sealed = true
+		r.Access, r.Refresh, r.ClientSecretHash = secret.Secret{}, secret.Secret{}, ""
+		if v.HasAccessToken {
+			r.Access = secret.New(SealedToken)
+		}
+		if v.HasRefreshToken {
+			r.Refresh = secret.New(SealedToken)
+		}
+		return nil
+	}
+	plain, err := sl.key.Open(v.Sealed, recordAAD(sl.lineage, conn))
+	if err != nil {
+		return fmt.Errorf("record %q: %w: its sealed secrets do not open with this state's key although the passphrase is right: "+
+			"the record was altered, or copied from another connection or state", conn, ErrCorrupt)
+	}
+	var s sealedV1
+	err = json.Unmarshal(plain, &s)
+	clear(plain)
+	if err != nil {
+		return fmt.Errorf("record %q: %w: its sealed secrets are not valid (%s)", conn, ErrCorrupt, jsonErrorKind(err))
+	}
+	r.Access, r.Refresh, r.ClientSecretHash = secret.New(s.AccessToken), secret.New(s.RefreshToken), s.ClientSecretHash
+	return nil
 }
 
 // jsonErrorKind describes a JSON error without quoting the input, which may

@@ -13,6 +13,32 @@
 // write after each Lock (state.db.backup). A file it cannot read as an
 // oauthform state is reported (ErrCorrupt, ErrNewerFormat) and never
 // modified.
+//
+// # Encryption at rest
+//
+// With Options.Passphrase, the secrets of every record (access and refresh
+// tokens, the client secret fingerprint) are sealed with XChaCha20-Poly1305
+// under a key derived from the passphrase with Argon2id (package seal). The
+// KDF parameters, the salt and a sealed check value live in the state's
+// meta; each record's seal is bound to the state's lineage and the
+// connection's name (associated data), so sealed values cannot be moved
+// between records or states. Everything plan and show need (provider,
+// client_id, scopes, expiry, status, refresh_before, whether there is an
+// access and a refresh token) stays readable, so a store opened without the
+// passphrase reads an encrypted state as Sealed records (see Record.Sealed)
+// and refuses only what needs the secrets: Get and Put give ErrSealed
+// (Delete needs no passphrase). A wrong passphrase is found by the check
+// value before anything is read or written: ErrWrongPassphrase.
+//
+// Encryption is turned on by the first write of a store that has a
+// passphrase and holds the operation lock on an unencrypted state (every
+// record is sealed in one transaction of its own, before the write, and
+// Options.Notify is told), or explicitly by Rekey, which also changes the
+// passphrase and turns encryption off, again in one transaction. Either
+// way the store then rewrites the file from its live data and replaces the
+// backup, because bbolt leaves freed pages as they were: no copy of a
+// secret in its old form is left in either file. Reads never change the
+// encryption, so plan shows nothing for it.
 package state
 
 import (
@@ -27,10 +53,29 @@ import (
 	"github.com/oauthform/oauthform/internal/secret"
 )
 
-// FormatVersion is the version of the on-disk layout written by this build.
+// FormatVersion is the newest on-disk layout this build reads and writes.
 // A file with a higher version was written by a newer oauthform and is
 // refused, never overwritten.
-const FormatVersion = 1
+//
+// Version 2 is version 1 plus encryption at rest (an encryption entry in
+// meta, sealed records). A state is written with the lowest version that
+// describes it: 1 while it is unencrypted, so older builds keep reading it,
+// and 2 once it is encrypted, so that they refuse it instead of reading
+// records whose tokens they cannot see.
+const FormatVersion = 2
+
+// formatPlain and formatEncrypted are the versions written for an
+// unencrypted and an encrypted state.
+const (
+	formatPlain     = 1
+	formatEncrypted = 2
+)
+
+// SealedToken is what Record.Access and Record.Refresh hold in a Sealed
+// record for a token that exists but could not be opened (no passphrase):
+// a non-empty stand-in, so that IsZero still says whether there is a token.
+// It is never a credential; Put refuses Sealed records.
+const SealedToken = "(sealed)"
 
 // RecordVersion is the version of the Record encoding written by this build.
 // Older records are upgraded on read.
@@ -95,6 +140,14 @@ type Record struct {
 
 	Created   time.Time
 	Refreshed time.Time
+
+	// Sealed is set on a record read from an encrypted state by a store
+	// without the passphrase. Its metadata is real; its secrets are not
+	// there: Access and Refresh hold SealedToken when the record has that
+	// token and are zero when it has none, and ClientSecretHash is empty.
+	// Put refuses a Sealed record (ErrSealed), so a record read without
+	// the passphrase can never overwrite its tokens.
+	Sealed bool
 }
 
 // Snapshot is a consistent read of the whole state.
@@ -106,6 +159,9 @@ type Snapshot struct {
 	Serial uint64
 	// Records by connection name.
 	Records map[string]*Record
+	// Encrypted says the state's secrets are sealed at rest. Its records
+	// are Sealed when the store has no passphrase.
+	Encrypted bool
 }
 
 // Empty reports whether the snapshot has no state at all (not created yet).
@@ -171,6 +227,14 @@ var (
 	ErrNoState = errors.New("no state")
 	// ErrNotFound: no record for that connection.
 	ErrNotFound = errors.New("no such connection in state")
+	// ErrSealed: the state is encrypted and the store was opened without
+	// its passphrase, and the operation needs the secrets (Get, Put,
+	// Rekey), or Put was given a Sealed record.
+	ErrSealed = errors.New("the state is encrypted and no passphrase was given")
+	// ErrWrongPassphrase: the passphrase does not open the state (it fails
+	// the sealed check value in the state's meta). Nothing was read or
+	// written.
+	ErrWrongPassphrase = errors.New("the passphrase does not open this state")
 )
 
 // Options configure Open.
@@ -187,6 +251,19 @@ type Options struct {
 	// Version is the oauthform version recorded in the state's meta and
 	// in LockInfo; empty means "dev".
 	Version string
+	// Passphrase, when set, opens an encrypted state's secrets and seals
+	// what is written. On an unencrypted state the first write under the
+	// operation lock turns encryption on: every record is sealed in one
+	// transaction (and Notify is told); a write under a connection lock
+	// only (`token`) cannot, and writes unsealed (Notify is told too). A
+	// state created by this store is encrypted from the start. Zero: an
+	// encrypted state reads as Sealed records and refuses Get and Put
+	// with ErrSealed; an unencrypted one stays so. Keys are derived once
+	// per process (seal.Derive).
+	Passphrase secret.Secret
+	// Notify receives notes for the user about what the store did on its
+	// own (turning encryption on). They hold no secret. nil drops them.
+	Notify func(msg string)
 }
 
 // Store is the state storage. The bbolt implementation is returned by Open;
@@ -248,4 +325,28 @@ func HashSecret(lineage string, s secret.Secret) string {
 	m := hmac.New(sha256.New, []byte("oauthform/client-secret/"+lineage))
 	m.Write([]byte(s.Reveal()))
 	return "hmac-sha256:" + hex.EncodeToString(m.Sum(nil))
+}
+
+// Rekeyer is implemented by stores that can change how their secrets are
+// sealed at rest. BoltStore implements it.
+type Rekeyer interface {
+	// Rekey rewrites every record in one transaction under newPass: with
+	// a fresh salt, a new key and a new check value when newPass is set
+	// (turning encryption on if it was off), unsealed when newPass is zero
+	// (turning encryption off). It needs the operation lock and, on an
+	// encrypted state, the current passphrase (Options.Passphrase);
+	// without it nothing is written (ErrSealed, ErrWrongPassphrase). It
+	// waits for the connection locks of the records it rewrites, so no
+	// refresh in flight is lost. From then on the store uses newPass.
+	Rekey(ctx context.Context, newPass secret.Secret) (*RekeyResult, error)
+}
+
+// RekeyResult says what Rekey did.
+type RekeyResult struct {
+	// Records is the number of records rewritten.
+	Records int
+	// WasEncrypted and Encrypted describe the state before and after.
+	WasEncrypted, Encrypted bool
+	// Serial is the state's serial after the rewrite.
+	Serial uint64
 }
