@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"github.com/mitchellh/go-wordwrap"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/oauthform/oauthform/internal/config"
 )
 
 // sourceless makes a diagnostic without a source range, for flag, state and
@@ -53,7 +56,10 @@ func writeDiag(w io.Writer, files map[string]*hcl.File, d *hcl.Diagnostic, width
 			}
 		}
 		fmt.Fprintf(w, "\n  on %s:\n", where)
-		if f != nil {
+		switch {
+		case config.SubjectIsSensitive(d):
+			fmt.Fprintln(w, "  (the line holds a sensitive value and is not shown)")
+		case f != nil:
 			writeSnippet(w, f.Bytes, *r, pal)
 		}
 	}
@@ -65,12 +71,12 @@ func writeDiag(w io.Writer, files map[string]*hcl.File, d *hcl.Diagnostic, width
 // writeSnippet prints the subject's first line with its number and a caret
 // line under the subject.
 func writeSnippet(w io.Writer, src []byte, r hcl.Range, pal palette) {
-	lines := strings.Split(string(src), "\n")
 	n := r.Start.Line
-	if n < 1 || n > len(lines) {
+	line, ok := lineAt(src, r.Start)
+	if !ok {
 		return
 	}
-	line := strings.TrimRight(lines[n-1], "\r")
+	line = strings.TrimRight(line, "\r")
 	prefix := fmt.Sprintf("  %4d: ", n)
 	fmt.Fprintf(w, "%s%s\n", prefix, strings.ReplaceAll(line, "\t", " "))
 	start := max(r.Start.Column-1, 0)
@@ -83,6 +89,30 @@ func writeSnippet(w io.Writer, src []byte, r hcl.Range, pal palette) {
 	}
 	fmt.Fprintf(w, "%s%s%s%s\n", strings.Repeat(" ", len(prefix)+utf8.RuneCountInString(line[:start])),
 		pal.red, strings.Repeat("^", max(utf8.RuneCountInString(line[start:min(end, len(line))]), 1)), pal.reset)
+}
+
+// lineAt returns the source line holding pos, found from its byte offset
+// (so a file with thousands of diagnostics is not split into lines for each
+// one), falling back to counting lines when there is no usable offset.
+func lineAt(src []byte, pos hcl.Pos) (string, bool) {
+	if b := pos.Byte; b >= 0 && b <= len(src) {
+		start := bytes.LastIndexByte(src[:b], '\n') + 1
+		end := bytes.IndexByte(src[b:], '\n')
+		if end < 0 {
+			end = len(src)
+		} else {
+			end += b
+		}
+		return string(src[start:end]), true
+	}
+	if pos.Line < 1 {
+		return "", false
+	}
+	lines := strings.SplitN(string(src), "\n", pos.Line+1)
+	if pos.Line > len(lines) {
+		return "", false
+	}
+	return lines[pos.Line-1], true
 }
 
 // jsonPos, jsonRange and jsonDiag are the machine form of a diagnostic,

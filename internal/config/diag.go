@@ -30,6 +30,27 @@ func warningAt(subject hcl.Range, summary, detail string, args ...any) *hcl.Diag
 
 // sourceless returns an error diagnostic about something outside the
 // files: a flag or the environment.
+// sensitiveSubject, as a diagnostic's Extra, says that the source under
+// its Subject holds a sensitive value: renderers must not quote it.
+type sensitiveSubject struct{}
+
+// markSensitive flags diags as quoting a sensitive value's source.
+func markSensitive(diags ...*hcl.Diagnostic) {
+	for _, d := range diags {
+		if d.Subject != nil {
+			d.Extra = sensitiveSubject{}
+		}
+	}
+}
+
+// SubjectIsSensitive reports whether the source under d's Subject holds a
+// sensitive value (the default or the -var-file value of a sensitive
+// variable): a renderer shows the position but not the source line.
+func SubjectIsSensitive(d *hcl.Diagnostic) bool {
+	_, ok := d.Extra.(sensitiveSubject)
+	return ok
+}
+
 func sourceless(summary, detail string, args ...any) *hcl.Diagnostic {
 	return &hcl.Diagnostic{
 		Severity: hcl.DiagError,

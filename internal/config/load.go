@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -75,7 +76,15 @@ func LoadFiles(dir string, paths []string, in Inputs) (*Config, hcl.Diagnostics)
 	srcs := make([]source, len(paths))
 	for i, p := range paths {
 		srcs[i].name = p
-		srcs[i].src, srcs[i].err = os.ReadFile(p)
+		// Read only regular files: reading a named pipe or a device
+		// called *.oauth.hcl would block or never end.
+		if fi, err := os.Stat(p); err != nil {
+			srcs[i].err = err
+		} else if !fi.Mode().IsRegular() {
+			srcs[i].err = fmt.Errorf("it is not a regular file (%s)", fi.Mode().Type())
+		} else {
+			srcs[i].src, srcs[i].err = os.ReadFile(p)
+		}
 	}
 	return load(dir, srcs, in)
 }
@@ -169,11 +178,25 @@ func (l *loader) parse(srcs []source) []*hcl.File {
 				"The configuration file %q could not be read: %s.", s.name, s.err))
 			continue
 		}
+		if d := tooDeep(s.name, s.src); d != nil {
+			// hclsyntax's recursive descent would overflow the stack.
+			l.diags = append(l.diags, d)
+			continue
+		}
 		f, diags := l.parser.ParseHCL(s.src, s.name)
 		l.diags = append(l.diags, diags...)
-		if f != nil {
-			files = append(files, f)
+		if f == nil {
+			continue
 		}
+		if body, ok := f.Body.(*hclsyntax.Body); ok && !diags.HasErrors() && len(body.Attributes) == 0 && len(body.Blocks) == 0 {
+			// Most likely truncated or emptied by mistake; taken as "no
+			// connections", apply would disconnect everything.
+			start := hcl.Pos{Line: 1, Column: 1}
+			l.diags = append(l.diags, errorAt(hcl.Range{Filename: s.name, Start: start, End: start}, "Empty configuration file",
+				"%s declares nothing. Delete it if it is not needed, or restore its contents; to disconnect every connection on purpose, run \"oauthform destroy\".",
+				filepath.Base(s.name)))
+		}
+		files = append(files, f)
 	}
 	return files
 }
@@ -239,4 +262,53 @@ func parseEnviron(environ []string) map[string]string {
 		}
 	}
 	return m
+}
+
+// maxNesting bounds the bracket depth of a configuration file, far beyond
+// any real configuration and far below what overflows the parser's stack.
+const maxNesting = 500
+
+// tooDeep returns an error diagnostic when brackets in src nest deeper
+// than maxNesting. The scan skips quoted strings and comments; it only
+// needs to be right for absurd inputs.
+func tooDeep(name string, src []byte) *hcl.Diagnostic {
+	depth, line, col := 0, 1, 0
+	inString, inComment := false, false
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		col++
+		switch {
+		case c == '\n':
+			line, col, inComment = line+1, 0, false
+			continue
+		case inComment:
+			continue
+		case inString:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '#':
+			inComment = true
+		case '/':
+			if i+1 < len(src) && src[i+1] == '/' {
+				inComment = true
+			}
+		case '(', '[', '{':
+			if depth++; depth > maxNesting {
+				p := hcl.Pos{Line: line, Column: col, Byte: i}
+				return errorAt(hcl.Range{Filename: name, Start: p, End: p}, "Nesting too deep",
+					"Brackets nest more than %d levels deep here; no configuration needs that. Check the file for garbage.", maxNesting)
+			}
+		case ')', ']', '}':
+			depth--
+		}
+	}
+	return nil
 }

@@ -112,14 +112,21 @@ func (l *loader) resolveVariable(v *Variable, cands []candidate, def *hcl.Attrib
 	}
 	if def != nil {
 		val, diags := def.Expr.Value(nil)
+		if v.Sensitive {
+			markSensitive(diags...)
+		}
 		l.diags = append(l.diags, diags...)
 		if diags.HasErrors() {
 			return
 		}
 		conv, err := convert.Convert(val, v.Type)
 		if err != nil {
-			l.diags = append(l.diags, errorAt(def.Expr.Range(), "Invalid default value for variable",
-				"The default of var.%s is not a valid %s: %s.", v.Name, typeexpr.TypeString(v.Type), err))
+			d := errorAt(def.Expr.Range(), "Invalid default value for variable",
+				"The default of var.%s is not a valid %s: %s.", v.Name, typeexpr.TypeString(v.Type), err)
+			if v.Sensitive {
+				markSensitive(d)
+			}
+			l.diags = append(l.diags, d)
 			return
 		}
 		v.Value, v.Source = conv, SourceDefault
@@ -138,6 +145,9 @@ func (l *loader) candidateValue(v *Variable, c candidate) (cty.Value, bool) {
 	if c.attr != nil {
 		var diags hcl.Diagnostics
 		val, diags = c.attr.Expr.Value(nil)
+		if v.Sensitive {
+			markSensitive(diags...)
+		}
 		l.diags = append(l.diags, diags...)
 		if diags.HasErrors() {
 			return cty.NilVal, false
@@ -163,6 +173,9 @@ func (l *loader) candidateValue(v *Variable, c candidate) (cty.Value, bool) {
 		d := sourceless("Invalid value for variable", "The value of var.%s from %s is not a valid %s: %s.",
 			v.Name, describeSource(c), typeexpr.TypeString(v.Type), err)
 		d.Subject = subject
+		if v.Sensitive {
+			markSensitive(d)
+		}
 		l.diags = append(l.diags, d)
 		return cty.NilVal, false
 	}
