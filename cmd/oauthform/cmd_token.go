@@ -101,11 +101,11 @@ func runToken(ctx context.Context, g *globals, args []string) int {
 	}
 	defer st.Close()
 	if _, err := st.Get(ctx, ta.conn); err != nil {
-		detail := err.Error()
+		diags := stateErrDiags("Cannot read the token", err)
 		if errors.Is(err, state.ErrNotFound) || errors.Is(err, state.ErrNoState) {
-			detail = fmt.Sprintf("Connection %s has no tokens yet. Run \"oauthform apply\" to authorize it.", ta.conn)
+			diags = errDiag("No token", fmt.Sprintf("Connection %s has no tokens yet. Run \"oauthform apply\" to authorize it.", ta.conn))
 		}
-		writeDiags(g, g.streams.Err, nil, errDiag("No token", detail))
+		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError
 	}
 	client, err := newClient(ctx, g, cfg, conn.App)
