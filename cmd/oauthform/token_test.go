@@ -147,3 +147,37 @@ func TestTokenConcurrent(t *testing.T) {
 		t.Errorf("%d refreshes at the emulator, want 1", got)
 	}
 }
+
+func TestHasSettingsBlock(t *testing.T) {
+	for src, want := range map[string]bool{
+		"oauthform {\n  state_path = \"x\"\n}\n":       true,
+		"  oauthform{\n}":                              true,
+		"app \"a\" {}\n\toauthform   {\n}":             true,
+		"# oauthform {\n":                              false,
+		"connection \"oauthform\" {}\n":                false,
+		"variable \"x\" { default = \"oauthform\" }\n": false,
+		"oauthform_x {\n":                              false,
+		"":                                             false,
+	} {
+		if got := hasSettingsBlock([]byte(src)); got != want {
+			t.Errorf("hasSettingsBlock(%q) = %v, want %v", src, got, want)
+		}
+	}
+}
+
+// The fast path must not read a state the configuration moved elsewhere:
+// with an oauthform block, token loads the configuration.
+func TestTokenFastPathHonoursStatePath(t *testing.T) {
+	_, dir := tokenFixture(t, time.Hour)
+	t.Chdir(dir)
+	if code, out, _ := runCLI("token", "sms_main"); code != 0 || strings.TrimSpace(out) == "" {
+		t.Fatalf("token with the default state: exit %d %q", code, out)
+	}
+	if err := os.WriteFile("settings.oauth.hcl", []byte("oauthform {\n  state_path = \"elsewhere/state.db\"\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI("token", "sms_main")
+	if code != 1 || !strings.Contains(errOut, "no tokens yet") {
+		t.Errorf("token with state_path elsewhere: exit %d, stderr %q; want the (empty) configured state to be read", code, errOut)
+	}
+}
