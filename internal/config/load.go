@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
@@ -171,23 +173,47 @@ func article(word string) string {
 // parse parses every source. Syntax errors stop decoding after this
 // phase: a partly parsed file would only add confusing follow-on errors.
 func (l *loader) parse(srcs []source) []*hcl.File {
+	// Files parse independently, so they are parsed on every core (the
+	// lexer is most of a large configuration's load time); results are
+	// then taken in file order, so diagnostics keep their order.
+	type parsed struct {
+		f     *hcl.File
+		diags hcl.Diagnostics
+	}
+	results := make([]parsed, len(srcs))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, s := range srcs {
+		if s.err != nil {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if d := tooDeep(s.name, s.src); d != nil {
+				// hclsyntax's recursive descent would overflow the stack.
+				results[i].diags = hcl.Diagnostics{d}
+				return
+			}
+			results[i].f, results[i].diags = hclsyntax.ParseConfig(s.src, s.name, hcl.InitialPos)
+		}()
+	}
+	wg.Wait()
 	var files []*hcl.File
-	for _, s := range srcs {
+	for i, s := range srcs {
 		if s.err != nil {
 			l.diags = append(l.diags, sourceless("Failed to read file",
 				"The configuration file %q could not be read: %s.", s.name, s.err))
 			continue
 		}
-		if d := tooDeep(s.name, s.src); d != nil {
-			// hclsyntax's recursive descent would overflow the stack.
-			l.diags = append(l.diags, d)
-			continue
-		}
-		f, diags := l.parser.ParseHCL(s.src, s.name)
+		f, diags := results[i].f, results[i].diags
 		l.diags = append(l.diags, diags...)
 		if f == nil {
 			continue
 		}
+		l.parser.AddFile(s.name, f) // for source snippets
 		if body, ok := f.Body.(*hclsyntax.Body); ok && !diags.HasErrors() && len(body.Attributes) == 0 && len(body.Blocks) == 0 {
 			// Most likely truncated or emptied by mistake; taken as "no
 			// connections", apply would disconnect everything.
