@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/tryfunc"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 	"github.com/zclconf/go-cty/cty/function"
@@ -297,6 +298,9 @@ func hideFunctionErrors(diags hcl.Diagnostics, refs []string) {
 
 // attrString evaluates attr as a string. set is false for null.
 func (l *loader) attrString(attr *hcl.Attribute, allowSensitive bool) (s string, set, ok bool) {
+	if lit, isLit := literalString(attr.Expr); isLit {
+		return lit, true, true
+	}
 	v, ok := l.attrValue(attr, cty.String, allowSensitive)
 	if !ok || v.IsNull() {
 		return "", false, ok
@@ -306,6 +310,20 @@ func (l *loader) attrString(attr *hcl.Attribute, allowSensitive bool) (s string,
 
 // attrStrings evaluates attr as list(string); null elements are an error.
 func (l *loader) attrStrings(attr *hcl.Attribute) (list []string, set, ok bool) {
+	if tuple, isTuple := attr.Expr.(*hclsyntax.TupleConsExpr); isTuple {
+		list = make([]string, 0, len(tuple.Exprs))
+		for _, e := range tuple.Exprs {
+			lit, isLit := literalString(e)
+			if !isLit {
+				list = nil
+				break
+			}
+			list = append(list, lit)
+		}
+		if list != nil {
+			return list, true, true
+		}
+	}
 	v, ok := l.attrValue(attr, cty.List(cty.String), false)
 	if !ok || v.IsNull() {
 		return nil, false, ok
@@ -349,4 +367,20 @@ func (l *loader) attrBool(attr *hcl.Attribute) (b, set, ok bool) {
 		return false, false, ok
 	}
 	return v.True(), true, true
+}
+
+// literalString returns the value of a plain quoted string with no
+// interpolation ("10m", "sms"). Most attributes of a large configuration
+// are such literals; taking them straight from the syntax tree skips
+// evaluation and type conversion, which gives the same result for them.
+func literalString(expr hcl.Expression) (string, bool) {
+	t, ok := expr.(*hclsyntax.TemplateExpr)
+	if !ok || len(t.Parts) != 1 {
+		return "", false
+	}
+	lit, ok := t.Parts[0].(*hclsyntax.LiteralValueExpr)
+	if !ok || lit.Val.Type() != cty.String || lit.Val.IsNull() || !lit.Val.IsKnown() {
+		return "", false
+	}
+	return lit.Val.AsString(), true
 }
