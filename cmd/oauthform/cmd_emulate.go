@@ -31,6 +31,8 @@ Options:
   -auto-approve           Approve every authorization without a consent page.
   -access-ttl=D           Access token lifetime (default: the provider's).
   -code-ttl=D             Authorization code lifetime (default: the provider's).
+  -latency=D              Delay every token and refresh answer by D (default 0),
+                          to try oauthform against a slow provider.
   -client-id=ID           The registered app's client_id (default "oauthform-demo").
   -client-secret=S        Its client secret (default "demo-secret").
   -redirect-uri=URI       A registered redirect URI; repeatable
@@ -43,6 +45,7 @@ type emulateOptions struct {
 	addr          string
 	opts          emulator.Options
 	redirectFlags multiFlag
+	latency       time.Duration // Faults.Latency: token and refresh endpoints
 }
 
 func parseEmulateArgs(args []string) (*emulateOptions, bool, hcl.Diagnostics) {
@@ -55,6 +58,7 @@ func parseEmulateArgs(args []string) (*emulateOptions, bool, hcl.Diagnostics) {
 	fs.BoolVar(&eo.opts.AutoApprove, "auto-approve", false, "")
 	fs.DurationVar(&eo.opts.AccessTTL, "access-ttl", 0, "")
 	fs.DurationVar(&eo.opts.CodeTTL, "code-ttl", 0, "")
+	fs.DurationVar(&eo.latency, "latency", 0, "")
 	clientID := fs.String("client-id", "oauthform-demo", "")
 	clientSecret := fs.String("client-secret", "demo-secret", "")
 	fs.Var(&eo.redirectFlags, "redirect-uri", "")
@@ -80,8 +84,8 @@ func parseEmulateArgs(args []string) (*emulateOptions, bool, hcl.Diagnostics) {
 	if err != nil || !providers.IsLoopbackHost(host) {
 		return nil, false, errDiag("Invalid -addr", fmt.Sprintf("-addr=%q must be a loopback host and port such as 127.0.0.1:9400: the emulator is for local testing.", eo.addr))
 	}
-	if eo.opts.AccessTTL < 0 || eo.opts.CodeTTL < 0 {
-		return nil, false, errDiag("Invalid duration", "-access-ttl and -code-ttl must not be negative.")
+	if eo.opts.AccessTTL < 0 || eo.opts.CodeTTL < 0 || eo.latency < 0 {
+		return nil, false, errDiag("Invalid duration", "-access-ttl, -code-ttl and -latency must not be negative.")
 	}
 	redirects := []string(eo.redirectFlags)
 	if len(redirects) == 0 {
@@ -107,6 +111,9 @@ func runEmulate(ctx context.Context, g *globals, args []string) int {
 	if err != nil {
 		writeDiags(g, g.streams.Err, nil, wrapErr("Cannot start the emulator", err))
 		return exitError
+	}
+	if eo.latency > 0 {
+		srv.SetFaults(emulator.Faults{Latency: eo.latency}) // no Endpoints: token and refresh
 	}
 	ln, err := net.Listen("tcp", eo.addr)
 	if err != nil {
@@ -155,6 +162,9 @@ func writeEmulatorBanner(w io.Writer, eo *emulateOptions, srv *emulator.Server, 
 		c.ID, strings.Join(c.RedirectURIs, ", "))
 	if eo.opts.AutoApprove {
 		fmt.Fprintln(w, "Authorizations are approved at once (-auto-approve).")
+	}
+	if eo.latency > 0 {
+		fmt.Fprintf(w, "Token and refresh answers are delayed by %s (-latency).\n", eo.latency)
 	}
 	fmt.Fprintf(w, "Counters: %s/_emulator/stats\n\nPoint a configuration at it:\n\n", base)
 	_, err = w.Write(block)
