@@ -69,6 +69,10 @@ var errClosed = errors.New("state store is closed")
 type BoltStore struct {
 	path string
 
+	// wmu serialises this store's writes; it is held across a write's I/O.
+	// mu guards the fields below and is only held briefly, so that taking
+	// or releasing a connection lock never waits for a commit's fsync.
+	wmu      sync.Mutex
 	mu       sync.Mutex
 	opts     Options
 	lockFile *os.File  // holds the flock on path+".lock"; nil when unlocked
@@ -81,6 +85,19 @@ type BoltStore struct {
 	pass atomic.Pointer[secret.Secret]
 	// postponedNoted: Notify was told that a write could not seal.
 	postponedNoted atomic.Bool
+
+	// Group commit of Put: puts that arrive while one is being written are
+	// queued and written together in the next transaction.
+	putMu    sync.Mutex
+	putQueue []*pendingPut
+	flushing bool
+}
+
+// pendingPut is one Put waiting for its transaction.
+type pendingPut struct {
+	ctx  context.Context
+	rec  *Record
+	done chan error
 }
 
 var _ Store = (*BoltStore)(nil)
@@ -250,13 +267,98 @@ func (s *BoltStore) Get(ctx context.Context, conn string) (*Record, error) {
 
 // Put implements Store. With a passphrase on an unencrypted state it first
 // turns encryption on (see update).
+//
+// Puts from many goroutines (an apply refreshing at -parallelism 50) are
+// group-committed: while one transaction is being written, the puts that
+// arrive queue up and go together into the next one. Every Put still
+// returns only once its record is durably committed, and a record is never
+// half-written; what a batch saves is one open, commit and fsync of the
+// state per record, which otherwise serialises the whole apply.
 func (s *BoltStore) Put(ctx context.Context, rec *Record) error {
 	if err := checkWritable(rec); err != nil {
 		return fmt.Errorf("writing state %s: %w", s.path, err)
 	}
-	return s.update(ctx, rec.Conn, fmt.Sprintf("writing %q to state", rec.Conn), true, func(w *writer) error {
-		return w.put(rec)
+	p := &pendingPut{ctx: ctx, rec: rec, done: make(chan error, 1)}
+	s.putMu.Lock()
+	s.putQueue = append(s.putQueue, p)
+	if s.flushing {
+		s.putMu.Unlock()
+		return <-p.done
+	}
+	s.flushing = true
+	batch := s.putQueue // holds p
+	s.putQueue = nil
+	s.putMu.Unlock()
+	s.writePuts(batch)
+	// Puts that queued meanwhile are written by a goroutine of their own,
+	// so this caller (which holds its connection's lock) returns now.
+	s.putMu.Lock()
+	if len(s.putQueue) > 0 {
+		go s.drainPuts()
+	} else {
+		s.flushing = false
+	}
+	s.putMu.Unlock()
+	return <-p.done
+}
+
+// drainPuts writes queued puts until the queue is empty.
+func (s *BoltStore) drainPuts() {
+	for {
+		s.putMu.Lock()
+		batch := s.putQueue
+		s.putQueue = nil
+		if len(batch) == 0 {
+			s.flushing = false
+			s.putMu.Unlock()
+			return
+		}
+		s.putMu.Unlock()
+		s.writePuts(batch)
+	}
+}
+
+// writePuts writes a batch of puts in one transaction and answers each.
+// When that transaction fails, each put is written on its own, so one bad
+// put (its lock not held, its context ended) fails alone.
+func (s *BoltStore) writePuts(batch []*pendingPut) {
+	putOne := func(p *pendingPut) error {
+		return s.update(p.ctx, p.rec.Conn, fmt.Sprintf("writing %q to state", p.rec.Conn), true, func(w *writer) error {
+			return w.put(p.rec)
+		})
+	}
+	if len(batch) == 1 {
+		batch[0].done <- putOne(batch[0])
+		return
+	}
+	first := batch[0]
+	err := s.update(context.WithoutCancel(first.ctx), first.rec.Conn, fmt.Sprintf("writing %d records to state", len(batch)), true, func(w *writer) error {
+		for _, p := range batch {
+			// The same checks write makes for its own connection.
+			if p.ctx.Err() != nil {
+				return p.ctx.Err()
+			}
+			s.mu.Lock()
+			locked := s.lockFile != nil || s.connLocks[p.rec.Conn] != nil
+			s.mu.Unlock()
+			if !locked {
+				return ErrNotLocked
+			}
+			if err := w.put(p.rec); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
+	if err == nil {
+		for _, p := range batch {
+			p.done <- nil
+		}
+		return
+	}
+	for _, p := range batch {
+		p.done <- putOne(p)
+	}
 }
 
 // Delete implements Store. It needs no passphrase: removing a record seals
@@ -420,12 +522,16 @@ func (s *BoltStore) write(ctx context.Context, conn, what string,
 	prep func(*metaInfo) (reseal func(*bolt.Tx, *metaInfo) error, err error),
 	fn func(*bolt.Tx, *metaInfo) error,
 ) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	locked := s.lockFile != nil || (conn != "" && s.connLocks[conn] != nil)
+	backedUp := s.backedUp
+	s.mu.Unlock()
 	switch {
 	case s.closed.Load():
 		return fmt.Errorf("%s %s: %w", what, s.path, errClosed)
-	case s.lockFile == nil && (conn == "" || s.connLocks[conn] == nil):
+	case !locked:
 		return fmt.Errorf("%s %s: %w (take it with Lock or LockConn first)", what, s.path, ErrNotLocked)
 	}
 	if err := ctx.Err(); err != nil {
@@ -485,20 +591,29 @@ func (s *BoltStore) write(ctx context.Context, conn, what string,
 				return err
 			}
 		}
-		s.backedUp = true
+		backedUp = true
+		s.setBackedUp()
 	}
-	if !s.backedUp {
+	if !backedUp {
 		if meta.serial > 0 {
 			if err := backup("before the first write"); err != nil {
 				return err
 			}
 		}
-		s.backedUp = true
+		s.setBackedUp()
 	}
 	if fn == nil {
 		return nil
 	}
 	return s.commit(what, fn)
+}
+
+// setBackedUp notes that this lock period's backup was taken. A Lock or
+// Unlock resets it.
+func (s *BoltStore) setBackedUp() {
+	s.mu.Lock()
+	s.backedUp = true
+	s.mu.Unlock()
 }
 
 // commit runs fn in one read-write transaction and increments the serial.
@@ -509,6 +624,9 @@ func (s *BoltStore) commit(what string, fn func(*bolt.Tx, *metaInfo) error) (err
 		}
 	}()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	fl := fileLock(s.path)
+	fl.Lock()
+	defer fl.Unlock()
 	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: dbTimeout})
 	if err != nil {
 		return explain(what, s.path, openError(s.path, err))
@@ -583,9 +701,11 @@ func (s *BoltStore) Backup(ctx context.Context) error {
 // Close implements Store: it releases the lock if this store holds it.
 // Closing twice is harmless.
 func (s *BoltStore) Close() error {
+	s.closed.Store(true) // no write starts after this
+	s.wmu.Lock()         // and the one in progress finishes first
+	defer s.wmu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.closed.Store(true)
 	for conn, f := range s.connLocks {
 		_ = f.Truncate(0)
 		_ = f.Close() // closing drops the flock
@@ -757,6 +877,9 @@ func view(path string, fn func(*bolt.Tx, *metaInfo) error) (err error) {
 		}
 	}()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	fl := fileLock(path)
+	fl.RLock()
+	defer fl.RUnlock()
 
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		ReadOnly: true,
@@ -785,6 +908,22 @@ func view(path string, fn func(*bolt.Tx, *metaInfo) error) (err error) {
 		}
 		return fn(tx, m)
 	})
+}
+
+// fileLocks order this process's own readers and writers of a state file.
+// bbolt takes a flock for each open and, when it is held, retries every
+// 50 ms: with an apply's many goroutines reading and writing one file,
+// those sleeps were most of the time a refresh spent outside the network.
+// Within the process, a RWMutex hands the file over without sleeping;
+// bbolt's flock still guards it from other processes.
+var fileLocks sync.Map // cleaned path -> *sync.RWMutex
+
+func fileLock(path string) *sync.RWMutex {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	l, _ := fileLocks.LoadOrStore(path, new(sync.RWMutex))
+	return l.(*sync.RWMutex)
 }
 
 // openError classifies an error from bolt.Open.

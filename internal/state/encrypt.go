@@ -367,7 +367,7 @@ func (s *BoltStore) holdsOpLock() bool {
 // compact replaces the state file with a fresh copy of its live data.
 // bbolt does not clear the pages a transaction frees, so after a change of
 // encryption they would still hold the secrets in their old form (in the
-// clear, or under the old key). The caller holds s.mu, the operation lock
+// clear, or under the old key). The caller holds s.wmu, the operation lock
 // and every connection lock (lockAllConns), so no other process is writing
 // the old file; readers that have it open keep a consistent, older view.
 func (s *BoltStore) compact() (err error) {

@@ -225,10 +225,11 @@ func writeLockInfo(f *os.File, info *LockInfo) error {
 	if err := f.Truncate(0); err != nil {
 		return err
 	}
-	if _, err := f.WriteAt(append(b, '\n'), 0); err != nil {
-		return err
-	}
-	return f.Sync()
+	// No fsync: the info is for contenders, which read it through the
+	// page cache while the holder lives, and a crash ends the lock anyway.
+	// (An fsync here cost every refresh of an apply a disk flush.)
+	_, err = f.WriteAt(append(b, '\n'), 0)
+	return err
 }
 
 // ReadLockInfo returns the LockInfo the current holder wrote into the lock
