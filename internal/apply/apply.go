@@ -53,7 +53,9 @@ type Executor struct {
 	Granter Granter
 	// NewClient builds the provider client of an app.
 	NewClient func(app *config.App) (*providers.Client, error)
-	// Parallelism bounds the non-interactive actions run at once; 0 means 10.
+	// Parallelism bounds the non-interactive actions talking to providers
+	// at once; 0 means 10. A refresh frees its slot once the provider has
+	// answered, and writes its result while the next one starts.
 	Parallelism int
 	Now         func() time.Time
 	// Done, when set, is called once per finished action, never
@@ -125,12 +127,13 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan) []Outcome {
 				finish(i, Outcome{Action: a, Err: fmt.Errorf("%s %s: %w", a.Kind, a.Conn, ErrInterrupted)})
 				return
 			}
-			defer func() { <-sem }()
+			release := sync.OnceFunc(func() { <-sem })
+			defer release()
 			if e.stopped() {
 				finish(i, Outcome{Action: a, Err: fmt.Errorf("%s %s: %w", a.Kind, a.Conn, ErrInterrupted)})
 				return
 			}
-			finish(i, e.do(ctx, a))
+			finish(i, e.do(ctx, a, release))
 		}()
 	}
 	wg.Wait()
@@ -162,13 +165,14 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan) []Outcome {
 	return out
 }
 
-// do runs one non-interactive action.
-func (e *Executor) do(ctx context.Context, a *plan.Action) Outcome {
+// do runs one non-interactive action. answered is called once its
+// provider call is over, to free its -parallelism slot while it writes.
+func (e *Executor) do(ctx context.Context, a *plan.Action, answered func()) Outcome {
 	var err error
 	o := Outcome{Action: a}
 	switch a.Kind {
 	case plan.Refresh:
-		err = e.refresh(ctx, a)
+		err = e.refresh(ctx, a, answered)
 	case plan.Update:
 		err = e.update(ctx, a)
 	case plan.Disconnect:
@@ -188,7 +192,7 @@ func (e *Executor) conn(name string) (*config.Connection, error) {
 	return c, nil
 }
 
-func (e *Executor) refresh(ctx context.Context, a *plan.Action) error {
+func (e *Executor) refresh(ctx context.Context, a *plan.Action, answered func()) error {
 	c, err := e.conn(a.Conn)
 	if err != nil {
 		return err
@@ -197,7 +201,7 @@ func (e *Executor) refresh(ctx context.Context, a *plan.Action) error {
 	if err != nil {
 		return fmt.Errorf("refreshing %s: %w", a.Conn, err)
 	}
-	r := &Refresher{Store: e.Store, Now: e.Now}
+	r := &Refresher{Store: e.Store, Now: e.Now, OnAnswer: answered}
 	_, err = r.Ensure(ctx, a.Conn, client, c.RefreshBefore)
 	return err
 }

@@ -40,6 +40,11 @@ type Refresher struct {
 	// EmergencyDir is where tokens go when the provider issued them but
 	// the state write failed; "" means the state's own folder.
 	EmergencyDir string
+	// OnAnswer, when set, is called once the provider has answered a
+	// refresh (or failed to), before the result is written: the Executor
+	// uses it to let the next action talk to a provider while this one
+	// writes to the state.
+	OnAnswer func()
 }
 
 // Result is what Ensure did.
@@ -92,6 +97,9 @@ func (r *Refresher) Ensure(ctx context.Context, conn string, client *providers.C
 	}
 
 	tok, err := client.Refresh(ctx, rec.Refresh)
+	if r.OnAnswer != nil {
+		r.OnAnswer()
+	}
 	if err != nil {
 		return nil, r.recordFailure(ctx, rec, err)
 	}
