@@ -248,7 +248,7 @@ func (c *Client) httpClient() *http.Client { return c.httpClientSalvaging(nil) }
 // httpClientSalvaging is httpClient noting the refresh_token of successful
 // answers in s (nil: not).
 func (c *Client) httpClientSalvaging(s *salvager) *http.Client {
-	base := http.DefaultTransport
+	base := sharedTransport
 	if c.HTTP != nil && c.HTTP.Transport != nil {
 		base = c.HTTP.Transport
 	}
@@ -258,6 +258,16 @@ func (c *Client) httpClientSalvaging(s *salvager) *http.Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }
+
+// sharedTransport is http.DefaultTransport keeping more idle connections
+// per host: an apply refreshing at -parallelism 50 talks to one provider
+// over many connections at once, and the default keeps 2, so most
+// refreshes would open a new TCP (and TLS) connection.
+var sharedTransport = func() http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return t
+}()
 
 func (c *Client) timeout() time.Duration {
 	if c.Timeout > 0 {
