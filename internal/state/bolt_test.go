@@ -19,6 +19,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/oauthform/oauthform/internal/secret"
+	"github.com/oauthform/oauthform/internal/state/pgtest"
 )
 
 // helperEnv makes the test binary act as a second oauthform process that
@@ -31,7 +32,7 @@ func TestMain(m *testing.M) {
 	if p := os.Getenv(helperEnv); p != "" {
 		os.Exit(lockHolder(p))
 	}
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m)) // runs the tests, then stops the PostgreSQL test server
 }
 
 // lockHolder opens the state, takes the lock for "apply", writes a record,

@@ -1,0 +1,699 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/oauthform/oauthform/internal/secret"
+)
+
+// PostgreSQL layout: one schema per state (OpenPG's schema), holding
+//
+//	meta                (key text primary key, value text not null)
+//	                    the keys of the bbolt meta bucket: format_version,
+//	                    lineage, serial, created, written_by and, when
+//	                    encrypted, encryption (encryptionMeta JSON)
+//	connections         (name text primary key, data bytea not null)
+//	                    one row per connection: exactly the bytes
+//	                    encodeRecord writes into the bbolt file, so records
+//	                    move between backends unchanged and are sealed the
+//	                    same way (bound to the lineage and the name)
+//	backup_meta         the same columns as meta and connections: the
+//	backup_connections  backup, replaced as a whole by Backup and before
+//	                    the first write after Lock
+//	locks               (name text primary key, info jsonb not null,
+//	                    backend_pid int not null): who holds the operation
+//	                    lock ("operation") and each connection lock
+//	                    ("connection:<name>"), for contenders to name
+//
+// The locks themselves are PostgreSQL session advisory locks (pg_lock.go).
+const (
+	pgMeta        = "meta"
+	pgConns       = "connections"
+	pgBackupMeta  = "backup_meta"
+	pgBackupConns = "backup_connections"
+	pgLocks       = "locks"
+
+	// DefaultPGSchema is the schema OpenPG uses when given none.
+	DefaultPGSchema = "oauthform"
+)
+
+// pgSessionTimeout bounds one statement on the lock session. The session's
+// statements are not cancelled with the caller's context: pgx closes a
+// connection whose query is cancelled, and closing the lock session would
+// drop every lock the store holds.
+const pgSessionTimeout = time.Minute
+
+// PGStore is the PostgreSQL implementation of Store (the "pg" backend), for
+// a state shared by a team: several machines read and write one state in
+// one schema of one database.
+//
+// Reads go through a small connection pool and never wait for locks. The
+// locks (Lock, LockConn) are session advisory locks held on one dedicated
+// connection of the store, the lock session, which PostgreSQL releases when
+// that session ends, so a crashed or killed client never leaves a stale
+// lock. Writes run on the lock session too: a write whose lock has been
+// lost with its session (a network failure, pg_terminate_backend) fails
+// instead of writing unlocked. Each Put and Delete is one transaction that
+// increments the serial.
+//
+// A PGStore is safe for concurrent use.
+type PGStore struct {
+	display string // Path: a URL without credentials
+	schema  string
+	t       pgTables // quoted table names
+	pool    *pgxpool.Pool
+	sessCfg *pgx.ConnConfig
+
+	// lockMu serialises Lock and Unlock.
+	lockMu sync.Mutex
+	// smu guards sess and serialises its use (one statement or
+	// transaction at a time); it is taken before mu, never after.
+	smu  sync.Mutex
+	sess *pgx.Conn // the lock session; nil until a lock is taken
+
+	mu        sync.Mutex
+	opts      Options
+	op        *pgHeld            // the operation lock; nil when not held
+	connLocks map[string]*pgHeld // connection locks, held or being taken
+	// connFreed is closed (and cleared) when an entry of connLocks goes;
+	// callers waiting for a connection lock this store holds wait on it.
+	connFreed chan struct{}
+	backedUp  bool // a backup was taken since Lock
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	// pass is Options.Passphrase, changed by Rekey.
+	pass           atomic.Pointer[secret.Secret]
+	postponedNoted atomic.Bool
+}
+
+var (
+	_ Store   = (*PGStore)(nil)
+	_ Rekeyer = (*PGStore)(nil)
+)
+
+// pgTables are the quoted, schema-qualified names of the state's tables.
+type pgTables struct {
+	schema, meta, conns, backupMeta, backupConns, locks string
+}
+
+func newPGTables(schema string) pgTables {
+	q := func(table string) string { return pgx.Identifier{schema, table}.Sanitize() }
+	return pgTables{
+		schema: pgx.Identifier{schema}.Sanitize(),
+		meta:   q(pgMeta), conns: q(pgConns),
+		backupMeta: q(pgBackupMeta), backupConns: q(pgBackupConns),
+		locks: q(pgLocks),
+	}
+}
+
+// OpenPG returns the PostgreSQL store of the state in schema (empty:
+// DefaultPGSchema) of the database connStr names (a libpq connection
+// string or URL, as pgx reads it). With opts.Create it creates the schema
+// and its tables, with a new lineage and serial 0, when the state does not
+// exist; an existing state is never rewritten by OpenPG. A missing state
+// without opts.Create reads as empty and refuses writes with ErrNoState.
+//
+// Connections are opened lazily, except that opts.Create connects at once.
+func OpenPG(ctx context.Context, connStr, schema string, opts Options) (*PGStore, error) {
+	if schema == "" {
+		schema = DefaultPGSchema
+	}
+	switch {
+	case len(schema) > 63:
+		// PostgreSQL would silently truncate it, and two long names
+		// could then share one state.
+		return nil, fmt.Errorf("opening state: schema name %q is longer than PostgreSQL's 63 bytes", schema)
+	case strings.ContainsRune(schema, 0):
+		return nil, errors.New("opening state: schema name holds a NUL byte")
+	}
+	pcfg, err := pgxpool.ParseConfig(connStr)
+	if err != nil {
+		// pgx's message may quote the connection string, password
+		// included: do not repeat it.
+		return nil, errors.New("opening state: invalid PostgreSQL connection string (conn_str)")
+	}
+	if pcfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		pcfg.ConnConfig.RuntimeParams["application_name"] = "oauthform"
+	}
+	pcfg.MaxConnIdleTime = time.Minute
+	// The lock session: the pool's settings (pool_* parameters removed).
+	scfg := pcfg.ConnConfig.Copy()
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("opening state: %w", err)
+	}
+	s := &PGStore{
+		display: pgDisplay(scfg, schema),
+		schema:  schema,
+		t:       newPGTables(schema),
+		pool:    pool,
+		sessCfg: scfg,
+		opts:    opts,
+	}
+	pass := opts.Passphrase
+	s.pass.Store(&pass)
+	s.opts.Passphrase = secret.Secret{} // s.pass is the one copy that changes
+	if opts.Create {
+		if _, err := s.ensure(ctx); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// pgDisplay names the state without credentials:
+// postgres://host:port/database?schema=name.
+func pgDisplay(cfg *pgx.ConnConfig, schema string) string {
+	u := url.URL{Scheme: "postgres", Path: "/" + cfg.Database}
+	q := url.Values{}
+	if strings.HasPrefix(cfg.Host, "/") {
+		q.Set("host", cfg.Host) // a unix socket directory
+	} else {
+		u.Host = cfg.Host
+		if cfg.Port != 0 && cfg.Port != 5432 {
+			u.Host += ":" + strconv.Itoa(int(cfg.Port))
+		}
+	}
+	q.Set("schema", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Path implements Store: the database and schema as a URL without
+// credentials.
+func (s *PGStore) Path() string { return s.display }
+
+// Schema returns the state's schema.
+func (s *PGStore) Schema() string { return s.schema }
+
+// SetLockTimeout changes Options.LockTimeout for later calls to Lock.
+func (s *PGStore) SetLockTimeout(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.LockTimeout = d
+}
+
+func (s *PGStore) readable(ctx context.Context, what string) error {
+	if s.closed.Load() {
+		return fmt.Errorf("%s %s: %w", what, s.display, errClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s %s: %w", what, s.display, err)
+	}
+	return nil
+}
+
+// passphrase returns the store's current passphrase.
+func (s *PGStore) passphrase() secret.Secret {
+	if p := s.pass.Load(); p != nil {
+		return *p
+	}
+	return secret.Secret{}
+}
+
+// pgQuerier is what the read helpers run on: the pool, a connection or a
+// transaction.
+type pgQuerier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// isMissing reports whether err says a table or the schema does not exist.
+func isMissing(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "42P01" || pe.Code == "3F000") // undefined_table, invalid_schema_name
+}
+
+// notOurs turns an error saying the state's tables do not have the
+// columns oauthform made (the schema holds someone else's tables of those
+// names) into ErrCorrupt.
+func notOurs(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (pe.Code == "42703" || pe.Code == "42804") { // undefined_column, datatype_mismatch
+		return fmt.Errorf("%w: its tables are not an oauthform state's (%s)", ErrCorrupt, pe.Message)
+	}
+	return err
+}
+
+// pgRaw is a state read in one statement: its meta entries and its records'
+// stored bytes.
+type pgRaw struct {
+	meta  map[string]string
+	conns []pgRow
+}
+
+type pgRow struct {
+	name string
+	data []byte
+}
+
+// readRaw reads meta and the records (all of them, or the one named by
+// only) of the tables metaT and connsT in one statement, so that the result
+// is consistent without a transaction. A state that does not exist gives
+// errMissing.
+func (s *PGStore) readRaw(ctx context.Context, q pgQuerier, metaT, connsT string, only *string) (*pgRaw, error) {
+	sql := `SELECT false, key, value, NULL::bytea FROM ` + metaT +
+		` UNION ALL SELECT true, name, NULL, data FROM ` + connsT
+	var args []any
+	if only != nil {
+		sql += ` WHERE name = $1`
+		args = append(args, *only)
+	}
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, s.missingOrCorrupt(ctx, q, metaT, connsT, err)
+	}
+	raw := &pgRaw{meta: map[string]string{}}
+	for rows.Next() {
+		var isConn bool
+		var key string
+		var value *string
+		var data []byte
+		if err := rows.Scan(&isConn, &key, &value, &data); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if isConn {
+			raw.conns = append(raw.conns, pgRow{key, data})
+		} else if value != nil {
+			raw.meta[key] = *value
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.missingOrCorrupt(ctx, q, metaT, connsT, err)
+	}
+	return raw, nil
+}
+
+// missingOrCorrupt turns a failed read of metaT and connsT into errMissing
+// (no meta table: no state) or ErrCorrupt (meta without connections).
+func (s *PGStore) missingOrCorrupt(ctx context.Context, q pgQuerier, metaT, connsT string, err error) error {
+	if !isMissing(err) {
+		return notOurs(err)
+	}
+	var hasMeta, hasConns bool
+	if qerr := q.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL`, metaT, connsT).Scan(&hasMeta, &hasConns); qerr != nil {
+		return err
+	}
+	switch {
+	case !hasMeta:
+		return errMissing
+	case !hasConns:
+		return fmt.Errorf("%w: the schema has a %s table but no %s table", ErrCorrupt, pgMeta, pgConns)
+	}
+	return err
+}
+
+// parsePGMeta validates and decodes the meta entries, as readMeta does for
+// the bbolt file.
+func parsePGMeta(kv map[string]string) (*metaInfo, error) {
+	if len(kv) == 0 {
+		return nil, fmt.Errorf("%w: the %s table is empty", ErrCorrupt, pgMeta)
+	}
+	m := &metaInfo{lineage: kv[keyLineage], writtenBy: kv[keyWrittenBy]}
+	fv, err := strconv.Atoi(kv[keyFormat])
+	if err != nil || fv < 1 {
+		return nil, fmt.Errorf("%w: missing or invalid %s", ErrCorrupt, keyFormat)
+	}
+	m.format = fv
+	if fv > FormatVersion {
+		by := m.writtenBy
+		if by == "" {
+			by = "unknown"
+		}
+		return nil, fmt.Errorf("%w: it has format %d (written by oauthform %s), this oauthform reads up to format %d", ErrNewerFormat, fv, by, FormatVersion)
+	}
+	if m.lineage == "" {
+		return nil, fmt.Errorf("%w: missing %s", ErrCorrupt, keyLineage)
+	}
+	if m.serial, err = strconv.ParseUint(kv[keySerial], 10, 64); err != nil {
+		return nil, fmt.Errorf("%w: missing or invalid %s", ErrCorrupt, keySerial)
+	}
+	if raw, ok := kv[keyEncryption]; ok {
+		if fv < formatEncrypted {
+			return nil, fmt.Errorf("%w: format %d cannot hold an encrypted state", ErrCorrupt, fv)
+		}
+		if m.enc, err = parseEncryption([]byte(raw)); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// readMeta reads and validates the state's meta (errMissing: no state).
+func (s *PGStore) readMeta(ctx context.Context, q pgQuerier) (*metaInfo, error) {
+	rows, err := q.Query(ctx, `SELECT key, value FROM `+s.t.meta)
+	if err != nil {
+		if isMissing(err) {
+			return nil, errMissing
+		}
+		return nil, notOurs(err)
+	}
+	kv := map[string]string{}
+	var k, v string
+	if _, err := pgx.ForEachRow(rows, []any{&k, &v}, func() error { kv[k] = v; return nil }); err != nil {
+		if isMissing(err) {
+			return nil, errMissing
+		}
+		return nil, notOurs(err)
+	}
+	return parsePGMeta(kv)
+}
+
+// pgExplain prefixes err with what was being done to which state, and
+// adds advice for a state oauthform refuses to use.
+func (s *PGStore) pgExplain(what string, err error) error {
+	switch {
+	case errors.Is(err, ErrCorrupt):
+		return fmt.Errorf("%s %s: %w; oauthform did not modify it (the tables %s and %s hold the last backup)",
+			what, s.display, err, pgBackupMeta, pgBackupConns)
+	case errors.Is(err, ErrNewerFormat):
+		return fmt.Errorf("%s %s: %w; upgrade oauthform to use it (this version will not modify it)", what, s.display, err)
+	}
+	return fmt.Errorf("%s %s: %w", what, s.display, err)
+}
+
+// decodeRaw decodes a read state into a Snapshot.
+func (s *PGStore) snapshotFrom(raw *pgRaw) (*Snapshot, error) {
+	m, err := parsePGMeta(raw.meta)
+	if err != nil {
+		return nil, err
+	}
+	sl, err := sealerFor(s.passphrase(), m)
+	if err != nil {
+		return nil, err
+	}
+	snap := &Snapshot{Lineage: m.lineage, Serial: m.serial, Encrypted: m.enc != nil, Records: make(map[string]*Record, len(raw.conns))}
+	for _, r := range raw.conns {
+		rec, err := decodeStored(r.name, r.data, m.enc != nil, sl)
+		if err != nil {
+			return nil, err
+		}
+		snap.Records[r.name] = rec
+	}
+	return snap, nil
+}
+
+// Snapshot implements Store.
+func (s *PGStore) Snapshot(ctx context.Context) (*Snapshot, error) {
+	const what = "reading state"
+	if err := s.readable(ctx, what); err != nil {
+		return nil, err
+	}
+	raw, err := s.readRaw(ctx, s.pool, s.t.meta, s.t.conns, nil)
+	if errors.Is(err, errMissing) {
+		return &Snapshot{Records: map[string]*Record{}}, nil
+	}
+	if err != nil {
+		return nil, s.pgExplain(what, err)
+	}
+	snap, err := s.snapshotFrom(raw)
+	if err != nil {
+		return nil, s.pgExplain(what, err)
+	}
+	return snap, nil
+}
+
+// ReadBackup reads the backup written by Backup (or before the first write
+// after Lock) as a Snapshot. A missing backup wraps fs.ErrNotExist.
+func (s *PGStore) ReadBackup(ctx context.Context) (*Snapshot, error) {
+	const what = "reading state backup"
+	if err := s.readable(ctx, what); err != nil {
+		return nil, err
+	}
+	raw, err := s.readRaw(ctx, s.pool, s.t.backupMeta, s.t.backupConns, nil)
+	if errors.Is(err, errMissing) || (err == nil && len(raw.meta) == 0) {
+		return nil, fmt.Errorf("%s %s: there is no backup: %w", what, s.display, fs.ErrNotExist)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", what, s.display, err)
+	}
+	snap, err := s.snapshotFrom(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", what, s.display, err)
+	}
+	return snap, nil
+}
+
+// Get implements Store.
+func (s *PGStore) Get(ctx context.Context, conn string) (*Record, error) {
+	what := fmt.Sprintf("reading %q from state", conn)
+	if err := s.readable(ctx, what); err != nil {
+		return nil, err
+	}
+	raw, err := s.readRaw(ctx, s.pool, s.t.meta, s.t.conns, &conn)
+	if errors.Is(err, errMissing) {
+		return nil, fmt.Errorf("%s %s: %w", what, s.display, ErrNotFound)
+	}
+	if err != nil {
+		return nil, s.pgExplain(what, err)
+	}
+	m, err := parsePGMeta(raw.meta)
+	if err != nil {
+		return nil, s.pgExplain(what, err)
+	}
+	if len(raw.conns) == 0 {
+		return nil, fmt.Errorf("%s %s: %w", what, s.display, ErrNotFound)
+	}
+	// Get is for using a record's tokens: without the passphrase an
+	// encrypted record is refused rather than returned without them.
+	sl, err := sealerFor(s.passphrase(), m)
+	if err == nil && m.enc != nil && sl == nil {
+		err = ErrSealed
+	}
+	if err != nil {
+		return nil, s.pgExplain(what, err)
+	}
+	r, err := decodeStored(conn, raw.conns[0].data, m.enc != nil, sl)
+	if err != nil {
+		return nil, s.pgExplain(what, err)
+	}
+	return r, nil
+}
+
+// Init implements Store. It creates the state when it is missing, whatever
+// Options.Create says, and needs no lock: creators are serialised by a
+// transaction-level advisory lock, so concurrent Inits agree on one
+// lineage. An existing state is only read.
+func (s *PGStore) Init(ctx context.Context) (string, error) {
+	const what = "initializing state"
+	if err := s.readable(ctx, what); err != nil {
+		return "", err
+	}
+	if _, err := s.ensure(ctx); err != nil {
+		return "", err
+	}
+	// Read meta and look up a name no record has: this validates the
+	// layout without reading the records.
+	none := ""
+	raw, err := s.readRaw(ctx, s.pool, s.t.meta, s.t.conns, &none)
+	if err != nil {
+		return "", s.pgExplain(what, err)
+	}
+	m, err := parsePGMeta(raw.meta)
+	if err != nil {
+		return "", s.pgExplain(what, err)
+	}
+	return m.lineage, nil
+}
+
+// ensure creates the schema and the state's tables when the state does not
+// exist (no meta table), and the tables a state lacks besides meta and
+// connections (locks, backups). It never touches an existing meta or
+// connections table.
+func (s *PGStore) ensure(ctx context.Context) (created bool, err error) {
+	const what = "creating state"
+	fail := func(err error) (bool, error) { return false, s.pgExplain(what, err) }
+	var hasMeta, hasAux bool
+	err = s.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL,
+		to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL AND to_regclass($4) IS NOT NULL`,
+		s.t.meta, s.t.locks, s.t.backupMeta, s.t.backupConns).Scan(&hasMeta, &hasAux)
+	if err != nil {
+		return fail(err)
+	}
+	if hasMeta && hasAux {
+		return false, nil
+	}
+	// With a passphrase the state is encrypted from the start. The key is
+	// derived before the transaction, which holds a lock.
+	lineage := newID()
+	var enc *encryptionMeta
+	if pass := s.passphrase(); !pass.IsZero() && !hasMeta {
+		if enc, _, err = newEncryption(pass, lineage); err != nil {
+			return fail(err)
+		}
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pgCreateKey(s.schema)); err != nil {
+		return fail(err)
+	}
+	var schemaExists, connsExist bool
+	err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1),
+		to_regclass($2) IS NOT NULL, to_regclass($3) IS NOT NULL`, s.schema, s.t.meta, s.t.conns).Scan(&schemaExists, &hasMeta, &connsExist)
+	if err != nil {
+		return fail(err)
+	}
+	if !hasMeta && connsExist {
+		return fail(fmt.Errorf("%w: the schema has a %s table but no %s table", ErrCorrupt, pgConns, pgMeta))
+	}
+	var ddl strings.Builder
+	if !schemaExists {
+		// Checked first: CREATE SCHEMA IF NOT EXISTS needs the CREATE
+		// privilege on the database even when the schema exists.
+		ddl.WriteString(`CREATE SCHEMA ` + s.t.schema + `;`)
+	}
+	if !hasMeta {
+		ddl.WriteString(`CREATE TABLE ` + s.t.meta + ` (key text PRIMARY KEY, value text NOT NULL);
+			CREATE TABLE ` + s.t.conns + ` (name text PRIMARY KEY, data bytea NOT NULL);`)
+	}
+	ddl.WriteString(`CREATE TABLE IF NOT EXISTS ` + s.t.backupMeta + ` (key text PRIMARY KEY, value text NOT NULL);
+		CREATE TABLE IF NOT EXISTS ` + s.t.backupConns + ` (name text PRIMARY KEY, data bytea NOT NULL);
+		CREATE TABLE IF NOT EXISTS ` + s.t.locks + ` (name text PRIMARY KEY, info jsonb NOT NULL, backend_pid integer NOT NULL);`)
+	if _, err := tx.Exec(ctx, ddl.String()); err != nil {
+		return fail(err)
+	}
+	if !hasMeta {
+		kv := [][2]string{
+			{keyFormat, strconv.Itoa(formatPlain)},
+			{keyLineage, lineage},
+			{keySerial, "0"},
+			{keyCreated, s.opts.Now().UTC().Format(time.RFC3339Nano)},
+			{keyWrittenBy, s.opts.Version},
+		}
+		if enc != nil {
+			kv[0][1] = strconv.Itoa(formatEncrypted)
+			b, err := encodeEncryption(enc)
+			if err != nil {
+				return fail(err)
+			}
+			kv = append(kv, [2]string{keyEncryption, b})
+		}
+		for _, e := range kv {
+			if _, err := tx.Exec(ctx, `INSERT INTO `+s.t.meta+` (key, value) VALUES ($1, $2)`, e[0], e[1]); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fail(err)
+	}
+	return !hasMeta, nil
+}
+
+// Backup implements Store: it replaces the backup tables with a copy of
+// the state, in one transaction that waits for a write in progress. A
+// corrupt state is never copied over a good backup. A missing state gives
+// ErrNoState.
+func (s *PGStore) Backup(ctx context.Context) error {
+	const what = "backing up state"
+	if err := s.readable(ctx, what); err != nil {
+		return err
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := s.lockSerial(ctx, tx); err != nil {
+			return err
+		}
+		if _, err := s.readMeta(ctx, tx); err != nil {
+			return err
+		}
+		return s.copyToBackup(ctx, tx)
+	})
+	if errors.Is(err, errMissing) {
+		return fmt.Errorf("%s %s: %w", what, s.display, ErrNoState)
+	}
+	if err != nil {
+		return s.pgExplain(what, err)
+	}
+	return nil
+}
+
+// lockSerial locks the serial entry of meta for the rest of tx. Every
+// write updates it, so holding it orders tx after the writes committed
+// before and before those that follow: the statements that follow see the
+// state as of now, and nobody else changes it until tx ends.
+func (s *PGStore) lockSerial(ctx context.Context, tx pgx.Tx) (string, error) {
+	var serial string
+	err := tx.QueryRow(ctx, `SELECT value FROM `+s.t.meta+` WHERE key = $1 FOR UPDATE`, keySerial).Scan(&serial)
+	switch {
+	case isMissing(err):
+		return "", errMissing
+	case errors.Is(err, pgx.ErrNoRows):
+		return "", fmt.Errorf("%w: missing %s", ErrCorrupt, keySerial)
+	}
+	return serial, notOurs(err)
+}
+
+// copyToBackup replaces the backup tables with the state as tx sees it.
+func (s *PGStore) copyToBackup(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `DELETE FROM `+s.t.backupConns+`; DELETE FROM `+s.t.backupMeta+`;
+		INSERT INTO `+s.t.backupMeta+` (key, value) SELECT key, value FROM `+s.t.meta+`;
+		INSERT INTO `+s.t.backupConns+` (name, data) SELECT name, data FROM `+s.t.conns)
+	if isMissing(err) {
+		return fmt.Errorf("%w: a table of the state is missing (%v)", ErrCorrupt, err)
+	}
+	return err
+}
+
+// Close implements Store: it releases the locks this store holds and its
+// connections. Closing twice is harmless.
+func (s *PGStore) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true) // no write or lock starts after this
+		s.smu.Lock()         // and the one in progress finishes first
+		if s.sess != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			s.mu.Lock()
+			var names, ids []string
+			for _, h := range s.heldLocked() {
+				names, ids = append(names, h.row), append(ids, h.info.ID)
+			}
+			s.mu.Unlock()
+			if len(names) > 0 && !s.sess.IsClosed() {
+				_, _ = s.sess.Exec(ctx, `DELETE FROM `+s.t.locks+` l USING unnest($1::text[], $2::text[]) AS h(name, id)
+					WHERE l.name = h.name AND l.info->>'id' = h.id`, names, ids)
+				// Unlocked before the session ends, so that the next
+				// holder does not wait for the backend to exit.
+				_, _ = s.sess.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
+			}
+			_ = s.sess.Close(ctx)
+			cancel()
+			s.sess = nil
+		}
+		s.mu.Lock()
+		s.op, s.connLocks, s.backedUp = nil, nil, false
+		if s.connFreed != nil {
+			close(s.connFreed)
+			s.connFreed = nil
+		}
+		s.mu.Unlock()
+		s.smu.Unlock()
+		s.pool.Close()
+	})
+	return nil
+}

@@ -1,0 +1,471 @@
+package state
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Locks of the PostgreSQL store.
+//
+// Both locks are session-level advisory locks, taken with
+// pg_try_advisory_lock on the store's lock session (a connection used for
+// nothing but the locks and the store's writes) and polled with a backoff while
+// someone else holds them. PostgreSQL releases them when the session ends,
+// whatever ends it: Unlock, Close, a crash of the client, a lost network,
+// pg_terminate_backend. Advisory locks are per database, and the keys are
+// derived from the schema, so the states of two schemas never contend:
+//
+//	operation lock   pg_try_advisory_lock(int4, int4): pgOpClass and a
+//	                 32-bit hash of the schema
+//	connection lock  pg_try_advisory_lock(int8): a 64-bit hash of the
+//	                 schema and the connection name (the one-key and
+//	                 two-key forms are distinct lock spaces)
+//
+// The holder writes its LockInfo into the locks table, next to the
+// PostgreSQL backend pid of its session; a contender that gives up reads it
+// back, and believes it only while that backend still holds the lock (a
+// crashed holder's row stays behind until the next holder replaces it).
+const (
+	pgOpRow       = "operation"
+	pgConnRowPref = "connection:"
+)
+
+// pgOpClass is the first key of every operation lock: "oaut".
+const pgOpClass int32 = 0x6f617574
+
+// pgKey is an advisory lock key, in one of PostgreSQL's two forms.
+type pgKey struct {
+	pair   bool
+	k1, k2 int32 // pair
+	k      int64 // !pair
+}
+
+func pgHash(parts ...string) [32]byte {
+	return sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+}
+
+func pgOpKey(schema string) pgKey {
+	h := pgHash("oauthform/pg/operation-lock/v1", schema)
+	return pgKey{pair: true, k1: pgOpClass, k2: int32(binary.BigEndian.Uint32(h[:4]))}
+}
+
+func pgConnKey(schema, conn string) pgKey {
+	h := pgHash("oauthform/pg/connection-lock/v1", schema, conn)
+	return pgKey{k: int64(binary.BigEndian.Uint64(h[:8]))}
+}
+
+// pgCreateKey is the transaction-level advisory lock that serialises the
+// creation of a state.
+func pgCreateKey(schema string) int64 {
+	h := pgHash("oauthform/pg/create/v1", schema)
+	return int64(binary.BigEndian.Uint64(h[:8]))
+}
+
+func (k pgKey) try() (string, []any) {
+	if k.pair {
+		return `SELECT pg_try_advisory_lock($1::int4, $2::int4)`, []any{k.k1, k.k2}
+	}
+	return `SELECT pg_try_advisory_lock($1::int8)`, []any{k.k}
+}
+
+func (k pgKey) unlock() (string, []any) {
+	if k.pair {
+		return `SELECT pg_advisory_unlock($1::int4, $2::int4)`, []any{k.k1, k.k2}
+	}
+	return `SELECT pg_advisory_unlock($1::int8)`, []any{k.k}
+}
+
+// locksRow returns the key as pg_locks shows it: classid, objid, objsubid.
+func (k pgKey) locksRow() (uint32, uint32, int16) {
+	if k.pair {
+		return uint32(k.k1), uint32(k.k2), 2
+	}
+	return uint32(uint64(k.k) >> 32), uint32(k.k), 1
+}
+
+// pgHeld is a lock this store holds, or is taking.
+type pgHeld struct {
+	key  pgKey
+	row  string    // its row in the locks table
+	info *LockInfo // what this store wrote there
+	sess *pgx.Conn // the session it is held on; nil while being taken
+}
+
+// heldLocked returns the locks this store holds. s.mu is held.
+func (s *PGStore) heldLocked() []*pgHeld {
+	var out []*pgHeld
+	if s.op != nil {
+		out = append(out, s.op)
+	}
+	for _, h := range s.connLocks {
+		if h.sess != nil {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// errLockLost: the lock session ended while the store held locks on it.
+var errLockLost = fmt.Errorf("%w: the database connection that held it was lost, and PostgreSQL released the lock with it", ErrNotLocked)
+
+// withSession runs fn on the lock session, connecting one when there is
+// none or it has ended. fn's context is not cancelled with ctx (see
+// pgSessionTimeout). s.smu is held while fn runs.
+func (s *PGStore) withSession(ctx context.Context, fn func(ctx context.Context, c *pgx.Conn) error) error {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	if s.closed.Load() {
+		return errClosed
+	}
+	if s.sess == nil || s.sess.IsClosed() {
+		c, err := pgx.ConnectConfig(ctx, s.sessCfg)
+		if err != nil {
+			return err
+		}
+		s.sess = c
+	}
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pgSessionTimeout)
+	defer cancel()
+	return fn(qctx, s.sess)
+}
+
+// tryLock takes h's advisory lock on the lock session without waiting and
+// writes h.info into the locks table. It reports whether it got the lock.
+func (s *PGStore) tryLock(ctx context.Context, h *pgHeld) (bool, error) {
+	got := false
+	err := s.withSession(ctx, func(ctx context.Context, c *pgx.Conn) error {
+		sql, args := h.key.try()
+		if err := c.QueryRow(ctx, sql, args...).Scan(&got); err != nil || !got {
+			return err
+		}
+		b, err := json.Marshal(h.info)
+		if err == nil {
+			_, err = c.Exec(ctx, `INSERT INTO `+s.t.locks+` (name, info, backend_pid) VALUES ($1, $2::jsonb, pg_backend_pid())
+				ON CONFLICT (name) DO UPDATE SET info = excluded.info, backend_pid = excluded.backend_pid`, h.row, string(b))
+		}
+		if err != nil && !isMissing(err) { // no locks table: a state not created yet
+			sql, args := h.key.unlock()
+			_, _ = c.Exec(ctx, sql, args...)
+			got = false
+			return fmt.Errorf("recording the lock holder: %w", err)
+		}
+		s.mu.Lock()
+		h.sess = c
+		s.mu.Unlock()
+		return nil
+	})
+	return got, err
+}
+
+// unlockRemote releases h's advisory lock and removes its row. s.smu is
+// held. A lock whose session has ended is already released.
+func (s *PGStore) unlockRemote(h *pgHeld) error {
+	if h.sess == nil || h.sess != s.sess || s.sess.IsClosed() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), pgSessionTimeout)
+	defer cancel()
+	// Unlock first: the row is only information, and it is deleted by
+	// id, so a next holder's row is never removed.
+	sql, args := h.key.unlock()
+	var ok bool
+	if err := s.sess.QueryRow(ctx, sql, args...).Scan(&ok); err != nil {
+		return err
+	}
+	_, err := s.sess.Exec(ctx, `DELETE FROM `+s.t.locks+` WHERE name = $1 AND info->>'id' = $2`, h.row, h.info.ID)
+	if err != nil && !isMissing(err) {
+		return err
+	}
+	return nil
+}
+
+// readHolder returns the LockInfo of the current holder of key, or nil
+// when it cannot be read. It retries briefly, since a new holder writes
+// its row right after taking the lock.
+func (s *PGStore) readHolder(ctx context.Context, key pgKey, row string) *LockInfo {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	classid, objid, subid := key.locksRow()
+	for i := 0; ; i++ {
+		var raw []byte
+		err := s.pool.QueryRow(ctx, `SELECT l.info::text FROM `+s.t.locks+` l WHERE l.name = $1 AND EXISTS (
+				SELECT 1 FROM pg_locks k WHERE k.locktype = 'advisory' AND k.granted AND k.pid = l.backend_pid
+				AND k.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+				AND k.classid = $2 AND k.objid = $3 AND k.objsubid = $4)`,
+			row, classid, objid, subid).Scan(&raw)
+		if err == nil {
+			var info LockInfo
+			if json.Unmarshal(raw, &info) == nil {
+				return &info
+			}
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) || i == 5 {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// acquire takes h's lock, polling with a backoff up to maxPoll for up to
+// timeout (or until ctx ends). reserve, when set, is called before each
+// attempt and says whether the lock is free within this store (advisory
+// locks are reentrant within a session, so the store keeps its own
+// holders apart); when it is not, it returns a channel closed when this
+// store releases a lock, so that the wait ends at once. unreserve undoes
+// a reservation after a failed attempt. It fails with a *LockError naming
+// the holder.
+func (s *PGStore) acquire(ctx context.Context, h *pgHeld, timeout, maxPoll time.Duration,
+	reserve func() (ok bool, freed <-chan struct{}), unreserve func(),
+) error {
+	deadline := time.Now().Add(timeout)
+	poll := lockPollMin
+	for {
+		if s.closed.Load() {
+			return errClosed
+		}
+		if err := ctx.Err(); err != nil {
+			return &LockError{Info: s.readHolder(ctx, h.key, h.row), Err: errors.Join(ErrLocked, err)}
+		}
+		var freed <-chan struct{}
+		ok := true
+		if reserve != nil {
+			ok, freed = reserve()
+		}
+		if ok {
+			got, err := s.tryLock(ctx, h)
+			if got {
+				return nil
+			}
+			if unreserve != nil {
+				unreserve()
+			}
+			if err != nil {
+				return err
+			}
+		}
+		wait := time.Until(deadline)
+		if timeout <= 0 || wait <= 0 {
+			return &LockError{Info: s.readHolder(ctx, h.key, h.row), Err: ErrLocked}
+		}
+		t := time.NewTimer(min(poll, wait))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return &LockError{Info: s.readHolder(ctx, h.key, h.row), Err: errors.Join(ErrLocked, ctx.Err())}
+		case <-freed: // nil unless held within this store
+			t.Stop()
+			continue // not a poll of the server: no backoff
+		case <-t.C:
+		}
+		poll = min(2*poll, maxPoll)
+	}
+}
+
+// Lock implements Store. The lock is a session advisory lock held until
+// Unlock or Close, or until the session ends (PostgreSQL releases it, so
+// a crashed client leaves no stale lock). Locking a state that does not
+// exist creates it with Options.Create, and fails with ErrNoState without.
+func (s *PGStore) Lock(ctx context.Context, operation string) (*LockInfo, error) {
+	s.lockMu.Lock()
+	defer s.lockMu.Unlock()
+	fail := func(err error) (*LockInfo, error) {
+		return nil, fmt.Errorf("locking state %s: %w", s.display, err)
+	}
+	s.mu.Lock()
+	held, timeout := s.op, s.opts.LockTimeout
+	s.mu.Unlock()
+	switch {
+	case s.closed.Load():
+		return fail(errClosed)
+	case held != nil:
+		return fail(fmt.Errorf("this store already holds the lock (for %q)", held.info.Operation))
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	if _, err := s.readMeta(ctx, s.pool); errors.Is(err, errMissing) {
+		if !s.opts.Create {
+			return fail(ErrNoState)
+		}
+		if _, err := s.ensure(ctx); err != nil {
+			return nil, err
+		}
+	} else if err != nil && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrNewerFormat) {
+		// A state oauthform refuses is still locked: `state rm` and
+		// repairs go through the lock, and writes refuse it anyway.
+		return fail(err)
+	}
+	h := &pgHeld{key: pgOpKey(s.schema), row: pgOpRow, info: s.newLockInfo(operation)}
+	if err := s.acquire(ctx, h, timeout, lockPollMax, nil, nil); err != nil {
+		return fail(err)
+	}
+	s.mu.Lock()
+	s.op, s.backedUp = h, false
+	s.mu.Unlock()
+	c := *h.info
+	return &c, nil
+}
+
+// Unlock implements Store. Unlocking a store that does not hold the lock
+// gives ErrNotLocked.
+func (s *PGStore) Unlock(context.Context) error {
+	s.lockMu.Lock()
+	defer s.lockMu.Unlock()
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	s.mu.Lock()
+	h := s.op
+	s.mu.Unlock()
+	if h == nil {
+		return fmt.Errorf("unlocking state %s: %w", s.display, ErrNotLocked)
+	}
+	err := s.unlockRemote(h)
+	s.mu.Lock()
+	s.op, s.backedUp = nil, false
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("unlocking state %s: %w", s.display, err)
+	}
+	return nil
+}
+
+// LockConn implements Store.
+func (s *PGStore) LockConn(ctx context.Context, conn string, wait time.Duration) (func() error, error) {
+	if conn == "" || strings.ContainsAny(conn, "/\\\x00") || conn == "." || conn == ".." {
+		return nil, fmt.Errorf("locking connection %q: not a connection name", conn)
+	}
+	if s.closed.Load() {
+		return nil, fmt.Errorf("locking connection %q in %s: %w", conn, s.display, errClosed)
+	}
+	h := &pgHeld{key: pgConnKey(s.schema, conn), row: pgConnRowPref + conn, info: s.newLockInfo("refresh " + conn)}
+	reserve := func() (bool, <-chan struct{}) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.connLocks[conn] != nil {
+			// Held, or being taken, by another caller in this process.
+			if s.connFreed == nil {
+				s.connFreed = make(chan struct{})
+			}
+			return false, s.connFreed
+		}
+		if s.connLocks == nil {
+			s.connLocks = map[string]*pgHeld{}
+		}
+		s.connLocks[conn] = h
+		return true, nil
+	}
+	unreserve := func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.connLocks[conn] == h {
+			delete(s.connLocks, conn)
+			if s.connFreed != nil {
+				close(s.connFreed) // wake this store's waiters
+				s.connFreed = nil
+			}
+		}
+	}
+	if err := s.acquire(ctx, h, wait, connPollMax, reserve, unreserve); err != nil {
+		var le *LockError
+		if errors.As(err, &le) {
+			le.Conn = conn
+		}
+		return nil, fmt.Errorf("locking connection %q in %s: %w", conn, s.display, err)
+	}
+	var once sync.Once
+	return func() error {
+		var err error
+		once.Do(func() {
+			s.smu.Lock()
+			defer s.smu.Unlock()
+			s.mu.Lock()
+			mine := s.connLocks[conn] == h
+			s.mu.Unlock()
+			if !mine {
+				return // released by Close
+			}
+			err = s.unlockRemote(h)
+			unreserve()
+			if err != nil {
+				err = fmt.Errorf("unlocking connection %q in %s: %w", conn, s.display, err)
+			}
+		})
+		return err
+	}, nil
+}
+
+// holdsFor reports whether this store holds the operation lock or the lock
+// of conn, on its current, live session; lost says it held one on a
+// session that has ended. s.smu is held.
+func (s *PGStore) holdsFor(conn string) (ok, lost bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cands := []*pgHeld{s.op}
+	if conn != "" {
+		cands = append(cands, s.connLocks[conn])
+	}
+	for _, h := range cands {
+		if h == nil || h.sess == nil {
+			continue
+		}
+		if h.sess == s.sess && !h.sess.IsClosed() {
+			return true, false
+		}
+		lost = true
+	}
+	return false, lost
+}
+
+// holdsOpLock reports whether this store holds the operation lock.
+func (s *PGStore) holdsOpLock() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.op != nil
+}
+
+// holdsConnLock reports whether this store holds conn's lock.
+func (s *PGStore) holdsConnLock(conn string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.connLocks[conn]
+	return h != nil && h.sess != nil
+}
+
+func (s *PGStore) newLockInfo(operation string) *LockInfo {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown"
+	}
+	name := os.Getenv("USER")
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	if name == "" {
+		name = "unknown"
+	}
+	s.mu.Lock()
+	now, version := s.opts.Now, s.opts.Version
+	s.mu.Unlock()
+	return &LockInfo{
+		ID:        newID(),
+		Operation: operation,
+		Who:       name + "@" + host,
+		PID:       os.Getpid(),
+		Host:      host,
+		Version:   version,
+		Created:   now().Round(0),
+		Path:      s.display,
+	}
+}

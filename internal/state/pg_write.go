@@ -1,0 +1,542 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/oauthform/oauthform/internal/secret"
+)
+
+// Writes of the PostgreSQL store. Each runs in one transaction on the lock
+// session (see PGStore) that first locks the serial entry of meta, which
+// orders it with every other write and Backup, then reads meta again, and
+// ends by incrementing the serial. Encryption at rest works as in the
+// bbolt store (see update), in one transaction: turning it on seals every
+// record, replaces the backup with the sealed state and then makes the
+// write. PostgreSQL keeps old row versions until VACUUM reuses their
+// space, and its WAL and any base backups keep them longer: after turning
+// encryption on or rekeying, the old form of the secrets may linger there.
+
+// sealerFor returns what opens the records of the state described by m:
+// nil for an unencrypted state, and for an encrypted one read without a
+// passphrase (its records then read as Sealed). A wrong passphrase gives
+// ErrWrongPassphrase.
+func sealerFor(pass secret.Secret, m *metaInfo) (*sealer, error) {
+	if m.enc == nil || pass.IsZero() {
+		return nil, nil
+	}
+	key, err := openWith(pass, m.enc, m.lineage)
+	if err != nil {
+		return nil, err
+	}
+	return &sealer{key: key, lineage: m.lineage}, nil
+}
+
+// planWriteFor decides how a write to the state described by m seals, as
+// BoltStore.planWrite does. It derives keys, so it runs before the write's
+// transaction when it can.
+func planWriteFor(pass secret.Secret, m *metaInfo, sealing, mayEnable bool) (*writePlan, error) {
+	p := &writePlan{enc: m.enc}
+	switch {
+	case m.enc != nil && pass.IsZero():
+		if sealing {
+			return nil, ErrSealed
+		}
+	case m.enc != nil:
+		sl, err := sealerFor(pass, m)
+		if err != nil {
+			return nil, err
+		}
+		p.sl = sl
+	case !pass.IsZero() && !mayEnable:
+		p.postponed = true
+	case !pass.IsZero():
+		e, key, err := newEncryption(pass, m.lineage)
+		if err != nil {
+			return nil, err
+		}
+		p.sl, p.enable = &sealer{key: key, lineage: m.lineage}, e
+	}
+	return p, nil
+}
+
+func encodeEncryption(e *encryptionMeta) (string, error) {
+	b, err := json.Marshal(e)
+	return string(b), err
+}
+
+// pgTx is one write transaction.
+type pgTx struct {
+	s       *PGStore
+	ctx     context.Context
+	tx      pgx.Tx
+	m       *metaInfo // meta as the transaction has made it so far
+	version string
+	// changed: the state changed since the last step (see step).
+	changed bool
+	// backedUp: the backup of this lock period has been taken.
+	backedUp bool
+}
+
+// step ends one change of the state: it increments the serial and records
+// the writer's version. The transaction steps once more at its end when it
+// changed the state since.
+func (t *pgTx) step() error {
+	t.m.serial++
+	_, err := t.tx.Exec(t.ctx, `INSERT INTO `+t.s.t.meta+` (key, value) VALUES ($1, $2), ($3, $4)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+		keySerial, strconv.FormatUint(t.m.serial, 10), keyWrittenBy, t.version)
+	t.changed = false
+	return err
+}
+
+// backup replaces the backup with the state as the transaction has made it.
+func (t *pgTx) backup() error {
+	if err := t.s.copyToBackup(t.ctx, t.tx); err != nil {
+		return fmt.Errorf("taking the backup: %w", err)
+	}
+	t.backedUp = true
+	return nil
+}
+
+// put writes rec, sealed with sl; sealed says the state is encrypted, so
+// that a record cannot be written without sl.
+func (t *pgTx) put(rec *Record, sl *sealer) error {
+	if sl == nil && t.m.enc != nil {
+		return ErrSealed
+	}
+	data, err := encodeRecord(rec, sl)
+	if err != nil {
+		return err
+	}
+	_, err = t.tx.Exec(t.ctx, `INSERT INTO `+t.s.t.conns+` (name, data) VALUES ($1, $2)
+		ON CONFLICT (name) DO UPDATE SET data = excluded.data`, rec.Conn, data)
+	t.changed = true
+	return err
+}
+
+func (t *pgTx) delete(conn string) error {
+	tag, err := t.tx.Exec(t.ctx, `DELETE FROM `+t.s.t.conns+` WHERE name = $1`, conn)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	t.changed = true
+	return nil
+}
+
+// setEncryption records e (nil: none) in meta with the matching format.
+func (t *pgTx) setEncryption(e *encryptionMeta) error {
+	t.changed = true
+	format := formatPlain
+	if e == nil {
+		if _, err := t.tx.Exec(t.ctx, `DELETE FROM `+t.s.t.meta+` WHERE key = $1`, keyEncryption); err != nil {
+			return err
+		}
+	} else {
+		format = formatEncrypted
+		b, err := encodeEncryption(e)
+		if err != nil {
+			return err
+		}
+		if _, err := t.tx.Exec(t.ctx, `INSERT INTO `+t.s.t.meta+` (key, value) VALUES ($1, $2)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, keyEncryption, b); err != nil {
+			return err
+		}
+	}
+	_, err := t.tx.Exec(t.ctx, `UPDATE `+t.s.t.meta+` SET value = $2 WHERE key = $1`, keyFormat, strconv.Itoa(format))
+	t.m.enc, t.m.format = e, format
+	return err
+}
+
+// rewriteAll re-encodes every record from the encoding described by from
+// (nil: unsealed, or sealed without a key when fromEncrypted) to the one
+// of to (nil: unsealed). It returns the number of records rewritten.
+func (t *pgTx) rewriteAll(from, to *sealer, fromEncrypted bool) (int, error) {
+	rows, err := t.tx.Query(t.ctx, `SELECT name, data FROM `+t.s.t.conns+` ORDER BY name`)
+	if err != nil {
+		return 0, err
+	}
+	var all []pgRow
+	var r pgRow
+	if _, err := pgx.ForEachRow(rows, []any{&r.name, &r.data}, func() error {
+		all = append(all, r)
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	t.changed = true
+	if len(all) == 0 {
+		return 0, nil
+	}
+	if fromEncrypted && from == nil {
+		return 0, ErrSealed
+	}
+	names := make([]string, len(all))
+	datas := make([][]byte, len(all))
+	for i, e := range all {
+		if testHookRewrite != nil {
+			if err := testHookRewrite(i); err != nil {
+				return i, err
+			}
+		}
+		rec, err := decodeStored(e.name, e.data, fromEncrypted, from)
+		if err != nil {
+			return i, err // it names the record
+		}
+		names[i] = e.name
+		if datas[i], err = encodeRecord(rec, to); err != nil {
+			return i, err
+		}
+	}
+	_, err = t.tx.Exec(t.ctx, `UPDATE `+t.s.t.conns+` AS c SET data = v.data
+		FROM unnest($1::text[], $2::bytea[]) AS v(name, data) WHERE c.name = v.name`, names, datas)
+	return len(all), err
+}
+
+// inTx runs fn in one write transaction on the lock session, which must
+// hold the operation lock or the lock of conn. fn sees meta as of the
+// transaction (the serial entry locked); the serial is incremented at the
+// end if fn changed the state since its last step.
+func (s *PGStore) inTx(ctx context.Context, conn, what string, fn func(t *pgTx) error) error {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	if s.closed.Load() {
+		return fmt.Errorf("%s %s: %w", what, s.display, errClosed)
+	}
+	switch ok, lost := s.holdsFor(conn); {
+	case lost && !ok:
+		return fmt.Errorf("%s %s: %w", what, s.display, errLockLost)
+	case !ok:
+		return fmt.Errorf("%s %s: %w (take it with Lock or LockConn first)", what, s.display, ErrNotLocked)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s %s: %w", what, s.display, err)
+	}
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pgSessionTimeout)
+	defer cancel()
+	s.mu.Lock()
+	t := &pgTx{s: s, ctx: qctx, version: s.opts.Version, backedUp: s.backedUp}
+	s.mu.Unlock()
+	err := pgx.BeginFunc(qctx, s.sess, func(tx pgx.Tx) error {
+		t.tx = tx
+		if _, err := s.lockSerial(qctx, tx); err != nil {
+			return err
+		}
+		m, err := s.readMeta(qctx, tx)
+		if err != nil {
+			return err
+		}
+		t.m = m
+		if err := fn(t); err != nil {
+			return err
+		}
+		if t.changed {
+			return t.step()
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+	case s.sess.IsClosed():
+		return fmt.Errorf("%s %s: %w (%v)", what, s.display, errLockLost, err)
+	case errors.Is(err, errMissing):
+		return fmt.Errorf("%s %s: %w", what, s.display, ErrNoState)
+	default:
+		return s.pgExplain(what, err)
+	}
+	if t.backedUp {
+		s.mu.Lock()
+		s.backedUp = true
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// Put implements Store. With a passphrase on an unencrypted state it first
+// turns encryption on (see update).
+func (s *PGStore) Put(ctx context.Context, rec *Record) error {
+	if err := checkWritable(rec); err != nil {
+		return fmt.Errorf("writing state %s: %w", s.display, err)
+	}
+	return s.update(ctx, rec.Conn, fmt.Sprintf("writing %q to state", rec.Conn), true, func(t *pgTx, p *writePlan) error {
+		return t.put(rec, p.sl)
+	})
+}
+
+// Delete implements Store. It needs no passphrase: removing a record seals
+// nothing.
+func (s *PGStore) Delete(ctx context.Context, conn string) error {
+	return s.update(ctx, conn, fmt.Sprintf("removing %q from state", conn), false, func(t *pgTx, _ *writePlan) error {
+		return t.delete(conn)
+	})
+}
+
+// update makes one write (fn) in its own transaction, sealed as the state
+// and the passphrase say (planWriteFor); sealing says fn writes records,
+// which on an encrypted state needs the passphrase.
+//
+// When the store has a passphrase, the state is not encrypted and the
+// store holds the operation lock, update turns encryption on: it takes
+// every connection lock (lockAllConns), so that no refresh in flight
+// elsewhere writes its record unsealed afterwards, and the write's
+// transaction first seals every record, records the encryption in meta
+// (one serial step), replaces the backup with the result, and then makes
+// the write. Options.Notify is told. A write under a connection lock only
+// (`token`) does not turn encryption on: it writes unsealed, and Notify
+// says the state is not encrypted yet.
+func (s *PGStore) update(ctx context.Context, conn, what string, sealing bool, fn func(*pgTx, *writePlan) error) error {
+	if err := s.readable(ctx, what); err != nil {
+		return err
+	}
+	if !s.holdsOpLock() && !s.holdsConnLock(conn) {
+		return fmt.Errorf("%s %s: %w (take it with Lock or LockConn first)", what, s.display, ErrNotLocked)
+	}
+	mayEnable := false
+	if !s.passphrase().IsZero() && s.holdsOpLock() {
+		m, err := s.readMeta(ctx, s.pool)
+		switch {
+		case err == nil && m.enc == nil:
+			// A refresh in flight elsewhere is waited for a little; if it
+			// takes longer, this write goes unsealed rather than fail.
+			release, err := s.lockAllConns(ctx, what, 5*time.Second)
+			switch {
+			case err == nil:
+				defer release()
+				mayEnable = true
+			case !errors.Is(err, ErrLocked):
+				return err
+			}
+		case err != nil && !errors.Is(err, errMissing):
+			return s.pgExplain(what, err)
+		}
+	}
+	sealed, postponed, err := s.updateOnce(ctx, conn, what, sealing, mayEnable, fn)
+	var ee *enableError
+	if errors.As(err, &ee) {
+		// A record that cannot be read blocks sealing the state, but
+		// this write may not need it (`state rm` of that very record).
+		if s.opts.Notify != nil {
+			s.opts.Notify(fmt.Sprintf("Encryption at rest could not be turned on for the state %s: %v. "+
+				"This write is not sealed; remove or repair that record.", s.display, ee.err))
+		}
+		s.postponedNoted.Store(true)
+		sealed, postponed, err = s.updateOnce(ctx, conn, what, sealing, false, fn)
+	}
+	switch {
+	case s.opts.Notify == nil:
+	case sealed >= 0:
+		s.opts.Notify(fmt.Sprintf("Encryption at rest is now on for the state %s: the secrets of %d connection(s) were sealed in one transaction. "+
+			"Commands that use tokens (apply, refresh, destroy, token, show -show-sensitive) now need the passphrase; plan and show do not.", s.display, sealed))
+	case err == nil && postponed && !s.postponedNoted.Swap(true):
+		s.opts.Notify(fmt.Sprintf("A passphrase is set but the state %s is not encrypted yet, so this write was not sealed. "+
+			"The next apply or refresh seals every connection, or run \"oauthform state rekey\" now.", s.display))
+	}
+	return err
+}
+
+// updateOnce is update's write: sealed is the number of records sealed
+// when it turned encryption on (-1 when it did not), postponed says it
+// wrote unsealed although the store has a passphrase.
+func (s *PGStore) updateOnce(ctx context.Context, conn, what string, sealing, mayEnable bool, fn func(*pgTx, *writePlan) error) (sealed int, postponed bool, err error) {
+	sealed = -1
+	m, err := s.readMeta(ctx, s.pool)
+	if errors.Is(err, errMissing) {
+		if !s.opts.Create {
+			return sealed, false, fmt.Errorf("%s %s: %w", what, s.display, ErrNoState)
+		}
+		if _, err := s.ensure(ctx); err != nil {
+			return sealed, false, err
+		}
+		m, err = s.readMeta(ctx, s.pool)
+	}
+	if err != nil {
+		return sealed, false, s.pgExplain(what, err)
+	}
+	// Outside the transaction: derive the keys, refuse early.
+	pass := s.passphrase()
+	plan, err := planWriteFor(pass, m, sealing, mayEnable)
+	if err != nil {
+		return sealed, false, s.pgExplain(what, err)
+	}
+	n, post := -1, false
+	err = s.inTx(ctx, conn, what, func(t *pgTx) error {
+		p := plan
+		if p.enable != nil && t.m.enc == nil {
+			before := t.m.serial
+			k, err := t.rewriteAll(nil, p.sl, false)
+			if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNewerFormat) {
+				return &enableError{err}
+			}
+			if err == nil {
+				err = t.setEncryption(p.enable)
+			}
+			if err == nil {
+				err = t.step()
+			}
+			if err == nil && before > 0 {
+				err = t.backup() // no unsealed copy is left in the backup
+			}
+			if err != nil {
+				return fmt.Errorf("turning encryption on: %w", err)
+			}
+			t.backedUp, n = true, k
+		}
+		want := p.enc
+		if p.enable != nil {
+			want = p.enable
+		}
+		if !sameEncryption(want, t.m.enc) {
+			// Another client turned encryption on or rekeyed since the
+			// first read: plan again (this derives a key inside the
+			// transaction, which is rare and only slow).
+			var err error
+			if p, err = planWriteFor(pass, t.m, sealing, false); err != nil {
+				return err
+			}
+		}
+		// A state never written (serial 0) holds nothing to keep, and
+		// copying it would replace an older backup.
+		if !t.backedUp {
+			if t.m.serial > 0 {
+				if err := t.backup(); err != nil {
+					return err
+				}
+			}
+			t.backedUp = true
+		}
+		post = p.postponed
+		return fn(t, p)
+	})
+	if err != nil {
+		return -1, false, err
+	}
+	return n, post, nil
+}
+
+// Rekey implements Rekeyer: one transaction rewrites every record under
+// newPass, records the new encryption (or none) in meta and replaces the
+// backup with the result.
+func (s *PGStore) Rekey(ctx context.Context, newPass secret.Secret) (*RekeyResult, error) {
+	const what = "re-encrypting state"
+	if err := s.readable(ctx, what); err != nil {
+		return nil, err
+	}
+	if !s.holdsOpLock() {
+		return nil, fmt.Errorf("%s %s: %w (take it with Lock first)", what, s.display, ErrNotLocked)
+	}
+	release, err := s.lockAllConns(ctx, what, 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	m, err := s.readMeta(ctx, s.pool)
+	if errors.Is(err, errMissing) {
+		return nil, fmt.Errorf("%s %s: %w", what, s.display, ErrNoState)
+	}
+	if err != nil {
+		return nil, s.pgExplain(what, err)
+	}
+	// Outside the transaction: check the current passphrase and derive
+	// the new key.
+	pass := s.passphrase()
+	if m.enc != nil {
+		if pass.IsZero() {
+			return nil, s.pgExplain(what, ErrSealed)
+		}
+		if _, err := sealerFor(pass, m); err != nil {
+			return nil, s.pgExplain(what, err)
+		}
+	}
+	var newEnc *encryptionMeta
+	var to *sealer
+	if !newPass.IsZero() {
+		e, key, err := newEncryption(newPass, m.lineage)
+		if err != nil {
+			return nil, s.pgExplain(what, err)
+		}
+		newEnc, to = e, &sealer{key: key, lineage: m.lineage} // the lineage never changes
+	}
+	var res RekeyResult
+	err = s.inTx(ctx, "", what, func(t *pgTx) error {
+		from, err := sealerFor(pass, t.m) // cached, unless meta changed since the first read
+		if err != nil {
+			return err
+		}
+		was, before := t.m.enc != nil, t.m.serial
+		n, err := t.rewriteAll(from, to, was)
+		if err != nil {
+			return err
+		}
+		if err := t.setEncryption(newEnc); err != nil {
+			return err
+		}
+		if err := t.step(); err != nil {
+			return err
+		}
+		if before > 0 {
+			if err := t.backup(); err != nil {
+				return err
+			}
+		}
+		t.backedUp = true
+		res = RekeyResult{Records: n, WasEncrypted: was, Encrypted: newEnc != nil, Serial: t.m.serial}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	p := newPass
+	s.pass.Store(&p)
+	return &res, nil
+}
+
+// lockAllConns takes the lock of every connection in the state that this
+// store does not hold yet, for a change of encryption: with the operation
+// lock, which the caller holds, no other client is then writing (`token`
+// writes a record under its connection lock only, and would otherwise
+// write it in the old encoding, or fail to write a refreshed token it can
+// no longer seal). It waits up to the lock timeout, and at least minWait,
+// for the refreshes in flight.
+func (s *PGStore) lockAllConns(ctx context.Context, what string, minWait time.Duration) (release func(), err error) {
+	rows, err := s.pool.Query(ctx, `SELECT name FROM `+s.t.conns+` ORDER BY name`)
+	if err != nil {
+		if isMissing(err) {
+			return nil, fmt.Errorf("%s %s: %w", what, s.display, ErrNoState)
+		}
+		return nil, s.pgExplain(what, err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, s.pgExplain(what, err)
+	}
+	s.mu.Lock()
+	wait := max(s.opts.LockTimeout, minWait)
+	s.mu.Unlock()
+	var releases []func() error
+	release = func() {
+		for _, r := range releases {
+			_ = r()
+		}
+	}
+	for _, name := range names {
+		if s.holdsConnLock(name) {
+			continue
+		}
+		r, err := s.LockConn(ctx, name, wait)
+		if err != nil {
+			release()
+			return nil, fmt.Errorf("%s %s: %w", what, s.display, err)
+		}
+		releases = append(releases, r)
+	}
+	return release, nil
+}
