@@ -16,7 +16,10 @@ import (
 
 var settingsSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "state_path"}},
-	Blocks:     []hcl.BlockHeaderSchema{{Type: "encryption"}},
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "encryption"},
+		{Type: "backend", LabelNames: []string{"type"}},
+	},
 }
 
 var encryptionSchema = &hcl.BodySchema{
@@ -43,7 +46,12 @@ func (l *loader) decodeSettings() {
 		}
 	}
 	var first *hcl.Block
+	var backends []*hcl.Block
 	for _, eb := range content.Blocks {
+		if eb.Type == "backend" {
+			backends = append(backends, eb)
+			continue
+		}
 		if first != nil {
 			l.diags = append(l.diags, errorAt(eb.DefRange, "Duplicate encryption block",
 				"An encryption block was already declared at %s. Only one is allowed.", pos(first.DefRange)))
@@ -70,6 +78,7 @@ func (l *loader) decodeSettings() {
 		enc.Passphrase = secret.New(s)
 		l.cfg.Settings.Encryption = enc
 	}
+	l.decodeBackends(backends, content.Attributes["state_path"])
 }
 
 // Provider knobs as HCL attributes, each with how it sets the profile.

@@ -25,6 +25,18 @@ const FileSuffix = ".oauth.hcl"
 // directory when the oauthform block does not set state_path.
 const DefaultStatePath = ".oauthform/state.db"
 
+// Backend types of the oauthform block's backend "TYPE" block.
+const (
+	// BackendLocal is the state in a local bbolt file, the default.
+	BackendLocal = "local"
+	// BackendPG is the state in a PostgreSQL database, shared by a team.
+	BackendPG = "pg"
+)
+
+// DefaultPGSchema is the PostgreSQL schema of the pg backend when its
+// block does not set schema_name.
+const DefaultPGSchema = "oauthform"
+
 // DefaultRefreshBefore is a connection's refresh margin when it sets none.
 const DefaultRefreshBefore = 10 * time.Minute
 
@@ -55,11 +67,36 @@ func (c *Config) Files() map[string]*hcl.File { return c.files }
 
 // Settings is the oauthform block.
 type Settings struct {
-	// StatePath is the state file, relative to Dir unless absolute.
+	// StatePath is the state file of the local backend, relative to Dir
+	// unless absolute: state_path, or the path of a backend "local" block,
+	// or DefaultStatePath. It is set, and unused, with the pg backend.
 	StatePath string
+	// Backend is the backend block; nil when there is none, which means
+	// the local backend at StatePath.
+	Backend *Backend
 	// Encryption is nil when tokens are not sealed at rest.
 	Encryption *Encryption
 	DeclRange  hcl.Range
+}
+
+// Backend is the oauthform.backend "TYPE" block: where the state lives.
+// state_path and a backend block exclude each other.
+type Backend struct {
+	// Type is BackendLocal or BackendPG.
+	Type string
+	// Path is the local backend's path as written ("" for the default);
+	// Settings.StatePath holds the one to use.
+	Path string
+	// ConnStr is the pg backend's connection string (URL or keyword/value
+	// form). It may hold a password: it is a Secret, may come from a
+	// sensitive variable, and is never printed.
+	ConnStr secret.Secret
+	// Schema is the pg backend's schema (schema_name), DefaultPGSchema
+	// unless set; a valid unquoted PostgreSQL identifier.
+	Schema string
+	// DeclRange is the block header; TypeRange its label.
+	DeclRange hcl.Range
+	TypeRange hcl.Range
 }
 
 // Encryption is the oauthform.encryption block.

@@ -225,7 +225,7 @@ func (l *loader) attrValue(attr *hcl.Attribute, ty cty.Type, allowSensitive bool
 				what = "var." + strings.Join(sensitiveRefs, ", var.") + " is sensitive"
 			}
 			l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Sensitive value not allowed",
-				"%s and would be printed in plans; use it only in client_secret or in encryption's passphrase. The %s argument is not secret.",
+				"%s and would be printed in plans; use it only in client_secret, in encryption's passphrase or in a backend's conn_str. The %s argument is not secret.",
 				what, attr.Name))
 			return cty.NilVal, false
 		}
