@@ -258,7 +258,7 @@ func (op *operation) run(ctx context.Context) int {
 		}
 		saved = p
 	}
-	st, sdiags := openState(statePath(cfg), state.Options{LockTimeout: a.lockTimeout, Create: a.command == "apply"})
+	st, sdiags := openConfigState(ctx, cfg, state.Options{LockTimeout: a.lockTimeout, Create: a.command == "apply"})
 	if sdiags.HasErrors() {
 		writeDiags(g, g.streams.Err, files(cfg), append(diags, sdiags...))
 		return exitError
@@ -325,7 +325,7 @@ func (op *operation) run(ctx context.Context) int {
 	}
 	prog := newProgress(g, p)
 	ex := &apply.Executor{
-		Store: st, Config: cfg, Lineage: lineage,
+		Store: st, Config: cfg, Lineage: lineage, EmergencyDir: emergencyDir(cfg),
 		Granter:     &cliGranter{g: g, a: a},
 		NewClient:   func(app *config.App) (*providers.Client, error) { return newClient(ctx, g, cfg, app) },
 		Parallelism: a.parallelism, Now: clock, Done: prog.done, Stop: op.stop,

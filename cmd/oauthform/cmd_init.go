@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/oauthform/oauthform/internal/config"
 	"github.com/oauthform/oauthform/internal/state"
 )
 
@@ -16,7 +17,8 @@ const initHelp = `Usage: oauthform init [options]
 
 Check the configuration, create the state (.oauthform/state.db, mode 0600)
 if it does not exist, and add the state folder to .gitignore: tokens never
-belong in git. Safe to run again.
+belong in git. With a backend "pg" block, create the state (its schema and
+tables) in PostgreSQL instead. Safe to run again.
 
 Options:
   -var 'NAME=VALUE'  Set a variable (repeatable).
@@ -43,10 +45,13 @@ func runInit(ctx context.Context, g *globals, args []string) int {
 		return exitError
 	}
 	out := g.streams.Out
+	if isPG(cfg) {
+		return initPG(ctx, g, cfg)
+	}
 	path := statePath(cfg)
 	_, statErr := os.Stat(path)
 	existed := statErr == nil
-	st, diags := openState(path, state.Options{Create: true})
+	st, diags := openConfigState(ctx, cfg, state.Options{Create: true})
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError
@@ -73,9 +78,48 @@ func runInit(ctx context.Context, g *globals, args []string) int {
 	case entry != "":
 		fmt.Fprintf(out, "- .gitignore already ignores %s\n", entry)
 	}
+	initDone(g)
+	return exitOK
+}
+
+// initDone prints init's closing words.
+func initDone(g *globals) {
+	out := g.streams.Out
 	pal := newPalette(g.color())
 	fmt.Fprintf(out, "\n%soauthform has been successfully initialized!%s\n\n", pal.green+pal.bold, pal.reset)
 	fmt.Fprintf(out, "Run \"oauthform plan\" to see which connections need a grant.\n")
+}
+
+// initPG is init for a backend "pg" state: it creates the schema and the
+// state in PostgreSQL if they do not exist. Nothing is stored locally, so
+// .gitignore is left alone.
+func initPG(ctx context.Context, g *globals, cfg *config.Config) int {
+	// Opened without Create, which would create the state at once: the
+	// read tells whether it existed, and Init creates it.
+	st, diags := openConfigState(ctx, cfg, state.Options{})
+	if diags.HasErrors() {
+		writeDiags(g, g.streams.Err, nil, diags)
+		return exitError
+	}
+	defer st.Close()
+	snap, err := st.Snapshot(ctx)
+	if err != nil {
+		writeDiags(g, g.streams.Err, nil, stateErrDiags("Failed to read the state", err))
+		return exitError
+	}
+	lineage, err := st.Init(ctx)
+	if err != nil {
+		writeDiags(g, g.streams.Err, nil, stateErrDiags("Failed to create the state", err))
+		return exitError
+	}
+	out := g.streams.Out
+	fmt.Fprintln(out, "Initializing the state...")
+	if !snap.Empty() {
+		fmt.Fprintf(out, "- Using the existing state in PostgreSQL, %s (lineage %s, %d connection(s))\n", st.Path(), lineage, len(snap.Records))
+	} else {
+		fmt.Fprintf(out, "- Created the state in PostgreSQL, %s (lineage %s)\n", st.Path(), lineage)
+	}
+	initDone(g)
 	return exitOK
 }
 

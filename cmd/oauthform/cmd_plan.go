@@ -93,7 +93,7 @@ func runPlan(ctx context.Context, g *globals, args []string) int {
 	if diags.HasErrors() {
 		return planFailed(g, a, cfg, diags)
 	}
-	st, sdiags := openState(statePath(cfg), state.Options{LockTimeout: a.lockTimeout})
+	st, sdiags := openConfigState(ctx, cfg, state.Options{LockTimeout: a.lockTimeout})
 	diags = append(diags, sdiags...)
 	if diags.HasErrors() {
 		return planFailed(g, a, cfg, diags)

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/oauthform/oauthform/internal/config"
+	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
 )
 
@@ -24,8 +25,8 @@ Options:
 `
 
 // stateFlags locate the state: -state PATH, or the configuration's
-// state_path (which needs -var/-var-file when the configuration has
-// variables).
+// state_path or backend (which needs -var/-var-file when the configuration
+// has variables).
 type stateFlags struct {
 	path string
 	vars varFlags
@@ -36,20 +37,52 @@ func (s *stateFlags) register(fs *flag.FlagSet) {
 	s.vars.register(fs)
 }
 
-// locate returns the state path and the configuration when it was loaded
-// (nil with -state). Configuration errors are fatal: a broken state_path
-// must not send us to the wrong state.
-func (s *stateFlags) locate() (string, *config.Config, hcl.Diagnostics) {
+// stateTarget is the state a command works on: the file given with
+// -state, or the configuration's backend (a local file or PostgreSQL).
+type stateTarget struct {
+	// path is the local state file: -state, or the configuration's; ""
+	// for a PostgreSQL state.
+	path string
+	// cfg is the configuration; nil with -state.
+	cfg *config.Config
+}
+
+// open opens the target's state with opts, as openState and
+// openConfigState do.
+func (t *stateTarget) open(ctx context.Context, opts state.Options) (state.Store, hcl.Diagnostics) {
+	if t.cfg == nil {
+		return openState(t.path, opts)
+	}
+	return openConfigState(ctx, t.cfg, opts)
+}
+
+// passphrase is the passphrase oauthform uses for the target's state
+// (passphraseFor, configPassphrase).
+func (t *stateTarget) passphrase() secret.Secret {
+	if t.cfg != nil && isPG(t.cfg) {
+		return configPassphrase(t.cfg)
+	}
+	return passphraseFor(t.path)
+}
+
+// locate returns the state and the configuration when it was loaded (nil
+// with -state). Configuration errors are fatal: a broken state_path or
+// backend must not send us to the wrong state.
+func (s *stateFlags) locate() (*stateTarget, *config.Config, hcl.Diagnostics) {
 	if s.path != "" {
-		return s.path, nil, nil
+		return &stateTarget{path: s.path}, nil, nil
 	}
 	cfg, diags := loadConfig(s.vars.inputs())
 	if diags.HasErrors() {
 		diags = append(diags, sourceless(hcl.DiagError, "Cannot find the state",
-			"The configuration above has errors, so its state_path is unknown. Fix it, or name the state file with -state=PATH."))
-		return "", cfg, diags
+			"The configuration above has errors, so where its state is (state_path, backend) is unknown. Fix it, or name the state file with -state=PATH."))
+		return nil, cfg, diags
 	}
-	return statePath(cfg), cfg, diags
+	t := &stateTarget{cfg: cfg}
+	if !isPG(cfg) {
+		t.path = statePath(cfg)
+	}
+	return t, cfg, diags
 }
 
 func runShow(ctx context.Context, g *globals, args []string) int {
@@ -71,12 +104,12 @@ func runShow(ctx context.Context, g *globals, args []string) int {
 		return exitError
 	}
 	only := fs.Arg(0)
-	path, cfg, diags := sf.locate()
+	target, cfg, diags := sf.locate()
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, files(cfg), diags)
 		return exitError
 	}
-	snap, diags := readStateSensitive(ctx, path, *showSensitive)
+	snap, diags := readStateSensitive(ctx, target, *showSensitive)
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError
@@ -101,18 +134,19 @@ func runShow(ctx context.Context, g *globals, args []string) int {
 	return exitOK
 }
 
-// readState opens the state at path read-only and returns a snapshot.
-func readState(ctx context.Context, path string) (*state.Snapshot, hcl.Diagnostics) {
-	st, diags := openState(path, state.Options{})
+// readState opens the target's state read-only and returns a snapshot
+// and the state's name for messages (Store.Path).
+func readState(ctx context.Context, t *stateTarget) (*state.Snapshot, string, hcl.Diagnostics) {
+	st, diags := t.open(ctx, state.Options{})
 	if diags.HasErrors() {
-		return nil, diags
+		return nil, "", diags
 	}
 	defer st.Close()
 	snap, err := st.Snapshot(ctx)
 	if err != nil {
-		return nil, stateErrDiags("Failed to read the state", err)
+		return nil, "", stateErrDiags("Failed to read the state", err)
 	}
-	return snap, nil
+	return snap, st.Path(), nil
 }
 
 // noSuchConnection explains an unknown connection name, suggesting a close

@@ -19,6 +19,7 @@ Subcommands:
   rm CONNECTION...  Forget connections WITHOUT revoking them at the provider.
   restore FILE      Put tokens saved in an emergency file back in the state.
   rekey             Change the passphrase of encryption at rest, or turn it on or off.
+  migrate -to B     Move the whole state to PostgreSQL (-to pg) or a local file (-to local).
 
 Options:
   -state=PATH       Use this state file instead of the configured one.
@@ -46,9 +47,11 @@ func runState(ctx context.Context, g *globals, args []string) int {
 		return runStateRestore(ctx, g, args[1:])
 	case "rekey":
 		return runStateRekey(ctx, g, args[1:])
+	case "migrate":
+		return runStateMigrate(ctx, g, args[1:])
 	}
 	msg := fmt.Sprintf("Unknown state subcommand %q.", args[0])
-	if s := suggest(args[0], []string{"list", "show", "rm", "restore", "rekey"}); s != "" {
+	if s := suggest(args[0], []string{"list", "show", "rm", "restore", "rekey", "migrate"}); s != "" {
 		msg += fmt.Sprintf(" Did you mean %q?", s)
 	}
 	writeDiags(g, g.streams.Err, nil, errDiag("Invalid command line", msg+"\n\n"+stateHelp))
@@ -68,12 +71,12 @@ func runStateList(ctx context.Context, g *globals, args []string) int {
 		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError
 	}
-	path, cfg, diags := sf.locate()
+	target, cfg, diags := sf.locate()
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, files(cfg), diags)
 		return exitError
 	}
-	snap, diags := readState(ctx, path)
+	snap, _, diags := readState(ctx, target)
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError
@@ -108,12 +111,12 @@ func runStateShow(ctx context.Context, g *globals, args []string) int {
 		return exitError
 	}
 	name := fs.Arg(0)
-	path, cfg, diags := sf.locate()
+	target, cfg, diags := sf.locate()
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, files(cfg), diags)
 		return exitError
 	}
-	snap, diags := readStateSensitive(ctx, path, *showSensitive)
+	snap, diags := readStateSensitive(ctx, target, *showSensitive)
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError
@@ -156,12 +159,12 @@ func runStateRm(ctx context.Context, g *globals, args []string) int {
 		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError
 	}
-	path, cfg, diags := sf.locate()
+	target, cfg, diags := sf.locate()
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, files(cfg), diags)
 		return exitError
 	}
-	st, diags := openState(path, state.Options{LockTimeout: timeout})
+	st, diags := target.open(ctx, state.Options{LockTimeout: timeout})
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError

@@ -108,8 +108,8 @@ func encryptionErrDiags(summary string, err error) hcl.Diagnostics {
 // readStateSensitive is readState for a command that prints the tokens
 // when reveal is set: an encrypted state read without its passphrase holds
 // only stand-ins, so it fails clearly instead of printing them.
-func readStateSensitive(ctx context.Context, path string, reveal bool) (*state.Snapshot, hcl.Diagnostics) {
-	snap, diags := readState(ctx, path)
+func readStateSensitive(ctx context.Context, t *stateTarget, reveal bool) (*state.Snapshot, hcl.Diagnostics) {
+	snap, path, diags := readState(ctx, t)
 	if diags.HasErrors() || !reveal {
 		return snap, diags
 	}
@@ -152,12 +152,12 @@ func runStateRekey(ctx context.Context, g *globals, args []string) int {
 		writeDiags(g, g.streams.Err, nil, d)
 		return exitError
 	}
-	path, cfg, diags := sf.locate()
+	target, cfg, diags := sf.locate()
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, files(cfg), diags)
 		return exitError
 	}
-	configured := passphraseFor(path)
+	configured := target.passphrase()
 	current := configured
 	if *curEnv != "" {
 		var d hcl.Diagnostics
@@ -168,7 +168,7 @@ func runStateRekey(ctx context.Context, g *globals, args []string) int {
 	in := bufio.NewReader(g.streams.In)
 
 	// Read the state first: is it encrypted, and does the passphrase open it?
-	snap, d := rekeyProbe(ctx, path, current)
+	snap, path, d := rekeyProbe(ctx, target, current)
 	if d.HasErrors() {
 		return fail(d)
 	}
@@ -185,7 +185,7 @@ func runStateRekey(ctx context.Context, g *globals, args []string) int {
 			return fail(wrapErr("Cannot read the passphrase", err))
 		}
 		current = p
-		if snap, d = rekeyProbe(ctx, path, current); d.HasErrors() {
+		if snap, path, d = rekeyProbe(ctx, target, current); d.HasErrors() {
 			return fail(d)
 		}
 	}
@@ -225,9 +225,9 @@ func runStateRekey(ctx context.Context, g *globals, args []string) int {
 			"or run this in a terminal to be asked for it; -decrypt turns encryption off instead."))
 	}
 
-	st, err := state.Open(path, state.Options{LockTimeout: timeout, Version: version, Now: clock, Passphrase: current, Notify: stateNotice})
-	if err != nil {
-		return fail(stateErrDiags("Failed to open the state", err))
+	st, d := target.open(ctx, state.Options{LockTimeout: timeout, Passphrase: current})
+	if d.HasErrors() {
+		return fail(d)
 	}
 	defer st.Close()
 	rk, ok := st.(state.Rekeyer)
@@ -264,19 +264,20 @@ func runStateRekey(ctx context.Context, g *globals, args []string) int {
 	return exitOK
 }
 
-// rekeyProbe reads the state with pass (which may be zero) to learn
-// whether it is encrypted and whether pass opens it.
-func rekeyProbe(ctx context.Context, path string, pass secret.Secret) (*state.Snapshot, hcl.Diagnostics) {
-	st, err := state.Open(path, state.Options{Version: version, Now: clock, Passphrase: pass})
-	if err != nil {
-		return nil, stateErrDiags("Failed to open the state", err)
+// rekeyProbe reads the target's state with pass (zero: the passphrase
+// oauthform uses for it, which is then zero too) to learn whether it is
+// encrypted and whether pass opens it. It returns the state's name.
+func rekeyProbe(ctx context.Context, t *stateTarget, pass secret.Secret) (*state.Snapshot, string, hcl.Diagnostics) {
+	st, diags := t.open(ctx, state.Options{Passphrase: pass, Notify: func(string) {}})
+	if diags.HasErrors() {
+		return nil, "", diags
 	}
 	defer st.Close()
 	snap, err := st.Snapshot(ctx)
 	if err != nil {
-		return nil, stateErrDiags("Failed to read the state", err)
+		return nil, "", stateErrDiags("Failed to read the state", err)
 	}
-	return snap, nil
+	return snap, st.Path(), nil
 }
 
 // passphraseFromEnv reads a passphrase from the environment variable name,

@@ -40,12 +40,12 @@ func runStateRestore(ctx context.Context, g *globals, args []string) int {
 		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError
 	}
-	path, cfg, diags := sf.locate()
+	target, cfg, diags := sf.locate()
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, files(cfg), diags)
 		return exitError
 	}
-	st, diags := openState(path, state.Options{})
+	st, diags := target.open(ctx, state.Options{})
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError

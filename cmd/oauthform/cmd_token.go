@@ -101,7 +101,7 @@ func runToken(ctx context.Context, g *globals, args []string) int {
 		writeDiags(g, g.streams.Err, nil, errDiag("Unknown connection", msg))
 		return exitError
 	}
-	st, diags := openState(statePath(cfg), state.Options{})
+	st, diags := openConfigState(ctx, cfg, state.Options{})
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError
@@ -120,7 +120,7 @@ func runToken(ctx context.Context, g *globals, args []string) int {
 		writeDiags(g, g.streams.Err, nil, wrapErr("Cannot reach the provider", err))
 		return exitError
 	}
-	r := &apply.Refresher{Store: st, Now: clock}
+	r := &apply.Refresher{Store: st, Now: clock, EmergencyDir: emergencyDir(cfg)}
 	res, err := r.Ensure(ctx, ta.conn, client, ta.minValid)
 	if err != nil {
 		summary := "Refresh failed"

@@ -12,10 +12,11 @@ import (
 const forceUnlockHelp = `Usage: oauthform force-unlock LOCK_ID
 
 Terraform's force-unlock removes a lock left behind by a crashed run.
-oauthform's state lock is held by the operating system (flock) for exactly
-as long as its holder process lives, so a crash never leaves one behind:
-force-unlock checks whether the lock with LOCK_ID is still held and, if it
-is, names the process holding it. Stopping that process releases the lock
+oauthform's state lock is held by the operating system (flock), or with
+the pg backend by PostgreSQL (an advisory lock of the holder's session),
+for exactly as long as its holder process lives, so a crash never leaves
+one behind: force-unlock checks whether the lock with LOCK_ID is still
+held and, if it is, names the process holding it. Stopping that process releases the lock
 at once; nothing else can, or should, break it while the process may still
 be writing tokens.
 `
@@ -40,7 +41,7 @@ func runForceUnlock(ctx context.Context, g *globals, args []string) int {
 		writeDiags(g, g.streams.Err, files(cfg), diags)
 		return exitError
 	}
-	st, diags := openState(statePath(cfg), state.Options{})
+	st, diags := openConfigState(ctx, cfg, state.Options{})
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError

@@ -6,13 +6,19 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/oauthform/oauthform/internal/config"
+	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
 )
 
@@ -99,6 +105,139 @@ func statePath(cfg *config.Config) string {
 	return filepath.Join(cfg.Dir, p)
 }
 
+// openConfigState opens the state of cfg's backend: the local bbolt file
+// (openState(statePath(cfg), opts)) or, with a backend "pg" block, the
+// PostgreSQL state, with the configuration's passphrase (else
+// OAUTHFORM_PASSPHRASE), this version, the command clock and notes to
+// stderr. Every command that works on the configured state opens it here.
+func openConfigState(ctx context.Context, cfg *config.Config, opts state.Options) (state.Store, hcl.Diagnostics) {
+	b := cfg.Settings.Backend
+	if b == nil || b.Type != config.BackendPG {
+		return openState(statePath(cfg), opts)
+	}
+	if opts.Passphrase.IsZero() {
+		opts.Passphrase = configPassphrase(cfg)
+	}
+	return openPGState(ctx, b.ConnStr, b.Schema, opts)
+}
+
+// openPGState opens the PostgreSQL state at connStr and schema, with
+// openState's defaults; a zero opts.Passphrase stays zero.
+func openPGState(ctx context.Context, connStr secret.Secret, schema string, opts state.Options) (state.Store, hcl.Diagnostics) {
+	if opts.Version == "" {
+		opts.Version = version
+	}
+	if opts.Now == nil {
+		opts.Now = clock
+	}
+	if opts.Notify == nil {
+		opts.Notify = stateNotice
+	}
+	openedConnStrs.Store(connStr.Reveal(), connStr)
+	st, err := state.OpenPG(ctx, connStr.Reveal(), schema, opts)
+	if err != nil {
+		return nil, stateErrDiags("Failed to open the state", err)
+	}
+	return st, nil
+}
+
+// openedConnStrs are the connection strings of the PostgreSQL states this
+// process opened: stateErrDiags removes them, and their passwords, from
+// every message.
+var openedConnStrs sync.Map // string -> secret.Secret
+
+// redactOpened is redactConnErr for every connection string opened.
+func redactOpened(err error) error {
+	openedConnStrs.Range(func(_, v any) bool {
+		err = redactConnErr(err, v.(secret.Secret))
+		return true
+	})
+	return err
+}
+
+// configPassphrase is the passphrase of cfg's state: its encryption
+// block's, else OAUTHFORM_PASSPHRASE, else none.
+func configPassphrase(cfg *config.Config) secret.Secret {
+	if enc := cfg.Settings.Encryption; enc != nil && !enc.Passphrase.IsZero() {
+		return enc.Passphrase
+	}
+	return secret.New(os.Getenv(passphraseEnv))
+}
+
+// isPG reports whether cfg keeps its state in PostgreSQL.
+func isPG(cfg *config.Config) bool {
+	return cfg != nil && cfg.Settings.Backend != nil && cfg.Settings.Backend.Type == config.BackendPG
+}
+
+// emergencyDir is where a refresh whose state write failed saves the new
+// tokens: the state's folder for a local state, and for a PostgreSQL
+// state the local folder a local state would have (created, 0700), never
+// the database it could not write to.
+func emergencyDir(cfg *config.Config) string {
+	if !isPG(cfg) {
+		return ""
+	}
+	dir := filepath.Dir(statePath(cfg))
+	_ = os.MkdirAll(dir, 0o700)
+	return dir
+}
+
+// redactConnErr keeps a connection string's password out of an error
+// message: the driver may quote the string it could not parse or use.
+func redactConnErr(err error, connStr secret.Secret) error {
+	if err == nil || connStr.IsZero() {
+		return err
+	}
+	msg := err.Error()
+	red := redactSecrets(msg, connStr.Reveal())
+	if red == msg {
+		return err
+	}
+	return &redactedError{msg: red, err: err}
+}
+
+// redactSecrets replaces, in msg, the connection string cs and the
+// password it carries (URL user info or a password keyword/parameter).
+func redactSecrets(msg, cs string) string {
+	var secrets []string
+	if cs = strings.TrimSpace(cs); cs != "" {
+		secrets = append(secrets, cs)
+	}
+	if u, err := url.Parse(cs); err == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			secrets = append(secrets, pw, url.QueryEscape(pw), url.PathEscape(pw))
+		}
+		if pw := u.Query().Get("password"); pw != "" {
+			secrets = append(secrets, pw)
+		}
+	}
+	for _, m := range pgPasswordRE.FindAllStringSubmatch(cs, -1) {
+		if pw := strings.Trim(m[2], "'"); pw != "" {
+			secrets = append(secrets, pw)
+		}
+	}
+	for _, s := range secrets {
+		if len(s) >= 3 {
+			msg = strings.ReplaceAll(msg, s, "***")
+		}
+	}
+	return msg
+}
+
+// pgPasswordRE finds the password of a keyword/value connection string or
+// a URL's query.
+var pgPasswordRE = regexp.MustCompile(`(^|[\s?&])password\s*=\s*('[^']*'|[^\s&]+)`)
+
+// redactedError is an error whose message had a secret removed; errors.Is
+// and errors.As still see the original.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
 // openState opens the state store at path, recording this version and
 // using the command clock, with the state's passphrase (passphraseFor) and
 // its notes printed to stderr.
@@ -124,6 +263,7 @@ func openState(path string, opts state.Options) (state.Store, hcl.Diagnostics) {
 
 // stateErrDiags explains a state error, with advice where there is one.
 func stateErrDiags(summary string, err error) hcl.Diagnostics {
+	err = redactOpened(err)
 	if d := encryptionErrDiags(summary, err); d != nil {
 		return d
 	}
@@ -138,8 +278,21 @@ func stateErrDiags(summary string, err error) hcl.Diagnostics {
 		return errDiag("Error acquiring the state lock", detail)
 	case errors.Is(err, state.ErrNoState):
 		return errDiag(summary, "There is no state yet. Run \"oauthform init\" first.")
+	case dbUnreachable(err):
+		return errDiag("Cannot connect to the state's database", err.Error()+
+			"\n\nThe state is in PostgreSQL (the backend \"pg\" block). Check its connection string (conn_str, such as the OAUTHFORM_PG "+
+			"environment variable), that the server is running and reachable from here, and the user's password (in the string, "+
+			"or PGPASSWORD or ~/.pgpass). Nothing was read or written.")
 	}
 	return wrapErr(summary, err)
+}
+
+// dbUnreachable reports whether err is a failure to connect to the
+// PostgreSQL server of a pg state: the network, or the server refusing
+// the connection (authentication, a missing database).
+func dbUnreachable(err error) bool {
+	var ne *net.OpError
+	return errors.As(err, &ne) || strings.Contains(err.Error(), "failed to connect to")
 }
 
 // readSnapshot reads the state, taking the lock for the read when lock is

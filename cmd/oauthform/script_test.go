@@ -13,17 +13,26 @@ import (
 
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/pgtest"
 )
 
 // TestMain lets the test binary act as the oauthform command inside script
-// tests, so no separate build is needed and coverage still counts.
+// tests, so no separate build is needed and coverage still counts. The
+// tests run through pgtest.Main, which stops the PostgreSQL test server
+// the pg backend tests start (pgtest.Start).
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(pgtestMain{m}, map[string]func(){
 		"oauthform":   scriptOAuthform,
 		"testbrowser": testBrowser,
 		"holdlock":    holdLock,
 	})
 }
+
+// pgtestMain runs the tests with pgtest.Main, for testscript.Main (which
+// takes anything with Run and exits with its result).
+type pgtestMain struct{ m *testing.M }
+
+func (p pgtestMain) Run() int { return pgtest.Main(p.m) }
 
 // TestScripts runs testdata/script/*.txtar. Set UPDATE_SCRIPTS=1 to rewrite
 // golden files inside the archives when a cmp fails.

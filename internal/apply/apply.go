@@ -61,6 +61,10 @@ type Executor struct {
 	// Done, when set, is called once per finished action, never
 	// concurrently.
 	Done func(Outcome)
+	// EmergencyDir is where a refresh puts tokens the provider issued but
+	// the state could not store (Refresher.EmergencyDir); "" means the
+	// state's own folder, which only a local state has.
+	EmergencyDir string
 	// Stop, when closed (the first Ctrl-C), stops the run gracefully: no
 	// further action starts and a grant waiting on a person ends, while
 	// actions already talking to a provider finish and are written. Cancel
@@ -201,7 +205,7 @@ func (e *Executor) refresh(ctx context.Context, a *plan.Action, answered func())
 	if err != nil {
 		return fmt.Errorf("refreshing %s: %w", a.Conn, err)
 	}
-	r := &Refresher{Store: e.Store, Now: e.Now, OnAnswer: answered}
+	r := &Refresher{Store: e.Store, Now: e.Now, OnAnswer: answered, EmergencyDir: e.EmergencyDir}
 	_, err = r.Ensure(ctx, a.Conn, client, c.RefreshBefore)
 	return err
 }
