@@ -2,14 +2,17 @@
 // bench/run measures oauthform (and Terraform) with. It is part of the
 // benchmark suite, not of oauthform.
 //
-//	gen local -dir D -n N [-seed]
+//	gen local -dir D -n N [-seed] [-pg SCHEMA]
 //	    N connections across burner, sms77, buffer and phoneburner whose
 //	    provider blocks say `emulator = true`. With -seed, a state in which
 //	    every connection holds emulator-issued tokens and is up to date
 //	    (plan shows no changes). The tokens of the two connections named by
 //	    `gen names` are issued by an emulator whose state file is the one
 //	    oauthform's in-process sms77 emulator reads, so `token` can refresh
-//	    them.
+//	    them. With -pg, the configuration keeps its state in PostgreSQL
+//	    (backend "pg", conn_str = env("OAUTHFORM_PG"), that schema) and the
+//	    state is seeded there (state.OpenPG), OAUTHFORM_PG naming the
+//	    database.
 //
 //	gen serve -dir D -n N -latency 50ms -access-ttl 5m -ready FILE
 //	    Runs the sms77 and phoneburner emulators on free 127.0.0.1 ports in
@@ -106,6 +109,7 @@ func main() {
 	latency := fs.Duration("latency", 50*time.Millisecond, "serve: delay of token and refresh answers")
 	accessTTL := fs.Duration("access-ttl", 5*time.Minute, "serve: access token lifetime")
 	ready := fs.String("ready", "", "serve: file written once serving")
+	pgSchema := fs.String("pg", "", "local: keep the state in this PostgreSQL schema (OAUTHFORM_PG names the database)")
 	_ = fs.Parse(os.Args[2:])
 	if os.Args[1] != "names" && (*dir == "" || *n < 1) {
 		fatalf("%s: -dir and a positive -n are required", os.Args[1])
@@ -113,7 +117,7 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "local":
-		err = runLocal(*dir, *n, *seed)
+		err = runLocal(*dir, *n, *seed, *pgSchema)
 	case "serve":
 		err = runServe(*dir, *n, *latency, *accessTTL, *ready)
 	case "terraform":
@@ -202,19 +206,35 @@ func newEmulator(p prov, accessTTL time.Duration, stateFile string) (*emulator.S
 	})
 }
 
-// seedState writes one record per connection, with tokens issued by the
-// emulator issuer(c) returns, as apply would have written them.
-func seedState(dir string, conns []conn, issuer func(conn) *emulator.Server) error {
-	path := filepath.Join(dir, ".oauthform", "state.db")
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	st, err := state.Open(path, state.Options{Create: true})
-	if err != nil {
-		return err
+// seedState writes one record per connection into the local state of dir
+// (or, with pgSchema, into that schema of OAUTHFORM_PG's database), with
+// tokens issued by the emulator issuer(c) returns, as apply would have
+// written them.
+func seedState(dir, pgSchema string, conns []conn, issuer func(conn) *emulator.Server) error {
+	ctx := context.Background()
+	var st state.Store
+	if pgSchema != "" {
+		pst, err := state.OpenPG(ctx, os.Getenv("OAUTHFORM_PG"), pgSchema, state.Options{Create: true})
+		if err != nil {
+			return err
+		}
+		if snap, err := pst.Snapshot(ctx); err != nil || len(snap.Records) > 0 {
+			pst.Close()
+			return fmt.Errorf("the PostgreSQL schema %s must be empty (%v)", pgSchema, err)
+		}
+		st = pst
+	} else {
+		path := filepath.Join(dir, ".oauthform", "state.db")
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		bst, err := state.Open(path, state.Options{Create: true})
+		if err != nil {
+			return err
+		}
+		st = bst
 	}
 	defer st.Close()
-	ctx := context.Background()
 	lineage, err := st.Init(ctx)
 	if err != nil {
 		return err
@@ -246,8 +266,11 @@ func seedState(dir string, conns []conn, issuer func(conn) *emulator.Server) err
 }
 
 // runLocal: the `emulator = true` flavour.
-func runLocal(dir string, n int, seed bool) error {
+func runLocal(dir string, n int, seed bool, pgSchema string) error {
 	var blocks strings.Builder
+	if pgSchema != "" {
+		fmt.Fprintf(&blocks, "oauthform {\n  backend \"pg\" {\n    conn_str    = env(\"OAUTHFORM_PG\")\n    schema_name = %q\n  }\n}\n\n", pgSchema)
+	}
 	for _, p := range localProvs {
 		fmt.Fprintf(&blocks, "provider %q {\n  emulator = true\n}\n\n", p.name)
 	}
@@ -277,7 +300,7 @@ func runLocal(dir string, n int, seed bool) error {
 		return err
 	}
 	start := time.Now()
-	err = seedState(dir, conns, func(c conn) *emulator.Server {
+	err = seedState(dir, pgSchema, conns, func(c conn) *emulator.Server {
 		for _, t := range tokenConns {
 			if c.name == t {
 				return persistent
@@ -333,7 +356,7 @@ func runServe(dir string, n int, latency, accessTTL time.Duration, ready string)
 		return err
 	}
 	start := time.Now()
-	if err := seedState(dir, conns, func(c conn) *emulator.Server { return emus[c.p.name] }); err != nil {
+	if err := seedState(dir, "", conns, func(c conn) *emulator.Server { return emus[c.p.name] }); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "seeded %d records in %s\n", n, time.Since(start).Round(time.Millisecond))
