@@ -50,16 +50,6 @@ Options:
   -var, -var-file     Variables, as for plan.
 `
 
-// stateImporter is a store that can take a whole state as it is, lineage
-// and serial included: Import writes snap (its records unsealed, sealed
-// again under the store's passphrase and snap's lineage) into a state
-// that holds no connection, in one transaction, under the operation lock.
-// state migrate keeps the lineage with it; without it, the copy gets the
-// destination's lineage.
-type stateImporter interface {
-	Import(ctx context.Context, snap *state.Snapshot) error
-}
-
 // migrateSide is one end of a migration.
 type migrateSide struct {
 	pg      bool
@@ -282,7 +272,7 @@ func (m *migration) run(ctx context.Context) (*migrateResult, hcl.Diagnostics) {
 
 	// Encrypted as the source is, or because the destination already was.
 	res := &migrateResult{from: src.Path(), to: dst.Path(), records: len(snap.Records), srcLineage: snap.Lineage, encrypted: !dstPass.IsZero()}
-	if im, ok := dst.(stateImporter); ok {
+	if im, ok := dst.(state.Importer); ok {
 		if err := im.Import(ctx, snap); err != nil {
 			return nil, stateErrDiags("Failed to copy the state", err)
 		}
