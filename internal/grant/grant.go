@@ -204,6 +204,11 @@ func (s *session) startBrowser() (errc <-chan error, wait func()) {
 // browserFailed tells the person that the browser could not be opened. It
 // is not fatal: the URL was printed.
 func (s *session) browserFailed(err error) {
+	if s.ctx.Err() != nil {
+		// The grant is ending (timeout, Ctrl-C) and took the browser with
+		// it: nothing for the person to do about the browser.
+		return
+	}
 	msg := s.scrub(err.Error())
 	s.log.Warn("could not open a browser", "error", msg)
 	fmt.Fprintf(s.out, "Could not open a browser (%s); open the URL above by hand.\n", msg)
