@@ -194,6 +194,12 @@ func (s *BoltStore) release() error {
 }
 
 func (s *BoltStore) newLockInfo(operation string) *LockInfo {
+	return newLockInfo(operation, s.path, s.opts.Version, s.opts.Now())
+}
+
+// newLockInfo describes this process as the holder of a lock taken for
+// operation on the state named path, for contenders to show.
+func newLockInfo(operation, path, version string, now time.Time) *LockInfo {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "unknown"
@@ -211,9 +217,9 @@ func (s *BoltStore) newLockInfo(operation string) *LockInfo {
 		Who:       name + "@" + host,
 		PID:       os.Getpid(),
 		Host:      host,
-		Version:   s.opts.Version,
-		Created:   s.opts.Now().Round(0),
-		Path:      s.path,
+		Version:   version,
+		Created:   now.Round(0),
+		Path:      path,
 	}
 }
 

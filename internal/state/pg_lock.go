@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"os/user"
 	"strings"
 	"sync"
 	"time"
@@ -444,28 +442,8 @@ func (s *PGStore) holdsConnLock(conn string) bool {
 }
 
 func (s *PGStore) newLockInfo(operation string) *LockInfo {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "unknown"
-	}
-	name := os.Getenv("USER")
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		name = u.Username
-	}
-	if name == "" {
-		name = "unknown"
-	}
 	s.mu.Lock()
 	now, version := s.opts.Now, s.opts.Version
 	s.mu.Unlock()
-	return &LockInfo{
-		ID:        newID(),
-		Operation: operation,
-		Who:       name + "@" + host,
-		PID:       os.Getpid(),
-		Host:      host,
-		Version:   version,
-		Created:   now().Round(0),
-		Path:      s.display,
-	}
+	return newLockInfo(operation, s.display, version, now())
 }
