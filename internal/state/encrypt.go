@@ -337,6 +337,19 @@ func (s *BoltStore) lockAllConns(ctx context.Context, what string, minWait time.
 	s.mu.Lock()
 	wait := max(s.opts.LockTimeout, minWait)
 	s.mu.Unlock()
+	release, err = lockEach(ctx, names, wait, s.holdsConnLock, s.LockConn)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", what, s.path, err)
+	}
+	return release, nil
+}
+
+// lockEach takes the lock of every connection in names that is not held
+// yet (held), in order, waiting up to wait for each; on a failure it
+// releases those it took. Both backends' lockAllConns use it.
+func lockEach(ctx context.Context, names []string, wait time.Duration, held func(string) bool,
+	lock func(context.Context, string, time.Duration) (func() error, error),
+) (release func(), err error) {
 	var releases []func() error
 	release = func() {
 		for _, r := range releases {
@@ -344,13 +357,13 @@ func (s *BoltStore) lockAllConns(ctx context.Context, what string, minWait time.
 		}
 	}
 	for _, name := range names {
-		if s.holdsConnLock(name) {
+		if held(name) {
 			continue
 		}
-		r, err := s.LockConn(ctx, name, wait)
+		r, err := lock(ctx, name, wait)
 		if err != nil {
 			release()
-			return nil, fmt.Errorf("%s %s: %w", what, s.path, err)
+			return nil, err
 		}
 		releases = append(releases, r)
 	}

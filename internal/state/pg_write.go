@@ -521,22 +521,9 @@ func (s *PGStore) lockAllConns(ctx context.Context, what string, minWait time.Du
 	s.mu.Lock()
 	wait := max(s.opts.LockTimeout, minWait)
 	s.mu.Unlock()
-	var releases []func() error
-	release = func() {
-		for _, r := range releases {
-			_ = r()
-		}
-	}
-	for _, name := range names {
-		if s.holdsConnLock(name) {
-			continue
-		}
-		r, err := s.LockConn(ctx, name, wait)
-		if err != nil {
-			release()
-			return nil, fmt.Errorf("%s %s: %w", what, s.display, err)
-		}
-		releases = append(releases, r)
+	release, err = lockEach(ctx, names, wait, s.holdsConnLock, s.LockConn)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", what, s.display, err)
 	}
 	return release, nil
 }
