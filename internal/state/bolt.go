@@ -426,26 +426,38 @@ func (s *BoltStore) update(ctx context.Context, conn, what string, sealing bool,
 			}
 		}
 	}
-	sealed, postponed, err := s.updateOnce(ctx, conn, what, sealing, mayEnable, fn)
+	return sealingUpdate(s.path, s.opts.Notify, &s.postponedNoted, mayEnable, func(mayEnable bool) (int, bool, error) {
+		return s.updateOnce(ctx, conn, what, sealing, mayEnable, fn)
+	})
+}
+
+// sealingUpdate runs a write (once) that may turn encryption at rest on
+// (mayEnable), for both backends: when a record that cannot be read blocks
+// sealing, the write is retried without sealing; notify tells the person
+// what happened (noted: the postponement was told already).
+func sealingUpdate(name string, notify func(string), noted *atomic.Bool, mayEnable bool,
+	once func(mayEnable bool) (sealed int, postponed bool, err error),
+) error {
+	sealed, postponed, err := once(mayEnable)
 	var ee *enableError
 	if errors.As(err, &ee) {
 		// A record that cannot be read blocks sealing the state, but
 		// this write may not need it (`state rm` of that very record).
-		if s.opts.Notify != nil {
-			s.opts.Notify(fmt.Sprintf("Encryption at rest could not be turned on for the state %s: %v. "+
-				"This write is not sealed; remove or repair that record.", s.path, ee.err))
+		if notify != nil {
+			notify(fmt.Sprintf("Encryption at rest could not be turned on for the state %s: %v. "+
+				"This write is not sealed; remove or repair that record.", name, ee.err))
 		}
-		s.postponedNoted.Store(true)
-		sealed, postponed, err = s.updateOnce(ctx, conn, what, sealing, false, fn)
+		noted.Store(true)
+		sealed, postponed, err = once(false)
 	}
 	switch {
-	case s.opts.Notify == nil:
+	case notify == nil:
 	case sealed >= 0:
-		s.opts.Notify(fmt.Sprintf("Encryption at rest is now on for the state %s: the secrets of %d connection(s) were sealed in one transaction. "+
-			"Commands that use tokens (apply, refresh, destroy, token, show -show-sensitive) now need the passphrase; plan and show do not.", s.path, sealed))
-	case err == nil && postponed && !s.postponedNoted.Swap(true):
-		s.opts.Notify(fmt.Sprintf("A passphrase is set but the state %s is not encrypted yet, so this write was not sealed. "+
-			"The next apply or refresh seals every connection, or run \"oauthform state rekey\" now.", s.path))
+		notify(fmt.Sprintf("Encryption at rest is now on for the state %s: the secrets of %d connection(s) were sealed in one transaction. "+
+			"Commands that use tokens (apply, refresh, destroy, token, show -show-sensitive) now need the passphrase; plan and show do not.", name, sealed))
+	case err == nil && postponed && !noted.Swap(true):
+		notify(fmt.Sprintf("A passphrase is set but the state %s is not encrypted yet, so this write was not sealed. "+
+			"The next apply or refresh seals every connection, or run \"oauthform state rekey\" now.", name))
 	}
 	return err
 }

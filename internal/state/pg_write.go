@@ -319,28 +319,9 @@ func (s *PGStore) update(ctx context.Context, conn, what string, sealing bool, f
 			return s.pgExplain(what, err)
 		}
 	}
-	sealed, postponed, err := s.updateOnce(ctx, conn, what, sealing, mayEnable, fn)
-	var ee *enableError
-	if errors.As(err, &ee) {
-		// A record that cannot be read blocks sealing the state, but
-		// this write may not need it (`state rm` of that very record).
-		if s.opts.Notify != nil {
-			s.opts.Notify(fmt.Sprintf("Encryption at rest could not be turned on for the state %s: %v. "+
-				"This write is not sealed; remove or repair that record.", s.display, ee.err))
-		}
-		s.postponedNoted.Store(true)
-		sealed, postponed, err = s.updateOnce(ctx, conn, what, sealing, false, fn)
-	}
-	switch {
-	case s.opts.Notify == nil:
-	case sealed >= 0:
-		s.opts.Notify(fmt.Sprintf("Encryption at rest is now on for the state %s: the secrets of %d connection(s) were sealed in one transaction. "+
-			"Commands that use tokens (apply, refresh, destroy, token, show -show-sensitive) now need the passphrase; plan and show do not.", s.display, sealed))
-	case err == nil && postponed && !s.postponedNoted.Swap(true):
-		s.opts.Notify(fmt.Sprintf("A passphrase is set but the state %s is not encrypted yet, so this write was not sealed. "+
-			"The next apply or refresh seals every connection, or run \"oauthform state rekey\" now.", s.display))
-	}
-	return err
+	return sealingUpdate(s.display, s.opts.Notify, &s.postponedNoted, mayEnable, func(mayEnable bool) (int, bool, error) {
+		return s.updateOnce(ctx, conn, what, sealing, mayEnable, fn)
+	})
 }
 
 // updateOnce is update's write: sealed is the number of records sealed
