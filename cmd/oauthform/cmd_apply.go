@@ -179,6 +179,8 @@ type operation struct {
 	cfg  *config.Config
 	st   state.Store
 	stop chan struct{} // closed on the first interrupt
+	// flights names the refreshes on the wire, for the interrupt messages.
+	flights *apply.Flights
 }
 
 func runOperation(ctx context.Context, g *globals, command string, args []string) int {
@@ -191,7 +193,7 @@ func runOperation(ctx context.Context, g *globals, command string, args []string
 		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError
 	}
-	op := &operation{g: g, a: a, stop: make(chan struct{})}
+	op := &operation{g: g, a: a, stop: make(chan struct{}), flights: &apply.Flights{}}
 	hard, done := op.handleInterrupts(ctx)
 	defer done()
 	return op.run(hard)
@@ -215,6 +217,10 @@ func (op *operation) handleInterrupts(ctx context.Context) (context.Context, fun
 			stopped, soft = true, nil
 			close(op.stop)
 			fmt.Fprintln(op.g.streams.Err, "\nInterrupt received. Finishing the actions in flight and writing the state; press Ctrl-C again to stop at once.")
+			if names := op.flights.Names(); len(names) > 0 {
+				fmt.Fprintf(op.g.streams.Err, "Waiting for the provider's answer to the refresh of %s: its refresh token is single-use, so the answer must be stored.\n",
+					strings.Join(names, ", "))
+			}
 		}
 		for {
 			select {
@@ -228,6 +234,10 @@ func (op *operation) handleInterrupts(ctx context.Context) (context.Context, fun
 					continue
 				}
 				fmt.Fprintln(op.g.streams.Err, "Two interrupts received. Stopping now; everything finished so far is in the state.")
+				if names := op.flights.Names(); len(names) > 0 {
+					fmt.Fprintf(op.g.streams.Err, "Abandoned the refresh of %s: the provider may have rotated its refresh token, so its login may be lost; "+
+						"the next refresh tries the old token once and says so.\n", strings.Join(names, ", "))
+				}
 				cancel()
 				return
 			}
@@ -279,6 +289,15 @@ func (op *operation) run(ctx context.Context) int {
 		writeDiags(g, g.streams.Err, nil, stateErrDiags("Failed to read the state", err))
 		return exitError
 	}
+	// Answers kept outside the state are newer than it: write them first,
+	// then plan from the state they make.
+	if changed, cdiags := applyPending(ctx, st, localStateDir(cfg), snap); changed || len(cdiags) > 0 {
+		writeDiags(g, g.streams.Err, nil, cdiags)
+		if snap, err = st.Snapshot(ctx); err != nil {
+			writeDiags(g, g.streams.Err, nil, stateErrDiags("Failed to read the state", err))
+			return exitError
+		}
+	}
 	if snap.Encrypted {
 		for _, rec := range snap.Records {
 			if rec.Sealed {
@@ -329,6 +348,7 @@ func (op *operation) run(ctx context.Context) int {
 		Granter:     &cliGranter{g: g, a: a},
 		NewClient:   func(app *config.App) (*providers.Client, error) { return newClient(ctx, g, cfg, app) },
 		Parallelism: a.parallelism, Now: clock, Done: prog.done, Stop: op.stop,
+		Flights: op.flights,
 	}
 	if p.Changes() && a.command != "refresh" {
 		fmt.Fprintln(out)

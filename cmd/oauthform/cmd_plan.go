@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/oauthform/oauthform/internal/apply"
 	"github.com/oauthform/oauthform/internal/config"
 	"github.com/oauthform/oauthform/internal/plan"
 	"github.com/oauthform/oauthform/internal/state"
@@ -109,6 +110,7 @@ func runPlan(ctx context.Context, g *globals, args []string) int {
 	if diags.HasErrors() {
 		return planFailed(g, a, cfg, diags)
 	}
+	diags = append(diags, custodyDiags(apply.CustodyReport(localStateDir(cfg), snap))...)
 	g.log.Debug("plan computed", "actions", len(p.Actions), "serial", p.Serial)
 
 	if a.out != "" {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"path/filepath"
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/oauthform/oauthform/internal/apply"
 	"github.com/oauthform/oauthform/internal/config"
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
@@ -54,6 +56,16 @@ func (t *stateTarget) open(ctx context.Context, opts state.Options) (state.Store
 		return openState(t.path, opts)
 	}
 	return openConfigState(ctx, t.cfg, opts)
+}
+
+// localDir is the local folder of the target's state: where the custody
+// journal and emergency files are (for a PostgreSQL state, the folder a
+// local state would have).
+func (t *stateTarget) localDir() string {
+	if t.cfg != nil && isPG(t.cfg) {
+		return filepath.Dir(statePath(t.cfg))
+	}
+	return filepath.Dir(t.path)
 }
 
 // passphrase is the passphrase oauthform uses for the target's state
@@ -115,6 +127,11 @@ func runShow(ctx context.Context, g *globals, args []string) int {
 		return exitError
 	}
 	js := newJSONState(snap, cfg, only, *showSensitive)
+	custody, err := apply.CustodyReport(target.localDir(), snap)
+	if err != nil {
+		writeDiags(g, g.streams.Err, nil, warnDiag("Cannot read the custody journal", err.Error()+"\nWhat show says about refreshes in flight may be incomplete."))
+	}
+	js.addCustody(custody)
 	if only != "" && len(js.Connections) == 0 {
 		writeDiags(g, g.streams.Err, nil, noSuchConnection(only, snap, cfg))
 		return exitError

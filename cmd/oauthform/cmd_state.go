@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/oauthform/oauthform/internal/apply"
 	"github.com/oauthform/oauthform/internal/state"
 )
 
@@ -201,6 +202,9 @@ func runStateRm(ctx context.Context, g *globals, args []string) int {
 			writeDiags(g, g.streams.Err, nil, stateErrDiags(fmt.Sprintf("Failed to remove %q", name), err))
 			fmt.Fprintf(g.streams.Err, "%d connection(s) were removed before the error.\n", removed)
 			return exitError
+		}
+		if err := apply.Forget(target.localDir(), name); err != nil {
+			writeDiags(g, g.streams.Err, nil, warnDiag("Tokens of "+name+" may remain outside the state", err.Error()))
 		}
 		removed++
 		fmt.Fprintf(g.streams.Out, "Removed connection %q\n", name)

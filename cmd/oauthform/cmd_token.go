@@ -120,7 +120,10 @@ func runToken(ctx context.Context, g *globals, args []string) int {
 		writeDiags(g, g.streams.Err, nil, wrapErr("Cannot reach the provider", err))
 		return exitError
 	}
-	r := &apply.Refresher{Store: st, Now: clock, EmergencyDir: emergencyDir(cfg)}
+	flights := &apply.Flights{}
+	abandon, done := refreshInterrupts(g, flights)
+	defer done()
+	r := &apply.Refresher{Store: st, Now: clock, EmergencyDir: emergencyDir(cfg), Abandon: abandon, Flights: flights}
 	res, err := r.Ensure(ctx, ta.conn, client, ta.minValid)
 	if err != nil {
 		summary := "Refresh failed"
@@ -227,7 +230,12 @@ func validTokenFast(ctx context.Context, g *globals, ta *tokenArgs) *state.Recor
 	}
 	defer st.Close()
 	rec, err := st.Get(ctx, ta.conn)
-	if err != nil || rec.Sealed || rec.Status != state.StatusActive || rec.Access.IsZero() {
+	if err != nil || rec.Sealed || rec.Status != state.StatusActive || rec.Access.IsZero() || rec.InFlight != nil {
+		return nil
+	}
+	// Tokens kept outside the state (a custody or emergency file) are
+	// newer, or say the state went back in time: the full path decides.
+	if c, err := apply.CustodyOf(filepath.Dir(path), rec); err != nil || c != nil {
 		return nil
 	}
 	if !rec.Expiry.IsZero() && !rec.Expiry.After(clock().Add(ta.minValid)) {
@@ -257,10 +265,41 @@ func newClient(ctx context.Context, g *globals, cfg *config.Config, app *config.
 		Profile: p, ClientID: app.ClientID, ClientSecret: app.ClientSecret,
 		RedirectURI: app.RedirectURI, Logger: g.log.Named("provider"), Now: clock,
 	}
+	var err error
+	if c.Timeout, err = envDuration(requestTimeoutEnv); err == nil {
+		c.AnswerWait, err = envDuration(answerWaitEnv)
+	}
+	if err != nil {
+		return nil, err
+	}
 	if err := c.Discover(ctx); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// Environment variables that bound provider calls.
+const (
+	// requestTimeoutEnv bounds each provider request until it is sent
+	// (default 30s).
+	requestTimeoutEnv = "OAUTHFORM_REQUEST_TIMEOUT"
+	// answerWaitEnv bounds the wait for the answer to a sent token
+	// request (default 5m): that answer holds single-use tokens.
+	answerWaitEnv = "OAUTHFORM_ANSWER_WAIT"
+)
+
+// envDuration reads a positive duration from the environment; unset is 0
+// (the default).
+func envDuration(name string) (time.Duration, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q is not a positive duration such as 30s or 5m", name, v)
+	}
+	return d, nil
 }
 
 func connectionNames(cfg *config.Config) []string {

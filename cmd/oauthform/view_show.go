@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/oauthform/oauthform/internal/apply"
 	"github.com/oauthform/oauthform/internal/config"
 	"github.com/oauthform/oauthform/internal/state"
 )
@@ -55,6 +56,25 @@ type jsonConnection struct {
 	Metadata     map[string]any `json:"metadata,omitempty"`
 	Created      string         `json:"created,omitempty"`
 	Refreshed    string         `json:"refreshed,omitempty"`
+	// Custody is what the custody journal and emergency files say that
+	// the state does not: a refresh in flight or interrupted, tokens kept
+	// outside the state, a state gone back in time.
+	Custody *jsonCustody `json:"custody,omitempty"`
+}
+
+type jsonCustody struct {
+	State  string `json:"state"`
+	Detail string `json:"detail"`
+	File   string `json:"file,omitempty"`
+}
+
+// addCustody attaches the custody report to the connections.
+func (js *jsonState) addCustody(report map[string]*apply.CustodyStatus) {
+	for i := range js.Connections {
+		if c := report[js.Connections[i].Name]; c != nil {
+			js.Connections[i].Custody = &jsonCustody{State: c.State, Detail: c.Detail, File: c.File}
+		}
+	}
 }
 
 func timeOrEmpty(t time.Time) string {
@@ -150,6 +170,9 @@ func renderStateTable(w io.Writer, js *jsonState, now time.Time) {
 
 func statusText(c jsonConnection) string {
 	s := strings.ReplaceAll(c.Status, "_", " ")
+	if c.Custody != nil {
+		s += ", " + strings.ReplaceAll(c.Custody.State, "_", " ")
+	}
 	if c.Connected && !c.Declared {
 		s += " (not declared)"
 	}
@@ -224,6 +247,9 @@ func renderConnection(w io.Writer, c jsonConnection, now time.Time) {
 	}
 	if c.Refreshed != "" {
 		row("refreshed", c.Refreshed)
+	}
+	if cu := c.Custody; cu != nil {
+		row("custody", cu.Detail)
 	}
 	if le := c.LastError; le != nil {
 		msg := le.Kind

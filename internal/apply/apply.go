@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -70,6 +71,8 @@ type Executor struct {
 	// actions already talking to a provider finish and are written. Cancel
 	// the context of Run to abandon those too.
 	Stop <-chan struct{}
+	// Flights, when set, tracks the refreshes on the wire (Refresher.Flights).
+	Flights *Flights
 }
 
 // ErrInterrupted is the error of actions that did not start because the
@@ -205,7 +208,10 @@ func (e *Executor) refresh(ctx context.Context, a *plan.Action, answered func())
 	if err != nil {
 		return fmt.Errorf("refreshing %s: %w", a.Conn, err)
 	}
-	r := &Refresher{Store: e.Store, Now: e.Now, OnAnswer: answered, EmergencyDir: e.EmergencyDir}
+	// A refresh on the wire is abandoned only when Run's context ends (the
+	// second Ctrl-C); Stop keeps new ones from starting.
+	r := &Refresher{Store: e.Store, Now: e.Now, OnAnswer: answered, EmergencyDir: e.EmergencyDir,
+		Abandon: ctx.Done(), Flights: e.Flights}
 	_, err = r.Ensure(ctx, a.Conn, client, c.RefreshBefore)
 	return err
 }
@@ -263,7 +269,32 @@ func (e *Executor) disconnect(ctx context.Context, a *plan.Action) (string, erro
 	if err := e.Store.Delete(ctx, a.Conn); err != nil && !errors.Is(err, state.ErrNotFound) {
 		return note, fmt.Errorf("disconnecting %s: %w", a.Conn, err)
 	}
+	if err := Forget(e.dir(), a.Conn); err != nil {
+		return note, fmt.Errorf("disconnecting %s: %w", a.Conn, err)
+	}
 	return note, nil
+}
+
+// dir is the state's local folder (custody journal, emergency files).
+func (e *Executor) dir() string {
+	if e.EmergencyDir != "" {
+		return e.EmergencyDir
+	}
+	return filepath.Dir(e.Store.Path())
+}
+
+// Forget removes every copy of conn's tokens kept outside the state in
+// dir, the state's local folder: its custody file and emergency files
+// (overwritten, then deleted). Call it once the record is deleted.
+func Forget(dir, conn string) error {
+	if err := (&Journal{Dir: CustodyDir(dir)}).Remove(conn); err != nil {
+		return err
+	}
+	files, err := emergencyFiles(dir, conn)
+	for _, f := range files {
+		removeSecretFile(f.path)
+	}
+	return err
 }
 
 // clientForRecord finds a declared app matching the record's provider and
@@ -326,7 +357,29 @@ func (e *Executor) grant(ctx context.Context, a *plan.Action, index, total int) 
 		*old = *rec
 		return true, nil
 	})
+	if o.Err != nil {
+		o.Err = e.keepGrant(ctx, client, rec, o.Err)
+	}
 	return o
+}
+
+// keepGrant handles a new grant whose tokens could not be written to the
+// state: they go to an emergency file, which the next command applies; if
+// even that fails, they are revoked where the provider can, so no live
+// grant is left that oauthform does not know of.
+func (e *Executor) keepGrant(ctx context.Context, client *providers.Client, rec *state.Record, writeErr error) error {
+	path, err := writeEmergency(e.dir(), rec, e.now())
+	if err == nil {
+		return fmt.Errorf("connecting %s: the provider issued tokens but writing them to the state failed: %w. "+
+			"They were saved to %s (mode 0600); once the state is writable, run `oauthform state restore %s`", rec.Conn, writeErr, path, path)
+	}
+	rerr := client.Revoke(context.WithoutCancel(ctx), rec.Access, rec.Refresh)
+	if rerr == nil {
+		return fmt.Errorf("connecting %s: the provider issued tokens but neither the state (%w) nor an emergency file (%v) could hold them, "+
+			"so they were revoked; run `oauthform apply` again once the disk has room", rec.Conn, writeErr, err)
+	}
+	return fmt.Errorf("connecting %s: the provider issued tokens but neither the state (%w) nor an emergency file (%v) could hold them, "+
+		"and revoking them failed (%v): remove the app's access in %s's settings, then run `oauthform apply` again", rec.Conn, writeErr, err, rerr, rec.Provider)
 }
 
 // withRecord runs fn on conn's record (a new one when absent) under the

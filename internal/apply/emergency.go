@@ -86,19 +86,101 @@ func safeName(s string) string {
 // emergency file's.
 var ErrStaleEmergency = errors.New("the state holds newer tokens than the emergency file")
 
-// Restore puts the tokens of the emergency file at path into the state,
-// under the connection's lock, and returns the connection's name. The
-// record must still exist and belong to the same provider and client; it
-// is not overwritten when it was refreshed after the file was written
-// (ErrStaleEmergency), unless force is set.
-func Restore(ctx context.Context, st state.Store, path string, force bool) (string, error) {
+// emergencyFile is an emergency file found next to the state.
+type emergencyFile struct {
+	path   string
+	tokens *emergencyTokens
+}
+
+// emergencyFiles returns conn's emergency files in dir, oldest first.
+func emergencyFiles(dir, conn string) ([]emergencyFile, error) {
+	names, err := filepath.Glob(filepath.Join(dir, "oauthform-emergency-"+safeName(conn)+"-*.json"))
+	if err != nil {
+		return nil, fmt.Errorf("looking for emergency files: %w", err)
+	}
+	var out []emergencyFile
+	for _, n := range names {
+		e, err := readEmergency(n)
+		if err != nil {
+			return nil, err
+		}
+		if e.Conn == conn {
+			out = append(out, emergencyFile{path: n, tokens: e})
+		}
+	}
+	slices.SortFunc(out, func(a, b emergencyFile) int { return a.tokens.Written.Compare(b.tokens.Written) })
+	return out, nil
+}
+
+// EmergencyFiles returns every emergency file in dir by connection, for
+// show and plan to report.
+func EmergencyFiles(dir string) (map[string][]string, error) {
+	names, err := filepath.Glob(filepath.Join(dir, "oauthform-emergency-*.json"))
+	if err != nil {
+		return nil, fmt.Errorf("looking for emergency files: %w", err)
+	}
+	out := map[string][]string{}
+	for _, n := range names {
+		e, err := readEmergency(n)
+		if err != nil {
+			return nil, err
+		}
+		out[e.Conn] = append(out[e.Conn], n)
+	}
+	return out, nil
+}
+
+func readEmergency(path string) (*emergencyTokens, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("reading the emergency file: %w", err)
+		return nil, fmt.Errorf("reading the emergency file: %w", err)
 	}
 	var e emergencyTokens
 	if err := json.Unmarshal(b, &e); err != nil || e.Format != emergencyFormat || e.Conn == "" || e.AccessToken == "" {
-		return "", fmt.Errorf("%s is not an oauthform emergency file", path)
+		return nil, fmt.Errorf("%s is not an oauthform emergency file", path)
+	}
+	return &e, nil
+}
+
+// apply puts the file's tokens into rec.
+func (e *emergencyTokens) apply(rec *state.Record) {
+	rec.Access, rec.Refresh = secret.New(e.AccessToken), secret.New(e.RefreshToken)
+	if e.TokenType != "" {
+		rec.TokenType = e.TokenType
+	}
+	rec.Expiry = e.Expiry
+	if e.GrantedScopes != nil {
+		rec.GrantedScopes = slices.Clone(e.GrantedScopes)
+	}
+	rec.Status, rec.LastError, rec.Refreshed, rec.InFlight = state.StatusActive, nil, e.Written, nil
+}
+
+// removeSecretFile overwrites a file holding tokens with zeros and deletes
+// it (best effort: it is applied already).
+func removeSecretFile(path string) {
+	if f, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
+		if st, err := f.Stat(); err == nil {
+			_, _ = f.WriteAt(make([]byte, st.Size()), 0)
+			_ = f.Sync()
+		}
+		_ = f.Close()
+	}
+	_ = os.Remove(path)
+}
+
+// Restore puts the tokens of the emergency file or custody file at path
+// into the state, under the connection's lock, and returns the
+// connection's name. The record must still exist and belong to the same
+// provider and client (an emergency file) or grant (a custody file); it is
+// not overwritten when it holds newer tokens than the file
+// (ErrStaleEmergency), unless force is set.
+func Restore(ctx context.Context, st state.Store, path string, force bool) (string, error) {
+	if e, err := readCustody(path); err == nil {
+		return e.Conn, restoreCustody(ctx, st, e, force)
+	}
+	e, err := readEmergency(path)
+	if err != nil {
+		return "", err
 	}
 	release, err := st.LockConn(ctx, e.Conn, DefaultLockWait)
 	if err != nil {
@@ -117,17 +199,46 @@ func Restore(ctx context.Context, st state.Store, path string, force bool) (stri
 		return e.Conn, fmt.Errorf("restoring %s: %w (refreshed %s, file written %s); use -force to restore anyway",
 			e.Conn, ErrStaleEmergency, rec.Refreshed.UTC().Format(time.RFC3339), e.Written.Format(time.RFC3339))
 	}
-	rec.Access, rec.Refresh = secret.New(e.AccessToken), secret.New(e.RefreshToken)
-	if e.TokenType != "" {
-		rec.TokenType = e.TokenType
-	}
-	rec.Expiry = e.Expiry
-	if e.GrantedScopes != nil {
-		rec.GrantedScopes = slices.Clone(e.GrantedScopes)
-	}
-	rec.Status, rec.LastError, rec.Refreshed = state.StatusActive, nil, e.Written
+	e.apply(rec)
 	if err := st.Put(ctx, rec); err != nil {
 		return e.Conn, fmt.Errorf("restoring %s: %w", e.Conn, err)
 	}
 	return e.Conn, nil
+}
+
+// restoreCustody replays the answer kept in a custody file.
+func restoreCustody(ctx context.Context, st state.Store, e *CustodyEntry, force bool) error {
+	cust, ok := st.(state.Custodian)
+	if !ok {
+		return fmt.Errorf("restoring %s: this state backend keeps no custody journal", e.Conn)
+	}
+	if !e.Answered() {
+		return fmt.Errorf("restoring %s: the custody file %s holds no answer: its refresh was sent %s and never answered", e.Conn, e.Path, &e.Flight)
+	}
+	release, err := st.LockConn(ctx, e.Conn, DefaultLockWait)
+	if err != nil {
+		return fmt.Errorf("restoring %s: %w", e.Conn, err)
+	}
+	defer func() { _ = release() }()
+	rec, err := st.Get(ctx, e.Conn)
+	if err != nil {
+		return fmt.Errorf("restoring %s: %w", e.Conn, err)
+	}
+	newer, err := cust.OpenRecord(ctx, e.Conn, e.Lineage, e.Record)
+	if err != nil {
+		return fmt.Errorf("restoring %s from %s: %w", e.Conn, e.Path, err)
+	}
+	if !e.Grant.Equal(rec.Created) && !force {
+		return fmt.Errorf("restoring %s: the custody file belongs to a grant made %s, the state's connection was granted %s; use -force to restore anyway",
+			e.Conn, e.Grant.UTC().Format(time.RFC3339), rec.Created.UTC().Format(time.RFC3339))
+	}
+	if rec.Generation >= e.Generation && !force {
+		return fmt.Errorf("restoring %s: %w (generation %d in the state, %d in the file); use -force to restore anyway",
+			e.Conn, ErrStaleEmergency, rec.Generation, e.Generation)
+	}
+	adopt(rec, newer, e.Generation, e.AnsweredAt)
+	if err := st.Put(ctx, rec); err != nil {
+		return fmt.Errorf("restoring %s: %w", e.Conn, err)
+	}
+	return nil
 }

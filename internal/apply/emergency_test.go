@@ -15,15 +15,20 @@ import (
 	"github.com/oauthform/oauthform/internal/state"
 )
 
-// failingPuts is a store whose writes fail while fail is set, as a full
-// disk or a revoked permission would make them.
+// failingPuts is a store whose writes fail while fail is set, from the
+// (after+1)th write on, as a full disk or a revoked permission would make
+// them. It hides the store's custody journal (it embeds only state.Store),
+// so the emergency file is the last resort.
 type failingPuts struct {
 	state.Store
-	fail bool
+	fail  bool
+	after int
+	puts  int
 }
 
 func (s *failingPuts) Put(ctx context.Context, rec *state.Record) error {
-	if s.fail {
+	s.puts++
+	if s.fail && s.puts > s.after {
 		return errors.New("disk full")
 	}
 	return s.Store.Put(ctx, rec)
@@ -35,7 +40,7 @@ func (s *failingPuts) Put(ctx context.Context, rec *state.Record) error {
 // works without a new grant.
 func TestEnsureStateWriteFailureSavesEmergencyFile(t *testing.T) {
 	f := newFixture(t, "sms77", []string{"sms"}, time.Date(2026, 11, 24, 12, 0, 30, 0, time.UTC))
-	st := &failingPuts{Store: f.store(t), fail: true}
+	st := &failingPuts{Store: f.store(t), fail: true, after: 1} // the intent is written, the answer is not
 	dir := t.TempDir()
 	r := &Refresher{Store: st, Now: func() time.Time { return f.now }, EmergencyDir: dir}
 	old, err := st.Get(context.Background(), "c")
@@ -75,8 +80,8 @@ func TestEnsureStateWriteFailureSavesEmergencyFile(t *testing.T) {
 	if _, err := f.client.Refresh(context.Background(), old.Refresh); !providers.NeedsReconnect(err) {
 		t.Fatalf("old refresh token after rotation: err = %v, want invalid_grant", err)
 	}
-	if got, _ := st.Get(context.Background(), "c"); got.Refresh.Reveal() != old.Refresh.Reveal() {
-		t.Fatal("a failed write changed the record")
+	if got, _ := st.Get(context.Background(), "c"); got.Refresh.Reveal() != old.Refresh.Reveal() || got.InFlight == nil {
+		t.Fatal("a failed write changed the record's tokens, or the intent is not in it")
 	}
 
 	st.fail = false

@@ -275,7 +275,7 @@ func (w *fltWorld) refresher() *Refresher {
 // retries where retrying is safe, waits recorded instead of slept.
 func (w *fltWorld) client(timeout time.Duration) *providers.Client {
 	return &providers.Client{Profile: w.profile, ClientID: "id", ClientSecret: secret.New(fltClientSecret),
-		RedirectURI: fltRedirect, Now: w.clock, Timeout: timeout, MaxRetries: 2, MaxRetryWait: 30 * time.Second,
+		RedirectURI: fltRedirect, Now: w.clock, Timeout: timeout, AnswerWait: timeout, MaxRetries: 2, MaxRetryWait: 30 * time.Second,
 		Sleep: w.waits.sleep, HTTP: &http.Client{Transport: w.tr}}
 }
 
@@ -560,9 +560,15 @@ func fltCheckFailure(t *testing.T, w *fltWorld, err error, kind providers.Kind, 
 	} else {
 		fltNoSecrets(t, "the recorded error", after.LastError.Message+" "+after.LastError.Code, before)
 	}
+	// A request that was sent and got no answer may have reached the
+	// provider: the record keeps its intent, so the next refresh knows it
+	// was interrupted.
+	if kind == providers.KindNetwork && after.InFlight == nil {
+		t.Error("a sent refresh without an answer left no in-flight mark in the record")
+	}
 	// Nothing else moved: no half-written record.
 	got := *after
-	got.Status, got.LastError = before.Status, before.LastError
+	got.Status, got.LastError, got.InFlight = before.Status, before.LastError, before.InFlight
 	if d := cmp.Diff(before, &got, cmp.Comparer(func(a, b secret.Secret) bool { return a.Equal(b) })); d != "" {
 		t.Errorf("the record changed beyond its status and last error (-before +after):\n%s", d)
 	}

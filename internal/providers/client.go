@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -41,8 +43,16 @@ type Client struct {
 	// Redirects are never followed: a token request is not re-sent
 	// elsewhere.
 	HTTP *http.Client
-	// Timeout bounds each request; 0 means 30s.
+	// Timeout bounds each request; 0 means 30s. A token request (a code
+	// exchange or a refresh) is bounded by it only until it is on the
+	// wire: from then on its answer holds the only copy of single-use
+	// tokens (a rotated refresh token), so the wait is AnswerWait.
 	Timeout time.Duration
+	// AnswerWait bounds the wait for the answer to a token request once
+	// it has been sent; 0 means DefaultAnswerWait. It is long so that a
+	// slow provider, or a process suspended mid-request (a closed laptop
+	// lid, SIGSTOP), still reads the answer when it arrives or wakes.
+	AnswerWait time.Duration
 	// MaxRetries is how often a retryable call is repeated after a 429 or
 	// 503 with Retry-After; 0 means 2, negative means never.
 	MaxRetries int
@@ -199,7 +209,7 @@ func (c *Client) Refresh(ctx context.Context, refresh secret.Secret) (*Token, er
 	err := c.call(ctx, "refresh", conf.Endpoint.TokenURL, !p.RotatesRefresh, func(ctx context.Context) error {
 		var err error
 		if p.RotatesRefresh {
-			ctx = context.WithValue(ctx, oauth2.HTTPClient, c.httpClientSalvaging(&sv))
+			ctx = context.WithValue(ctx, oauth2.HTTPClient, c.httpClientSalvaging(&sv, 0))
 		}
 		// A TokenSource over a token with no access token refreshes at
 		// once; x/oauth2 copies the old refresh token in when the
@@ -243,18 +253,19 @@ func (c *Client) config(tokenURL string) *oauth2.Config {
 
 // httpClient is the client every request goes through: the quirk transport
 // over the caller's, no redirects, the per-request timeout.
-func (c *Client) httpClient() *http.Client { return c.httpClientSalvaging(nil) }
+func (c *Client) httpClient() *http.Client { return c.httpClientSalvaging(nil, c.timeout()) }
 
 // httpClientSalvaging is httpClient noting the refresh_token of successful
-// answers in s (nil: not).
-func (c *Client) httpClientSalvaging(s *salvager) *http.Client {
+// answers in s (nil: not), with an overall timeout (0: none; a token
+// request's deadlines come from its context, see call).
+func (c *Client) httpClientSalvaging(s *salvager, timeout time.Duration) *http.Client {
 	base := sharedTransport
 	if c.HTTP != nil && c.HTTP.Transport != nil {
 		base = c.HTTP.Transport
 	}
 	return &http.Client{
 		Transport:     &quirkTransport{base: base, profile: c.Profile, salvage: s},
-		Timeout:       c.timeout(),
+		Timeout:       timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }
@@ -274,6 +285,60 @@ func (c *Client) timeout() time.Duration {
 		return c.Timeout
 	}
 	return 30 * time.Second
+}
+
+// DefaultAnswerWait is how long a sent token request waits for its answer.
+const DefaultAnswerWait = 5 * time.Minute
+
+func (c *Client) answerWait() time.Duration {
+	if c.AnswerWait > 0 {
+		return c.AnswerWait
+	}
+	return DefaultAnswerWait
+}
+
+// isTokenOp reports whether op sends single-use credentials whose answer
+// must not be abandoned once the request is on the wire.
+func isTokenOp(op string) bool { return op == "exchange" || op == "refresh" }
+
+// deadline bounds one attempt of op: Timeout for every request, and for a
+// token request only until it has been written (httptrace WroteRequest),
+// then AnswerWait. The returned func reports, once the attempt is over,
+// the limit that ended it (0: none did).
+func (c *Client) deadline(ctx context.Context, op string) (context.Context, context.CancelFunc, func() time.Duration) {
+	if !isTokenOp(op) {
+		rctx, cancel := context.WithTimeout(ctx, c.timeout())
+		return rctx, cancel, func() time.Duration {
+			if errors.Is(rctx.Err(), context.DeadlineExceeded) {
+				return c.timeout()
+			}
+			return 0
+		}
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	var mu sync.Mutex
+	limit, expired := c.timeout(), time.Duration(0)
+	t := time.AfterFunc(limit, func() {
+		mu.Lock()
+		expired = limit
+		mu.Unlock()
+		cancel()
+	})
+	rctx = httptrace.WithClientTrace(rctx, &httptrace.ClientTrace{
+		WroteRequest: func(info httptrace.WroteRequestInfo) {
+			mu.Lock()
+			defer mu.Unlock()
+			if info.Err == nil && expired == 0 && t.Stop() {
+				limit = c.answerWait()
+				t.Reset(limit)
+			}
+		},
+	})
+	return rctx, func() { t.Stop(); cancel() }, func() time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		return expired
+	}
 }
 
 func (c *Client) now() time.Time {
@@ -302,10 +367,14 @@ func (c *Client) call(ctx context.Context, op, endpoint string, retryable bool, 
 	if maxWait == 0 {
 		maxWait = 30 * time.Second
 	}
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, c.httpClient())
+	hc := c.httpClient()
+	if isTokenOp(op) {
+		hc = c.httpClientSalvaging(nil, 0)
+	}
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, hc)
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
-		rctx, cancel := context.WithTimeout(ctx, c.timeout())
+		rctx, cancel, expired := c.deadline(ctx, op)
 		err := fn(rctx)
 		cancel()
 		log := c.logger().With("provider", c.Profile.Name, "op", op, "url", endpoint, "duration", time.Since(start).Round(time.Millisecond))
@@ -313,6 +382,9 @@ func (c *Client) call(ctx context.Context, op, endpoint string, retryable bool, 
 		if !errors.As(err, &pe) {
 			log.Debug("provider call ok")
 			return err
+		}
+		if d := expired(); d > 0 && pe.Kind == KindNetwork {
+			pe.Message, pe.Err = "no answer within "+d.String(), fmt.Errorf("%w (%w)", context.DeadlineExceeded, pe.Err)
 		}
 		log.Debug("provider call failed", "kind", pe.Kind, "status", pe.Status, "code", pe.Code)
 		rateLimited := pe.Kind == KindRateLimited || pe.Status == http.StatusServiceUnavailable

@@ -340,6 +340,7 @@ func TestExchangeFailures(t *testing.T) {
 			f := newFake(t, tt.rep, reply{body: `{"access_token":"second"}`})
 			c := testClient(t, "sms77", f)
 			c.Timeout = 300 * time.Millisecond
+			c.AnswerWait = 300 * time.Millisecond
 			req, _ := c.AuthCodeURL(nil, nil)
 			tok, err := c.Exchange(context.Background(), req, secret.New("the-code"))
 			var pe *Error

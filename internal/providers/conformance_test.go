@@ -657,6 +657,7 @@ func TestFaultsThroughClient(t *testing.T) {
 			e := newEnv(t, tt.provider, nil, envOptions{})
 			_, tok := e.connect(t, []string{"sms"}, nil)
 			e.client.Timeout = 200 * time.Millisecond
+			e.client.AnswerWait = 200 * time.Millisecond
 			e.client.Sleep = func(context.Context, time.Duration) error { return nil }
 			before := e.emu.Stats().Requests
 			e.emu.SetFaults(tt.faults)
@@ -672,6 +673,33 @@ func TestFaultsThroughClient(t *testing.T) {
 			}
 		})
 	}
+	t.Run("an answer slower than the timeout is waited for once sent", func(t *testing.T) {
+		// The refresh is on the wire: its answer holds the only live
+		// refresh token, so Timeout no longer applies, AnswerWait does.
+		e := newEnv(t, "sms77", nil, envOptions{})
+		_, tok := e.connect(t, []string{"sms"}, nil)
+		e.client.Timeout = 100 * time.Millisecond
+		e.client.AnswerWait = time.Minute
+		e.emu.SetFaults(emulator.Faults{Latency: 400 * time.Millisecond})
+		got, err := e.client.Refresh(context.Background(), tok.RefreshToken)
+		if err != nil {
+			t.Fatalf("Refresh = %v, want the slow answer", err)
+		}
+		if got.RefreshToken.IsZero() || got.RefreshToken.Reveal() == tok.RefreshToken.Reveal() {
+			t.Errorf("the answer's refresh token was not the rotated one")
+		}
+	})
+	t.Run("no answer within AnswerWait names the limit", func(t *testing.T) {
+		e := newEnv(t, "sms77", nil, envOptions{})
+		_, tok := e.connect(t, []string{"sms"}, nil)
+		e.client.Timeout = 100 * time.Millisecond
+		e.client.AnswerWait = 300 * time.Millisecond
+		e.emu.SetFaults(emulator.Faults{Latency: 2 * time.Second})
+		_, err := e.client.Refresh(context.Background(), tok.RefreshToken)
+		if kindOf(err) != providers.KindNetwork || !strings.Contains(err.Error(), "no answer within 300ms") {
+			t.Errorf("err = %v, want a network error naming the 300ms answer wait", err)
+		}
+	})
 	t.Run("429 on a non-rotating refresh is retried", func(t *testing.T) {
 		e := newEnv(t, "phoneburner", nil, envOptions{})
 		_, tok := e.connect(t, nil, nil)

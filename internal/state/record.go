@@ -43,6 +43,11 @@ type recordV1 struct {
 	Created   time.Time `json:"created,omitzero"`
 	Refreshed time.Time `json:"refreshed,omitzero"`
 
+	// Generation and InFlight are the refresh custody of the record (see
+	// Record); older builds ignore them.
+	Generation uint64  `json:"generation,omitempty"`
+	InFlight   *Flight `json:"in_flight,omitempty"`
+
 	// In an encrypted state (format 2) the three secret fields above are
 	// absent: Sealed holds them (sealedV1, sealed with the state's key and
 	// recordAAD), and the two flags say which tokens exist, for plan.
@@ -118,6 +123,8 @@ func encodeRecord(rec *Record, sl *sealer) ([]byte, error) {
 		LastError:        rec.LastError,
 		Created:          rec.Created,
 		Refreshed:        rec.Refreshed,
+		Generation:       rec.Generation,
+		InFlight:         rec.InFlight,
 	}
 	if rec.RefreshBefore != 0 {
 		v.RefreshBefore = rec.RefreshBefore.String()
@@ -260,6 +267,8 @@ func (v *recordV1) toRecord(conn string, encrypted bool, sl *sealer) (*Record, e
 		LastError:        v.LastError,
 		Created:          v.Created,
 		Refreshed:        v.Refreshed,
+		Generation:       v.Generation,
+		InFlight:         v.InFlight,
 	}
 	if encrypted {
 		if err := v.unseal(r, conn, sl); err != nil {

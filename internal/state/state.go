@@ -141,6 +141,20 @@ type Record struct {
 	Created   time.Time
 	Refreshed time.Time
 
+	// Generation counts the refresh tokens this grant has held: every
+	// refresh answer written (and every rotated token salvaged from an
+	// unusable answer) increments it. The custody journal keeps the latest
+	// generation outside the state too, so a state that went back in time
+	// (a restored backup, a rolled-back file) is noticed before its spent
+	// refresh token is presented.
+	Generation uint64
+	// InFlight is set, and durably written, before a refresh request is
+	// sent, and cleared by the write of its answer. Found set by the next
+	// refresh (which holds the connection's lock, so its writer is gone),
+	// it means the refresh was interrupted: its answer never reached the
+	// state, and the provider may have rotated the refresh token.
+	InFlight *Flight
+
 	// Sealed is set on a record read from an encrypted state by a store
 	// without the passphrase. Its metadata is real; its secrets are not
 	// there: Access and Refresh hold SealedToken when the record has that
@@ -148,6 +162,22 @@ type Record struct {
 	// Put refuses a Sealed record (ErrSealed), so a record read without
 	// the passphrase can never overwrite its tokens.
 	Sealed bool
+}
+
+// Flight describes a refresh request on its way to the provider.
+type Flight struct {
+	// Since is when the request was about to be sent.
+	Since time.Time `json:"since"`
+	// PID and Host name the process that sent it.
+	PID  int    `json:"pid"`
+	Host string `json:"host"`
+	// Generation is the generation its answer will have.
+	Generation uint64 `json:"generation"`
+}
+
+// String describes the flight for messages.
+func (f *Flight) String() string {
+	return fmt.Sprintf("at %s by process %d on %s", f.Since.UTC().Format(time.RFC3339), f.PID, f.Host)
 }
 
 // Snapshot is a consistent read of the whole state.

@@ -1,0 +1,241 @@
+package apply
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/oauthform/oauthform/internal/state"
+)
+
+// The custody journal keeps each rotating connection's refresh outside the
+// state, in one small file per connection (0600, in a 0700 folder next to
+// the state), so that an answer is never lost between the provider and the
+// state:
+//
+//   - Before a refresh is sent, the file is written with the flight (phase
+//     "sent": when, which process, the generation the answer will have)
+//     and padded to a size that holds an answer, then synced. This is done
+//     after the record's own intent was committed to the state, so both
+//     write paths are proven and the space for the answer is taken before
+//     the provider can rotate anything.
+//   - When the answer arrives, it is first written over that file in place
+//     (phase "answered", the new record encoded as the store writes it:
+//     sealed when the state is encrypted), then written to the state. A
+//     full disk cannot fail the first write: its blocks are already
+//     allocated.
+//   - The file stays after the state write: its generation then equals the
+//     record's. A record behind its custody file means either that the
+//     state write failed (the record still carries the intent: the answer
+//     is applied by the next command) or that the state went back in time
+//     (a restored backup, a rolled-back file: the refresh is refused and
+//     `oauthform state restore FILE` replays the newer tokens).
+//
+// Writing it by hand (not bbolt, not the emergency file) is the point: it
+// is a second, independent write path whose space is reserved in advance.
+
+// custodyFormat tags a custody file.
+const custodyFormat = "oauthform-custody/v1"
+
+// custodyMinSize is the least a custody file reserves for an answer.
+const custodyMinSize = 16 << 10
+
+// Custody phases.
+const (
+	phaseSent     = "sent"
+	phaseAnswered = "answered"
+)
+
+// CustodyEntry is one connection's custody file.
+type CustodyEntry struct {
+	Format string `json:"format"`
+	Conn   string `json:"connection"`
+	// Lineage is the state's; a file of another state is ignored.
+	Lineage string `json:"lineage"`
+	// Grant is the Created time of the record the refresh belongs to: a
+	// new grant of the connection starts over.
+	Grant      time.Time    `json:"grant"`
+	Generation uint64       `json:"generation"`
+	Phase      string       `json:"phase"`
+	Flight     state.Flight `json:"flight"`
+	AnsweredAt time.Time    `json:"answered_at,omitzero"`
+	// Record is the answer's record as the store encodes it (base64 in
+	// JSON); only in phase "answered".
+	Record []byte `json:"record,omitempty"`
+
+	// Path is the file it was read from.
+	Path string `json:"-"`
+}
+
+// Answered reports whether the entry holds an answer.
+func (e *CustodyEntry) Answered() bool { return e.Phase == phaseAnswered && len(e.Record) > 0 }
+
+// Journal is a state's custody folder.
+type Journal struct {
+	Dir string
+}
+
+// CustodyDir is the custody folder of a state whose files live in dir.
+func CustodyDir(dir string) string { return filepath.Join(dir, "custody") }
+
+// custodySuffix ends every custody file's name.
+const custodySuffix = ".custody"
+
+// path is conn's custody file: a readable part and a hash, so that two
+// names that differ only in characters a file name cannot hold never
+// share a file.
+func (j *Journal) path(conn string) string {
+	h := sha256.Sum256([]byte(conn))
+	return filepath.Join(j.Dir, safeName(conn)+"-"+hex.EncodeToString(h[:4])+custodySuffix)
+}
+
+// Read returns conn's custody entry, nil when there is none.
+func (j *Journal) Read(conn string) (*CustodyEntry, error) {
+	e, err := readCustody(j.path(conn))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err == nil && e.Conn != conn {
+		return nil, fmt.Errorf("custody file %s names connection %q, not %q: move it away", e.Path, e.Conn, conn)
+	}
+	return e, err
+}
+
+// ReadCustodyFile reads a custody file.
+func ReadCustodyFile(path string) (*CustodyEntry, error) { return readCustody(path) }
+
+func readCustody(path string) (*CustodyEntry, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the custody file: %w", err)
+	}
+	var e CustodyEntry
+	if err := json.Unmarshal(b, &e); err != nil || e.Format != custodyFormat || e.Conn == "" {
+		// Never quote the content: it may hold tokens.
+		return nil, fmt.Errorf("%s is not a readable oauthform custody file; if a refresh was being written when it broke, the connection may need `oauthform apply`", path)
+	}
+	e.Path = path
+	return &e, nil
+}
+
+// List returns every custody entry in the folder, by connection name. An
+// unreadable file is returned as an error, never skipped.
+func (j *Journal) List() ([]*CustodyEntry, error) {
+	names, err := filepath.Glob(filepath.Join(j.Dir, "*"+custodySuffix))
+	if err != nil {
+		return nil, fmt.Errorf("listing the custody folder: %w", err)
+	}
+	var out []*CustodyEntry
+	var errs []error
+	for _, n := range names {
+		e, err := readCustody(n)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, e)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Conn < out[b].Conn })
+	return out, errors.Join(errs...)
+}
+
+// Remove deletes conn's custody file (a forgotten connection keeps no
+// token anywhere): its content is overwritten with zeros first.
+func (j *Journal) Remove(conn string) error {
+	p := j.path(conn)
+	if f, err := os.OpenFile(p, os.O_WRONLY, 0); err == nil {
+		if st, err := f.Stat(); err == nil {
+			_, _ = f.WriteAt(make([]byte, st.Size()), 0)
+			_ = f.Sync()
+		}
+		_ = f.Close()
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing the custody file of %s: %w", conn, err)
+	}
+	return nil
+}
+
+// custodyFile is a custody file held open between the send and the answer.
+type custodyFile struct {
+	f     *os.File
+	entry CustodyEntry
+	size  int64
+}
+
+// prepare writes e (phase "sent") to conn's custody file, reserving room
+// for an answer of about answerSize bytes, and syncs it. The file stays
+// open for answer.
+func (j *Journal) prepare(e CustodyEntry, answerSize int) (*custodyFile, error) {
+	if err := os.MkdirAll(j.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the custody folder: %w", err)
+	}
+	p := j.path(e.Conn)
+	_, statErr := os.Stat(p)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening the custody file: %w", err)
+	}
+	// Room for the encoded answer in base64, the header and slack.
+	size := int64(max(custodyMinSize, 4*answerSize+4096))
+	size = (size + 4095) &^ 4095
+	if st, err := f.Stat(); err == nil && st.Size() > size {
+		size = st.Size()
+	}
+	e.Format, e.Phase, e.Record, e.AnsweredAt = custodyFormat, phaseSent, nil, time.Time{}
+	cf := &custodyFile{f: f, entry: e, size: size}
+	if err := cf.write(); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	if statErr != nil {
+		syncDir(j.Dir)
+	}
+	return cf, nil
+}
+
+// answer writes the answer's encoded record over the file, in place, and
+// syncs it.
+func (cf *custodyFile) answer(record []byte, at time.Time) error {
+	cf.entry.Phase, cf.entry.Record, cf.entry.AnsweredAt = phaseAnswered, record, at.UTC()
+	return cf.write()
+}
+
+// write writes the entry at the start of the file, padded with spaces (JSON
+// whitespace) to the reserved size, and syncs. An entry larger than the
+// reservation is written whole: the file grows.
+func (cf *custodyFile) write() error {
+	b, err := json.Marshal(&cf.entry)
+	if err != nil {
+		return fmt.Errorf("encoding the custody file: %w", err)
+	}
+	b = append(b, '\n')
+	if pad := cf.size - int64(len(b)); pad > 0 {
+		b = append(b, []byte(strings.Repeat(" ", int(pad)))...)
+	}
+	if _, err := cf.f.WriteAt(b, 0); err != nil {
+		return fmt.Errorf("writing the custody file %s: %w", cf.f.Name(), err)
+	}
+	if err := cf.f.Sync(); err != nil {
+		return fmt.Errorf("syncing the custody file %s: %w", cf.f.Name(), err)
+	}
+	return nil
+}
+
+func (cf *custodyFile) close() { _ = cf.f.Close() }
+
+// syncDir makes a new file's name durable (best effort: not on Windows).
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+}

@@ -1,0 +1,248 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oauthform/oauthform/internal/providers"
+	"github.com/oauthform/oauthform/internal/providers/emulator"
+	"github.com/oauthform/oauthform/internal/state"
+)
+
+// custodyFailingPuts is the real bbolt store (custody journal included)
+// whose writes fail from the (after+1)th on while fail is set.
+type custodyFailingPuts struct {
+	*state.BoltStore
+	fail  bool
+	after int
+	puts  int
+}
+
+func (s *custodyFailingPuts) Put(ctx context.Context, rec *state.Record) error {
+	s.puts++
+	if s.fail && s.puts > s.after {
+		return errors.New("no space left on device")
+	}
+	return s.BoltStore.Put(ctx, rec)
+}
+
+func custodyStore(t *testing.T, f *fixture, after int) *custodyFailingPuts {
+	t.Helper()
+	bs, ok := f.store(t).(*state.BoltStore)
+	if !ok {
+		t.Fatal("the fixture's store is not a BoltStore")
+	}
+	return &custodyFailingPuts{BoltStore: bs, fail: true, after: after}
+}
+
+// A state that cannot be written is found before the refresh is sent: the
+// provider sees nothing and the old refresh token stays live.
+func TestEnsureRefusesToSendWhenStateUnwritable(t *testing.T) {
+	f := newFixture(t, "sms77", []string{"sms"}, time.Date(2026, 11, 24, 12, 0, 30, 0, time.UTC))
+	st := custodyStore(t, f, 0)
+	r := &Refresher{Store: st, Now: func() time.Time { return f.now }}
+	_, err := r.Ensure(context.Background(), "c", f.client, time.Minute)
+	if err == nil || !strings.Contains(err.Error(), "not sent") {
+		t.Fatalf("err = %v, want a refusal before sending", err)
+	}
+	if n := f.emu.Stats().Refreshes; n != 0 {
+		t.Fatalf("the provider saw %d refreshes, want 0", n)
+	}
+}
+
+// The answer arrives and the state write fails (a full disk): the custody
+// file keeps it, the error says so, and the next Ensure applies it without
+// calling the provider; the provider never sees a reused refresh token.
+func TestEnsureCustodyKeepsAnswerWhenStateWriteFails(t *testing.T) {
+	f := newFixture(t, "sms77", []string{"sms"}, time.Date(2026, 11, 24, 12, 0, 30, 0, time.UTC))
+	st := custodyStore(t, f, 1)
+	r := &Refresher{Store: st, Now: func() time.Time { return f.now }}
+	_, err := r.Ensure(context.Background(), "c", f.client, time.Minute)
+	if err == nil || !strings.Contains(err.Error(), "custody file") {
+		t.Fatalf("err = %v, want the answer kept in the custody file", err)
+	}
+	if f.emu.Stats().Refreshes != 1 {
+		t.Fatalf("refreshes = %d, want 1", f.emu.Stats().Refreshes)
+	}
+	entries, lerr := (&Journal{Dir: CustodyDir(filepath.Dir(st.Path()))}).List()
+	if lerr != nil || len(entries) != 1 || !entries[0].Answered() {
+		t.Fatalf("custody journal = %+v, %v; want one answered entry", entries, lerr)
+	}
+	if fi, err := os.Stat(entries[0].Path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("custody file mode: %v %v", fi, err)
+	}
+	st.fail = false
+	res, err := r.Ensure(context.Background(), "c", f.client, time.Minute)
+	if err != nil || !res.Recovered || res.Refreshed {
+		t.Fatalf("Ensure after space was freed = %+v, %v; want the kept answer applied", res, err)
+	}
+	if f.emu.Stats().Refreshes != 1 || f.emu.Stats().Rejections != 0 {
+		t.Fatalf("stats = %+v: the kept answer was not used", f.emu.Stats())
+	}
+	// The applied token is the live one: a refresh with it succeeds.
+	f.now = f.now.Add(2 * time.Hour)
+	if res, err := r.Ensure(context.Background(), "c", f.client, time.Minute); err != nil || !res.Refreshed {
+		t.Fatalf("refresh with the recovered token: %v", err)
+	}
+	if f.emu.Stats().Rejections != 0 {
+		t.Fatalf("the provider rejected a refresh token: %+v", f.emu.Stats())
+	}
+}
+
+// A state that goes back in time (a restored backup) is noticed: its
+// refresh token was rotated out, so Ensure refuses to present it and
+// names the custody file to restore; restoring it makes the connection
+// work again.
+func TestEnsureRefusesStateBehindCustody(t *testing.T) {
+	f := newFixture(t, "sms77", []string{"sms"}, time.Date(2026, 11, 24, 12, 0, 30, 0, time.UTC))
+	st := custodyStore(t, f, 1<<30)
+	before, err := st.Get(context.Background(), "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Refresher{Store: st, Now: func() time.Time { return f.now }}
+	if _, err := r.Ensure(context.Background(), "c", f.client, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	// Put the old record back, as a restored backup would.
+	release, err := st.LockConn(context.Background(), "c", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.BoltStore.Put(context.Background(), before); err != nil {
+		t.Fatal(err)
+	}
+	_ = release()
+	f.now = f.now.Add(2 * time.Hour)
+	_, err = r.Ensure(context.Background(), "c", f.client, time.Minute)
+	if !errors.Is(err, ErrStateBehind) || !strings.Contains(err.Error(), "oauthform state restore") {
+		t.Fatalf("err = %v, want ErrStateBehind with restore advice", err)
+	}
+	if f.emu.Stats().Refreshes != 1 || f.emu.Stats().Rejections != 0 {
+		t.Fatalf("stats = %+v: the spent token was presented", f.emu.Stats())
+	}
+	entries, _ := (&Journal{Dir: CustodyDir(filepath.Dir(st.Path()))}).List()
+	if len(entries) != 1 {
+		t.Fatalf("custody entries = %d", len(entries))
+	}
+	if _, err := Restore(context.Background(), st, entries[0].Path, false); err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	if res, err := r.Ensure(context.Background(), "c", f.client, time.Minute); err != nil || !res.Refreshed {
+		t.Fatalf("refresh after restoring: %v", err)
+	}
+	if f.emu.Stats().Rejections != 0 {
+		t.Fatalf("stats = %+v", f.emu.Stats())
+	}
+}
+
+// A refresh whose process died between sending and the answer leaves its
+// intent in the record. The next refresh tries the old token once; when
+// the provider had rotated it, the connection needs a person and the
+// reason says the refresh was interrupted.
+func TestEnsureExplainsInterruptedRefresh(t *testing.T) {
+	f := newFixture(t, "sms77", []string{"sms"}, time.Date(2026, 11, 24, 12, 0, 30, 0, time.UTC))
+	st := custodyStore(t, f, 1<<30)
+	rec, err := st.Get(context.Background(), "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The killed process: intent written, request answered by the
+	// provider, answer never read.
+	release, _ := st.LockConn(context.Background(), "c", time.Second)
+	rec.InFlight = &state.Flight{Since: f.now, PID: 4242, Host: "laptop", Generation: 1}
+	if err := st.BoltStore.Put(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	_ = release()
+	if _, err := f.client.Refresh(context.Background(), rec.Refresh); err != nil {
+		t.Fatal(err)
+	}
+	r := &Refresher{Store: st, Now: func() time.Time { return f.now }}
+	_, err = r.Ensure(context.Background(), "c", f.client, time.Minute)
+	if !errors.Is(err, ErrNeedsPerson) || !errors.Is(err, ErrInterruptedRefresh) ||
+		!strings.Contains(err.Error(), "process 4242") {
+		t.Fatalf("err = %v, want needs-person explaining the interrupted refresh by process 4242", err)
+	}
+	after, _ := st.Get(context.Background(), "c")
+	if after.Status != state.StatusNeedsReconnect || after.LastError == nil || after.LastError.Kind != "refresh_interrupted" {
+		t.Fatalf("record = %+v / %+v", after.Status, after.LastError)
+	}
+	// The next call says so too, without calling the provider.
+	n := f.emu.Stats().Refreshes
+	if _, err := r.Ensure(context.Background(), "c", f.client, time.Minute); err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("second Ensure: %v", err)
+	}
+	if f.emu.Stats().Refreshes != n {
+		t.Fatal("a needs-reconnect connection called the provider")
+	}
+}
+
+// A refresh interrupted before its request reached the provider loses
+// nothing: the old token works on the next try.
+func TestEnsureInterruptedBeforeReachingProvider(t *testing.T) {
+	f := newFixture(t, "sms77", []string{"sms"}, time.Date(2026, 11, 24, 12, 0, 30, 0, time.UTC))
+	st := custodyStore(t, f, 1<<30)
+	rec, _ := st.Get(context.Background(), "c")
+	release, _ := st.LockConn(context.Background(), "c", time.Second)
+	rec.InFlight = &state.Flight{Since: f.now, PID: 4242, Host: "laptop", Generation: 1}
+	if err := st.BoltStore.Put(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	_ = release()
+	r := &Refresher{Store: st, Now: func() time.Time { return f.now }}
+	res, err := r.Ensure(context.Background(), "c", f.client, time.Minute)
+	if err != nil || !res.Refreshed || res.Record.InFlight != nil {
+		t.Fatalf("Ensure = %+v, %v", res, err)
+	}
+}
+
+// A cancelled context (the first Ctrl-C) does not abandon a request on the
+// wire: its answer is read and stored. Abandon (the second) does, and the
+// record keeps the intent.
+func TestEnsureWaitsForAnswerOnCancel(t *testing.T) {
+	f := newFixture(t, "sms77", []string{"sms"}, time.Date(2026, 11, 24, 12, 0, 30, 0, time.UTC))
+	st := custodyStore(t, f, 1<<30)
+	f.emu.SetFaults(emulator.Faults{Latency: 300 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	flights := &Flights{}
+	r := &Refresher{Store: st, Now: func() time.Time { return f.now }, Flights: flights}
+	go func() {
+		for len(flights.Names()) == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	res, err := r.Ensure(ctx, "c", f.client, time.Minute)
+	if err != nil || !res.Refreshed {
+		t.Fatalf("Ensure cancelled mid-flight = %v; want the answer stored", err)
+	}
+	stored, _ := st.Get(context.Background(), "c")
+	if !stored.Refresh.Equal(res.Record.Refresh) || stored.InFlight != nil {
+		t.Fatal("the answer was not stored")
+	}
+
+	f.now = f.now.Add(2 * time.Hour)
+	abandon := make(chan struct{})
+	r = &Refresher{Store: st, Now: func() time.Time { return f.now }, Flights: flights, Abandon: abandon}
+	go func() {
+		for len(flights.Names()) == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		close(abandon)
+	}()
+	_, err = r.Ensure(context.Background(), "c", f.client, time.Minute)
+	if !errors.Is(err, ErrInterruptedRefresh) || !strings.Contains(err.Error(), "abandoned") {
+		t.Fatalf("abandoned Ensure: %v", err)
+	}
+	if after, _ := st.Get(context.Background(), "c"); after.InFlight == nil {
+		t.Fatal("an abandoned refresh left no intent in the record")
+	}
+	var pe *providers.Error
+	_ = errors.As(err, &pe)
+}
