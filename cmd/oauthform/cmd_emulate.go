@@ -33,6 +33,10 @@ Options:
   -code-ttl=D             Authorization code lifetime (default: the provider's).
   -latency=D              Delay every token and refresh answer by D (default 0),
                           to try oauthform against a slow provider.
+  -answer-latency=D       Carry out each token and refresh request at once
+                          (a refresh rotates) but send its answer D later, as
+                          a slow network does: the window in which a client
+                          that gives up or dies loses a rotating login.
   -client-id=ID           The registered app's client_id (default "oauthform-demo").
   -client-secret=S        Its client secret (default "demo-secret").
   -redirect-uri=URI       A registered redirect URI; repeatable
@@ -46,6 +50,7 @@ type emulateOptions struct {
 	opts          emulator.Options
 	redirectFlags multiFlag
 	latency       time.Duration // Faults.Latency: token and refresh endpoints
+	answerLatency time.Duration // Faults.AnswerLatency
 }
 
 func parseEmulateArgs(args []string) (*emulateOptions, bool, hcl.Diagnostics) {
@@ -59,6 +64,7 @@ func parseEmulateArgs(args []string) (*emulateOptions, bool, hcl.Diagnostics) {
 	fs.DurationVar(&eo.opts.AccessTTL, "access-ttl", 0, "")
 	fs.DurationVar(&eo.opts.CodeTTL, "code-ttl", 0, "")
 	fs.DurationVar(&eo.latency, "latency", 0, "")
+	fs.DurationVar(&eo.answerLatency, "answer-latency", 0, "")
 	clientID := fs.String("client-id", "oauthform-demo", "")
 	clientSecret := fs.String("client-secret", "demo-secret", "")
 	fs.Var(&eo.redirectFlags, "redirect-uri", "")
@@ -84,8 +90,8 @@ func parseEmulateArgs(args []string) (*emulateOptions, bool, hcl.Diagnostics) {
 	if err != nil || !providers.IsLoopbackHost(host) {
 		return nil, false, errDiag("Invalid -addr", fmt.Sprintf("-addr=%q must be a loopback host and port such as 127.0.0.1:9400: the emulator is for local testing.", eo.addr))
 	}
-	if eo.opts.AccessTTL < 0 || eo.opts.CodeTTL < 0 || eo.latency < 0 {
-		return nil, false, errDiag("Invalid duration", "-access-ttl, -code-ttl and -latency must not be negative.")
+	if eo.opts.AccessTTL < 0 || eo.opts.CodeTTL < 0 || eo.latency < 0 || eo.answerLatency < 0 {
+		return nil, false, errDiag("Invalid duration", "-access-ttl, -code-ttl, -latency and -answer-latency must not be negative.")
 	}
 	redirects := []string(eo.redirectFlags)
 	if len(redirects) == 0 {
@@ -112,8 +118,9 @@ func runEmulate(ctx context.Context, g *globals, args []string) int {
 		writeDiags(g, g.streams.Err, nil, wrapErr("Cannot start the emulator", err))
 		return exitError
 	}
-	if eo.latency > 0 {
-		srv.SetFaults(emulator.Faults{Latency: eo.latency}) // no Endpoints: token and refresh
+	if eo.latency > 0 || eo.answerLatency > 0 {
+		// No Endpoints: token and refresh.
+		srv.SetFaults(emulator.Faults{Latency: eo.latency, AnswerLatency: eo.answerLatency})
 	}
 	ln, err := net.Listen("tcp", eo.addr)
 	if err != nil {
@@ -162,6 +169,9 @@ func writeEmulatorBanner(w io.Writer, eo *emulateOptions, srv *emulator.Server, 
 		c.ID, strings.Join(c.RedirectURIs, ", "))
 	if eo.opts.AutoApprove {
 		fmt.Fprintln(w, "Authorizations are approved at once (-auto-approve).")
+	}
+	if eo.answerLatency > 0 {
+		fmt.Fprintf(w, "Token and refresh answers are sent %s after the request was carried out (-answer-latency).\n", eo.answerLatency)
 	}
 	if eo.latency > 0 {
 		fmt.Fprintf(w, "Token and refresh answers are delayed by %s (-latency).\n", eo.latency)

@@ -35,10 +35,16 @@ const (
 )
 
 func main() {
+	os.Exit(runWithSignals(os.Args[1:], stdStreams()))
+}
+
+// runWithSignals is realMain with SIGINT and SIGTERM cancelling its
+// context (the test binary's oauthform runs it too, so that the fault
+// tests signal the same program users run).
+func runWithSignals(args []string, s *streams) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := realMain(ctx, os.Args[1:], stdStreams())
-	stop()
-	os.Exit(code)
+	defer stop()
+	return realMain(ctx, args, s)
 }
 
 // command is one CLI verb.

@@ -52,7 +52,7 @@ func scriptOAuthform() {
 	if os.Getenv(terminalEnv) == "1" {
 		s.InTerminal = true
 	}
-	os.Exit(realMain(context.Background(), os.Args[1:], s))
+	os.Exit(runWithSignals(os.Args[1:], s))
 }
 
 // scriptEnv is one script's emulators and clock.

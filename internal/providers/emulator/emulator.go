@@ -251,8 +251,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt.handle(s, out, r, body)
-	if tw, ok := out.(*truncWriter); ok {
-		tw.finish()
+	switch hw := out.(type) {
+	case *truncWriter:
+		hw.finish()
+	case *delayWriter:
+		hw.finish()
 	}
 }
 

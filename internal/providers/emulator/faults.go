@@ -23,6 +23,13 @@ type Faults struct {
 	// Latency is added before answering; the wait ends early, without an
 	// answer, when the client gives up (the request context is done).
 	Latency time.Duration
+	// AnswerLatency delays the answer of a request that has already been
+	// carried out, as a slow network or provider does: a refresh rotates
+	// at once and its answer (holding the only live refresh token) is
+	// sent AnswerLatency later, whether or not the client still waits.
+	// This is the window in which a client that gives up, or dies, loses
+	// the login.
+	AnswerLatency time.Duration
 	// FailNext makes the next N matching requests fail (deterministic).
 	FailNext int
 	// FailRate is the probability (0..1) that a matching request fails,
@@ -108,8 +115,27 @@ func (s *Server) injectFaults(w http.ResponseWriter, r *http.Request, kind strin
 		return w, true
 	case f.Truncate && tokenKind:
 		return &truncWriter{ResponseWriter: w, s: s}, false
+	case f.AnswerLatency > 0:
+		return &delayWriter{truncWriter: truncWriter{ResponseWriter: w, s: s}, delay: f.AnswerLatency}, false
 	}
 	return w, false
+}
+
+// delayWriter holds a response and sends it whole after a delay.
+type delayWriter struct {
+	truncWriter
+	delay time.Duration
+}
+
+// finish waits, then sends the held response.
+func (d *delayWriter) finish() {
+	time.Sleep(d.delay)
+	if d.status == 0 {
+		d.status = http.StatusOK
+	}
+	d.ResponseWriter.Header().Set("Content-Length", strconv.Itoa(d.buf.Len()))
+	d.ResponseWriter.WriteHeader(d.status)
+	_, _ = d.ResponseWriter.Write(d.buf.Bytes())
 }
 
 // pick decides whether this request is picked to fail (FailNext first,
