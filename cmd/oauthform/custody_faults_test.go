@@ -5,12 +5,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -288,4 +290,76 @@ func TestCustodyKill9(t *testing.T) {
 	if w.emu.Stats().Rejections != rej {
 		t.Fatal("the spent refresh token was presented again")
 	}
+}
+
+// flipActiveMeta flips one bit of the txid in the active bbolt meta page
+// of path, so that bbolt falls back to the other meta page: the state goes
+// back one transaction, silently, as a torn write or a bad sector can make
+// it.
+func flipActiveMeta(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const hdr = 16 // page header
+	pageSize := int(binary.LittleEndian.Uint32(b[hdr+8:]))
+	txidOff := hdr + 4 + 4 + 4 + 4 + 16 + 8 + 8 // magic, version, page size, flags, root, freelist, pgid
+	tx0 := binary.LittleEndian.Uint64(b[txidOff:])
+	tx1 := binary.LittleEndian.Uint64(b[pageSize+txidOff:])
+	off := txidOff
+	if tx1 > tx0 {
+		off += pageSize
+	}
+	b[off] ^= 0x40
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCustodyStateGoesBack: a state that goes back in time never presents
+// a rotated-out refresh token. Rolled back one transaction (a flipped bit
+// in bbolt's active meta page), the answer kept in the custody journal is
+// applied; restored from a backup, the refresh is refused with the file to
+// restore, and restoring it makes the connection work again.
+func TestCustodyStateGoesBack(t *testing.T) {
+	w := newCustodyWorld(t, 100*time.Millisecond)
+	w.nextTokenWorks("first refresh")
+	flipActiveMeta(t, w.state)
+	show, _ := w.run("show", custodyConn)
+	if !strings.Contains(show, "pending tokens") {
+		t.Fatalf("show after the roll-back does not report the kept answer:\n%s", show)
+	}
+	w.nextTokenWorks("after a one-transaction roll-back")
+
+	// A backup is taken by the next operation; refresh twice more, then
+	// put the backup back.
+	if out, err := w.run("refresh"); err != nil {
+		t.Fatalf("refresh: %v\n%s", err, out)
+	}
+	w.nextTokenWorks("refresh after the backup")
+	b, err := os.ReadFile(w.state + ".backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(w.state, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := w.run("token", custodyConn, "-min-valid", "2h")
+	if err == nil || !strings.Contains(out, "state restore") {
+		t.Fatalf("token on a restored backup = %v, want a refusal naming the file to restore\n%s", err, out)
+	}
+	w.mustNotReuse("token on a restored backup")
+	plan, _ := w.run("plan")
+	if !strings.Contains(plan, "The state is behind") {
+		t.Fatalf("plan does not warn about the state behind its journal:\n%s", plan)
+	}
+	file := regexp.MustCompile("oauthform state restore (\\S+)`").FindStringSubmatch(strings.Join(strings.Fields(out), " "))
+	if file == nil {
+		t.Fatalf("no file named in:\n%s", out)
+	}
+	if out, err := w.run("state", "restore", file[1]); err != nil {
+		t.Fatalf("state restore: %v\n%s", err, out)
+	}
+	w.nextTokenWorks("after restoring the custody file")
 }

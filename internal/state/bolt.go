@@ -977,7 +977,10 @@ func explainWith(what, path, restore string, err error) error {
 	case errors.Is(err, ErrCorrupt):
 		advice := "oauthform did not modify it"
 		if restore != "" {
-			advice += fmt.Sprintf("; restore %s if that holds a good copy, or move the file aside", restore)
+			advice += fmt.Sprintf("; restore %s if that holds a good copy, or move the file aside. "+
+				"A backup holds the refresh tokens of when it was taken: a provider that rotates refresh tokens has spent those since, "+
+				"and oauthform refuses to present them; the newer ones are in the custody folder beside the state "+
+				"(oauthform show lists them; oauthform state restore FILE puts them back)", restore)
 		}
 		return fmt.Errorf("%s %s: %w; %s", what, path, err, advice)
 	case errors.Is(err, ErrNewerFormat):
