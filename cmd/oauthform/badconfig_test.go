@@ -677,7 +677,7 @@ func generatedBadConfigs(t *testing.T) []badConfig {
 		},
 		badConfig{
 			name: "gen-too-large-together", desc: "two files of 6 and 5 MB (a valid configuration padded with spaces): the second is refused",
-			summary: "Configuration too large", detail: "add up to more than 10 MB",
+			summary: "Configuration too large", detail: "b.oauth.hcl (5.0 MB) would take the configuration over 10 MB",
 			file: "b.oauth.hcl", line: 1, timeout: 30 * time.Second,
 			write: writeFiles(map[string][]byte{
 				"a.oauth.hcl": []byte(badConfigBase + strings.Repeat(" ", 6<<20)),

@@ -25,7 +25,7 @@ const MaxConfigSize = 10 << 20
 // byte past the budget, in case a file grows meanwhile.
 func readSources(paths []string) []source {
 	srcs := make([]source, len(paths))
-	total := 0 // bytes of the files read so far
+	total, read := 0, 0 // bytes and number of the files read so far
 	for i, p := range paths {
 		srcs[i].name = p
 		budget := MaxConfigSize - total
@@ -36,10 +36,11 @@ func readSources(paths []string) []source {
 		case size > MaxConfigSize:
 			srcs[i].refused = tooLarge(p, size)
 		case size > int64(budget):
-			srcs[i].refused = totalTooLarge(p, size, total, paths[:i])
+			srcs[i].refused = totalTooLarge(p, size, total, read)
 		default:
 			srcs[i].src = src
 			total += len(src)
+			read++
 		}
 	}
 	return srcs
@@ -118,10 +119,14 @@ func tooLarge(name string, size int64) *hcl.Diagnostic {
 		filepath.Base(name), megabytes(size), size, megabytes(MaxConfigSize), MaxConfigSize, notConfigHint)
 }
 
-func totalTooLarge(name string, size int64, before int, prev []string) *hcl.Diagnostic {
+func totalTooLarge(name string, size int64, before, files int) *hcl.Diagnostic {
+	prev := fmt.Sprintf("the %d files read before it hold %s", files, megabytes(int64(before)))
+	if files == 1 {
+		prev = "the file read before it holds " + megabytes(int64(before))
+	}
 	return errorAt(fileStart(name), "Configuration too large",
-		"%s (%s) and the %d *%s file(s) before it (%s) add up to more than %s, the limit for all configuration files together; oauthform did not read it. Move the files that are not configuration out of the directory.",
-		filepath.Base(name), megabytes(size), len(prev), FileSuffix, megabytes(int64(before)), megabytes(MaxConfigSize))
+		"%s (%s) would take the configuration over %s, the limit for all *%s files together (%s), so oauthform did not read it. Move the files that are not configuration out of the directory.",
+		filepath.Base(name), megabytes(size), megabytes(MaxConfigSize), FileSuffix, prev)
 }
 
 // notText returns an error diagnostic on the first NUL byte or invalid

@@ -104,7 +104,7 @@ func TestLoadRefusesLargeTotal(t *testing.T) {
 		t.Fatalf("diagnostics:\n%s\nwant:\n%s\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), clipped(renderDiags(cfg, diags)))
 	}
 	wantFileDiag(t, diags[1], "Configuration too large", filepath.Join(dir, "b.oauth.hcl"), 1, 1,
-		"b.oauth.hcl (5 MB) and the 1 *.oauth.hcl file(s) before it (6 MB) add up to more than 10 MB")
+		"b.oauth.hcl (5 MB) would take the configuration over 10 MB, the limit for all *.oauth.hcl files together (the file read before it holds 6 MB)")
 }
 
 // TestReadLimited reads up to the limit and no further.
