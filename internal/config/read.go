@@ -77,12 +77,19 @@ func readLimited(path string, limit int) (src []byte, size int64, err error) {
 	if fi.Size() > int64(limit) {
 		return nil, fi.Size(), nil
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, fi.Size()+bytes.MinRead))
-	if _, err := buf.ReadFrom(io.LimitReader(f, int64(limit)+1)); err != nil {
+	return readAtMost(f, fi.Size(), limit)
+}
+
+// readAtMost reads r, whose size was found to be size, when it holds at
+// most limit bytes; like readLimited otherwise. It reads one byte past
+// limit at most, however much r holds (it may have grown since).
+func readAtMost(r io.Reader, size int64, limit int) ([]byte, int64, error) {
+	buf := bytes.NewBuffer(make([]byte, 0, min(size, int64(limit))+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(r, int64(limit)+1)); err != nil {
 		return nil, 0, err
 	}
 	if buf.Len() > limit {
-		return nil, max(fi.Size(), int64(buf.Len())), nil
+		return nil, max(size, int64(buf.Len())), nil
 	}
 	return buf.Bytes(), int64(buf.Len()), nil
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -126,6 +127,29 @@ func TestReadLimited(t *testing.T) {
 	if _, _, err := readLimited(t.TempDir(), 100); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("a directory: err %v, want not a regular file", err)
 	}
+
+	// A file that grew after its size was taken: the read stops one byte
+	// past the limit and refuses it.
+	r := &countingReader{r: strings.NewReader(strings.Repeat("x", 1000))}
+	src, size, err := readAtMost(r, 5, 10)
+	if err != nil || src != nil || size != 11 || r.n > 11 {
+		t.Errorf("grown file: %q, size %d, %v, %d bytes read; want nothing, size 11, 11 bytes read", src, size, err, r.n)
+	}
+	r = &countingReader{r: strings.NewReader("0123456789")}
+	if src, size, err := readAtMost(r, 5, 10); string(src) != "0123456789" || size != 10 || err != nil {
+		t.Errorf("file grown within the limit: %q, %d, %v", src, size, err)
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
 }
 
 // TestLoadBinaryFile: a file that is not UTF-8 text gets one diagnostic at
