@@ -180,7 +180,7 @@ func (l *loader) parse(srcs []source) []*hcl.File {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if d := notText(s.name, s.src); d != nil {
+			if d := notText(s.name, s.src, "Configuration files", notConfigHint); d != nil {
 				// HCL would report every few bytes of a binary file.
 				results[i].diags = hcl.Diagnostics{d}
 				return
@@ -208,9 +208,9 @@ func (l *loader) parse(srcs []source) []*hcl.File {
 		f, diags := results[i].f, results[i].diags
 		l.diags = append(l.diags, diags...)
 		if f == nil {
-			// Not parsed (binary, too deep): the bytes still serve the
-			// diagnostic's source snippet.
-			l.parser.AddFile(s.name, &hcl.File{Bytes: s.src})
+			// Not parsed (binary, too deep): no snippet either. The line
+			// is garbage, or might be a sensitive value in a legacy
+			// encoding; the diagnostic gives its line and column.
 			continue
 		}
 		l.parser.AddFile(s.name, f) // for source snippets

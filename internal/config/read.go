@@ -94,6 +94,32 @@ func readAtMost(r io.Reader, size int64, limit int) ([]byte, int64, error) {
 	return buf.Bytes(), int64(buf.Len()), nil
 }
 
+// readAny reads the file at path whatever kind it is -- a -var-file or
+// file() may name a pipe, such as bash's <(command) -- but not past
+// MaxConfigSize: file("/dev/zero") must not take all memory.
+func readAny(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var size int64
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		size = fi.Size()
+	}
+	if size > MaxConfigSize {
+		return nil, fmt.Errorf("it is %s (%d bytes), over the %s limit", megabytes(size), size, megabytes(MaxConfigSize))
+	}
+	src, n, err := readAtMost(f, size, MaxConfigSize)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if n > MaxConfigSize {
+		return nil, fmt.Errorf("it holds more than %s, the limit", megabytes(MaxConfigSize))
+	}
+	return src, nil
+}
+
 func checkRegular(fi os.FileInfo) error {
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("it is not a regular file (%s)", fi.Mode().Type())
@@ -139,8 +165,9 @@ func totalTooLarge(name string, size int64, before, files int) *hcl.Diagnostic {
 // notText returns an error diagnostic on the first NUL byte or invalid
 // UTF-8 sequence of src, or nil when src is UTF-8 text. HCL requires
 // UTF-8, and a binary file would otherwise make the lexer produce a
-// diagnostic every few bytes (random bytes: one every 28).
-func notText(name string, src []byte) *hcl.Diagnostic {
+// diagnostic every few bytes (random bytes: one every 28). kind names
+// the files ("Configuration files") and hint ends the detail.
+func notText(name string, src []byte, kind, hint string) *hcl.Diagnostic {
 	nul := bytes.IndexByte(src, 0)
 	if nul < 0 && utf8.Valid(src) {
 		return nil
@@ -170,12 +197,12 @@ func notText(name string, src []byte) *hcl.Diagnostic {
 	col := 1 + utf8.RuneCount(src[lineStart:at])
 	start := hcl.Pos{Line: line, Column: col, Byte: at}
 	end := hcl.Pos{Line: line, Column: col + 1, Byte: at + 1}
-	detail := fmt.Sprintf("Configuration files must be UTF-8 text, but %s holds %s at line %d, column %d (byte offset %d); oauthform read no further.",
-		filepath.Base(name), what, line, col, at)
+	detail := fmt.Sprintf("%s must be UTF-8 text, but %s holds %s at line %d, column %d (byte offset %d); oauthform read no further.",
+		kind, filepath.Base(name), what, line, col, at)
 	if bad >= 0 && nul < 0 {
 		detail += " If it is a configuration, save it as UTF-8 in your editor."
 	} else {
 		detail += " It looks like binary data (or UTF-16 text, which must be saved as UTF-8)."
 	}
-	return errorAt(hcl.Range{Filename: name, Start: start, End: end}, summary, "%s %s", detail, notConfigHint)
+	return errorAt(hcl.Range{Filename: name, Start: start, End: end}, summary, "%s %s", detail, hint)
 }
