@@ -18,8 +18,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rogpeppe/go-internal/txtar"
+
+	"github.com/oauthform/oauthform/internal/config"
 )
 
 // The bad configuration corpus (issue 5, item 9): every broken
@@ -56,8 +59,13 @@ import (
 // Each case runs the test binary as oauthform (TestMain puts it on PATH)
 // twice, with and without -json, so a panic is a crash of that process and
 // -chdir's os.Chdir does not touch the test. Cases too costly for every
-// run (5 MiB and 100,000-block files, a parser stack overflow, 1 MiB of
-// random bytes) run with OAUTHFORM_TEST_HEAVY=1.
+// run (5 MiB and 100,000-block files, a parser stack overflow) run with
+// OAUTHFORM_TEST_HEAVY=1.
+//
+// Every case's output is bounded (issue 13, item 8): at most
+// maxShownDiags diagnostics, then "... and N more" counting the rest
+// exactly; source snippets at most maxSnippetCols wide; valid UTF-8 (no
+// raw bytes of a binary file); at most maxBadConfigOutput bytes.
 
 // secretMarker is the default of the sensitive variable of many cases; it
 // must never appear in any output.
@@ -93,6 +101,9 @@ type badConfig struct {
 }
 
 const badConfigTimeout = 2 * time.Minute
+
+// maxBadConfigOutput bounds what one validate run may print.
+const maxBadConfigOutput = 1 << 20
 
 // heavyEnv, set to 1, enables the cases too costly for every run.
 const heavyEnv = "OAUTHFORM_TEST_HEAVY"
@@ -181,6 +192,9 @@ func checkBadConfig(t *testing.T, c badConfig, dir string) []string {
 	}
 	if c.detail != "" && !strings.Contains(strings.Join(strings.Fields(stderr), " "), c.detail) {
 		bad("validate: the detail %q is missing:\n%s", c.detail, clip(out))
+	}
+	if human.res.finished {
+		checkHumanBounds(bad, human.stdout, stderr)
 	}
 
 	// JSON output.
@@ -272,6 +286,8 @@ func checkJSON(bad func(string, ...any), c badConfig, stdout string) {
 		ErrorCount    int        `json:"error_count"`
 		WarningCount  int        `json:"warning_count"`
 		Diagnostics   []jsonDiag `json:"diagnostics"`
+		// DiagnosticsOmitted counts those left out of Diagnostics.
+		DiagnosticsOmitted int `json:"diagnostics_omitted"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
 		bad("validate -json: stdout is not one JSON document (%v):\n%s", err, clip(stdout))
@@ -280,9 +296,17 @@ func checkJSON(bad func(string, ...any), c badConfig, stdout string) {
 	if doc.FormatVersion == "" || doc.Valid == nil || *doc.Valid {
 		bad("validate -json: format_version %q, valid %v: want a version and valid false", doc.FormatVersion, doc.Valid)
 	}
-	errs, found := 0, false
+	if len(stdout) > maxBadConfigOutput {
+		bad("validate -json: %d bytes of output, want at most %d", len(stdout), maxBadConfigOutput)
+	}
+	if len(doc.Diagnostics) > maxShownDiags || doc.DiagnosticsOmitted < 0 || (doc.DiagnosticsOmitted > 0 && len(doc.Diagnostics) != maxShownDiags) {
+		bad("validate -json: %d diagnostics and diagnostics_omitted %d: want at most %d, and exactly %d when some are left out",
+			len(doc.Diagnostics), doc.DiagnosticsOmitted, maxShownDiags, maxShownDiags)
+	}
+	errs, warns, found := 0, 0, false
 	for _, d := range doc.Diagnostics {
 		if d.Severity != "error" {
+			warns++
 			continue
 		}
 		errs++
@@ -303,11 +327,59 @@ func checkJSON(bad func(string, ...any), c badConfig, stdout string) {
 			found = true
 		}
 	}
-	if errs == 0 || doc.ErrorCount != errs {
-		bad("validate -json: error_count %d, %d error diagnostics: want the same, at least 1", doc.ErrorCount, errs)
+	switch {
+	case errs == 0 || doc.ErrorCount < errs || (doc.DiagnosticsOmitted == 0 && doc.ErrorCount != errs):
+		bad("validate -json: error_count %d, %d error diagnostics (%d omitted): want the same, at least 1", doc.ErrorCount, errs, doc.DiagnosticsOmitted)
+	case doc.ErrorCount+doc.WarningCount != errs+warns+doc.DiagnosticsOmitted:
+		bad("validate -json: error_count %d + warning_count %d != %d diagnostics + %d omitted",
+			doc.ErrorCount, doc.WarningCount, errs+warns, doc.DiagnosticsOmitted)
 	}
 	if !found {
 		bad("validate -json: no error with summary %q, detail %q on %s:\n%s", c.summary, c.detail, c.where(), clip(stdout))
+	}
+}
+
+var (
+	diagHeadRE  = regexp.MustCompile(`(?m)^(Error|Warning): `)
+	diagCountRE = regexp.MustCompile(`(?m)^(\d+) error\(s\), (\d+) warning\(s\)\.$`)
+	moreRE      = regexp.MustCompile(`(?m)^\.\.\. and (\d+) more \(`)
+	snippetRE   = regexp.MustCompile(`(?m)^  +\d+: (.*)$`)
+)
+
+// checkHumanBounds checks that the human output is bounded: at most
+// maxShownDiags diagnostics and then a line with the exact number left out,
+// snippets at most maxSnippetCols wide, valid UTF-8, and its size.
+func checkHumanBounds(bad func(string, ...any), stdout, stderr string) {
+	if n := len(stdout) + len(stderr); n > maxBadConfigOutput {
+		bad("validate: %d bytes of output, want at most %d", n, maxBadConfigOutput)
+	}
+	if !utf8.ValidString(stderr) {
+		bad("validate: stderr is not valid UTF-8 (raw bytes of the file, or a rune split by a cut):\n%s", clip(stderr))
+	}
+	shown := len(diagHeadRE.FindAllString(stderr, -1))
+	total := -1
+	if m := diagCountRE.FindStringSubmatch(stderr); m != nil {
+		errs, _ := strconv.Atoi(m[1])
+		warns, _ := strconv.Atoi(m[2])
+		total = errs + warns
+	}
+	more := -1
+	if m := moreRE.FindStringSubmatch(stderr); m != nil {
+		more, _ = strconv.Atoi(m[1])
+	}
+	switch {
+	case total < 0:
+		bad("validate: no \"N error(s), M warning(s).\" line:\n%s", clip(stderr))
+	case total > maxShownDiags && (shown != maxShownDiags || more != total-maxShownDiags):
+		bad("validate: %d diagnostics, %d printed, \"... and N more\" says %d: want %d printed and %d more", total, shown, more, maxShownDiags, total-maxShownDiags)
+	case total <= maxShownDiags && (shown != total || more >= 0):
+		bad("validate: %d diagnostics, %d printed, \"... and N more\" says %d: want all printed and no such line", total, shown, more)
+	}
+	for _, m := range snippetRE.FindAllStringSubmatch(stderr, -1) {
+		if n := utf8.RuneCountInString(m[1]); n > maxSnippetCols {
+			bad("validate: a snippet line is %d columns wide, want at most %d: %s", n, maxSnippetCols, clip(m[1]))
+			break
+		}
 	}
 }
 
@@ -568,16 +640,85 @@ func generatedBadConfigs(t *testing.T) []badConfig {
 		manyConnections("gen-many-connections", 1000),
 		heavySkip(manyConnections("gen-100k-connections", 100_000), "5.7 MB, about 10 s without -race"),
 	)
-	{
-		// Some 50,000 diagnostics: the human view finds each snippet line
-		// by its byte offset, not by splitting the file every time.
-		c := heavySkip(badConfig{
+	// Binary files are refused at their first NUL or non-UTF-8 byte with
+	// one diagnostic (the lexer gave one every 28 random bytes: 1.7
+	// million for 50 MB); files over config.MaxConfigSize are refused
+	// unread.
+	cases = append(cases,
+		badConfig{
 			name: "gen-binary-garbage-1mb", desc: "1 MiB of random bytes (seed 4)",
-			summary: "", file: "main.oauth.hcl", timeout: 30 * time.Second,
+			summary: "Invalid character", file: "main.oauth.hcl", line: 1, timeout: 30 * time.Second,
 			write: writeFiles(map[string][]byte{"main.oauth.hcl": randomBytes(4, 1<<20)}),
-		}, "1 MiB and some 50,000 diagnostics")
-		cases = append(cases, c)
+		},
+		badConfig{
+			name: "gen-binary-garbage-9.9mb", desc: "9.9 MiB of random bytes (seed 5), just under the size limit",
+			summary: "Invalid character", file: "main.oauth.hcl", line: 1, timeout: 30 * time.Second,
+			write: writeFiles(map[string][]byte{"main.oauth.hcl": randomBytes(5, config.MaxConfigSize/100*99)}),
+		},
+		badConfig{
+			name: "gen-too-large-50mb", desc: "a 50 MB file (sparse: its size alone refuses it)",
+			summary: "Configuration file too large", detail: "main.oauth.hcl is 50 MB (52428800 bytes); oauthform refuses configuration files over 10 MB",
+			file: "main.oauth.hcl", line: 1, timeout: 30 * time.Second,
+			write: func(t *testing.T, dir string) {
+				f, err := os.Create(filepath.Join(dir, "main.oauth.hcl"))
+				if err == nil {
+					err = errors.Join(f.Truncate(50<<20), f.Close())
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			},
+		},
+		badConfig{
+			name: "gen-too-large-by-one-byte", desc: "a valid configuration padded with spaces to one byte over 10 MB",
+			summary: "Configuration file too large", detail: "(10485761 bytes); oauthform refuses configuration files over 10 MB (10485760 bytes)",
+			file: "main.oauth.hcl", line: 1, timeout: 30 * time.Second,
+			write: mainFile(badConfigBase + strings.Repeat(" ", config.MaxConfigSize+1-len(badConfigBase))),
+		},
+		badConfig{
+			name: "gen-too-large-together", desc: "two files of 6 and 5 MB (a valid configuration padded with spaces): the second is refused",
+			summary: "Configuration too large", detail: "b.oauth.hcl (5.0 MB) would take the configuration over 10 MB",
+			file: "b.oauth.hcl", line: 1, timeout: 30 * time.Second,
+			write: writeFiles(map[string][]byte{
+				"a.oauth.hcl": []byte(badConfigBase + strings.Repeat(" ", 6<<20)),
+				"b.oauth.hcl": []byte("connection \"main\" {\n  app = app.sms\n}\n" + strings.Repeat(" ", 5<<20)),
+			}),
+		},
+	)
+	// Many diagnostics in a small file: 100 are printed, then "... and N
+	// more"; warnings do not crowd out the errors.
+	{
+		var b strings.Builder
+		b.WriteString(badConfigBase)
+		for i := range 500 {
+			fmt.Fprintf(&b, "connection \"c%d\" {\n  app = app.nothere\n}\n", i)
+		}
+		cases = append(cases, badConfig{
+			name: "gen-500-errors", desc: "500 connections naming an undeclared app: 100 errors printed, then \"... and 400 more\"",
+			summary: "Reference to undeclared app", file: "main.oauth.hcl", line: 15,
+			write: mainFile(b.String()),
+		})
+		b.Reset()
+		b.WriteString(badConfigBase)
+		for i := range 150 {
+			fmt.Fprintf(&b, "connection \"c%d\" {\n  app    = app.sms\n  scopes = [\"sms\", \"sms\"]\n}\n", i)
+		}
+		head := b.String()
+		b.WriteString("connection \"last\" {\n  app = app.smss\n}\n")
+		cases = append(cases, badConfig{
+			name: "gen-150-warnings-then-error", desc: "150 duplicate-scope warnings, then an undeclared app: the error is among the 100 printed",
+			summary: "Reference to undeclared app", file: "main.oauth.hcl", line: lines(head) + 1,
+			write: mainFile(b.String()),
+		})
 	}
+	// A long line with the error in it: the snippet is cut around the
+	// error, between runes; the detail quoting the 60,000-character scope
+	// is cut too.
+	cases = append(cases, badConfig{
+		name: "gen-long-line-snippet", desc: "an unknown 60,000-character scope (é, two bytes each) on one line",
+		summary: "Unknown scope", file: "main.oauth.hcl", line: 16,
+		write: mainFile(badConfigBase + "connection \"main\" {\n  app    = app.sms\n  scopes = [\"sms\", \"" + strings.Repeat("é", 60_000) + "\", \"sms\"]\n}\n"),
+	})
 	{
 		const depth = 100_000
 		src := badConfigBase + "connection \"main\" {\n  app    = app.sms\n  scopes = " +

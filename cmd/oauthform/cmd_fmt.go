@@ -70,9 +70,13 @@ func runFmt(_ context.Context, g *globals, args []string) int {
 	unformatted := 0
 	parsed := map[string]*hcl.File{}
 	for _, path := range targets {
-		src, err := os.ReadFile(path)
+		src, rdiags, err := config.ReadFile(path)
 		if err != nil {
 			diags = append(diags, wrapErr("Cannot read "+path, err)...)
+			continue
+		}
+		if rdiags != nil {
+			diags = append(diags, rdiags...)
 			continue
 		}
 		out, fdiags := config.Format(src, path)
@@ -109,7 +113,8 @@ func runFmt(_ context.Context, g *globals, args []string) int {
 }
 
 func fmtStdin(g *globals, a *fmtArgs) int {
-	src, err := io.ReadAll(g.streams.In)
+	// One byte past the limit at most: Format refuses that.
+	src, err := io.ReadAll(io.LimitReader(g.streams.In, config.MaxConfigSize+1))
 	if err != nil {
 		writeDiags(g, g.streams.Err, nil, wrapErr("Cannot read standard input", err))
 		return exitError

@@ -140,10 +140,12 @@ func runPlan(ctx context.Context, g *globals, args []string) int {
 // returns the error status.
 func planFailed(g *globals, a *planArgs, cfg *config.Config, diags hcl.Diagnostics) int {
 	if a != nil && a.json {
+		jd, omitted := toJSONDiags(diags)
 		_ = writeJSON(g.streams.Out, struct {
-			FormatVersion string     `json:"format_version"`
-			Diagnostics   []jsonDiag `json:"diagnostics"`
-		}{jsonPlanFormatVersion, toJSONDiags(diags)})
+			FormatVersion      string     `json:"format_version"`
+			Diagnostics        []jsonDiag `json:"diagnostics"`
+			DiagnosticsOmitted int        `json:"diagnostics_omitted,omitempty"`
+		}{jsonPlanFormatVersion, jd, omitted})
 		return exitError
 	}
 	writeDiags(g, g.streams.Err, files(cfg), diags)

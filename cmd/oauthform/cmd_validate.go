@@ -40,13 +40,15 @@ func runValidate(_ context.Context, g *globals, args []string) int {
 	}
 	errs, warns := countDiags(diags)
 	if *asJSON {
+		jd, omitted := toJSONDiags(diags)
 		_ = writeJSON(g.streams.Out, struct {
-			FormatVersion string     `json:"format_version"`
-			Valid         bool       `json:"valid"`
-			ErrorCount    int        `json:"error_count"`
-			WarningCount  int        `json:"warning_count"`
-			Diagnostics   []jsonDiag `json:"diagnostics"`
-		}{"1.0", errs == 0, errs, warns, toJSONDiags(diags)})
+			FormatVersion      string     `json:"format_version"`
+			Valid              bool       `json:"valid"`
+			ErrorCount         int        `json:"error_count"`
+			WarningCount       int        `json:"warning_count"`
+			Diagnostics        []jsonDiag `json:"diagnostics"`
+			DiagnosticsOmitted int        `json:"diagnostics_omitted,omitempty"`
+		}{"1.0", errs == 0, errs, warns, jd, omitted})
 	} else {
 		writeDiags(g, g.streams.Err, fm, diags)
 		if errs == 0 {

@@ -34,6 +34,9 @@ type jsonPlan struct {
 	Blocked          []jsonChange `json:"blocked,omitempty"`
 	Summary          jsonSummary  `json:"summary"`
 	Diagnostics      []jsonDiag   `json:"diagnostics"`
+	// DiagnosticsOmitted counts the diagnostics left out of Diagnostics
+	// (over maxShownDiags).
+	DiagnosticsOmitted int `json:"diagnostics_omitted,omitempty"`
 }
 
 type jsonSummary struct {
@@ -83,8 +86,8 @@ func newJSONPlan(p *plan.Plan, diags hcl.Diagnostics) *jsonPlan {
 		Mode:             p.Mode.String(),
 		Targets:          append([]string{}, p.Targets...),
 		Changes:          []jsonChange{},
-		Diagnostics:      toJSONDiags(diags),
 	}
+	jp.Diagnostics, jp.DiagnosticsOmitted = toJSONDiags(diags)
 	for _, a := range p.Actions {
 		jp.Changes = append(jp.Changes, newJSONChange(a))
 	}

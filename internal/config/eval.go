@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -190,7 +189,7 @@ func fileFunc(dir string) function.Function {
 			if !filepath.IsAbs(p) {
 				p = filepath.Join(dir, p)
 			}
-			b, err := os.ReadFile(p)
+			b, err := readAny(p)
 			if err != nil {
 				return cty.NilVal, function.NewArgErrorf(0, "cannot read %s: %s", p, strings.TrimPrefix(err.Error(), "open "+p+": "))
 			}

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -75,27 +74,16 @@ func Load(dir string, in Inputs) (*Config, hcl.Diagnostics) {
 // LoadFiles is Load for an explicit list of files, decoded in the order
 // given. dir is the base of file() paths and becomes Config.Dir.
 func LoadFiles(dir string, paths []string, in Inputs) (*Config, hcl.Diagnostics) {
-	srcs := make([]source, len(paths))
-	for i, p := range paths {
-		srcs[i].name = p
-		// Read only regular files: reading a named pipe or a device
-		// called *.oauth.hcl would block or never end.
-		if fi, err := os.Stat(p); err != nil {
-			srcs[i].err = err
-		} else if !fi.Mode().IsRegular() {
-			srcs[i].err = fmt.Errorf("it is not a regular file (%s)", fi.Mode().Type())
-		} else {
-			srcs[i].src, srcs[i].err = os.ReadFile(p)
-		}
-	}
-	return load(dir, srcs, in)
+	return load(dir, readSources(paths), in)
 }
 
-// source is one configuration file's name and contents (or read error).
+// source is one configuration file's name and contents, or why it was
+// not read: a read error, or a diagnostic (too large).
 type source struct {
-	name string
-	src  []byte
-	err  error
+	name    string
+	src     []byte
+	err     error
+	refused *hcl.Diagnostic
 }
 
 func emptyConfig(dir string) *Config {
@@ -184,7 +172,7 @@ func (l *loader) parse(srcs []source) []*hcl.File {
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
 	for i, s := range srcs {
-		if s.err != nil {
+		if s.err != nil || s.refused != nil {
 			continue
 		}
 		wg.Add(1)
@@ -192,6 +180,11 @@ func (l *loader) parse(srcs []source) []*hcl.File {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			if d := notText(s.name, s.src, "Configuration files", notConfigHint); d != nil {
+				// HCL would report every few bytes of a binary file.
+				results[i].diags = hcl.Diagnostics{d}
+				return
+			}
 			if d := tooDeep(s.name, s.src); d != nil {
 				// hclsyntax's recursive descent would overflow the stack.
 				results[i].diags = hcl.Diagnostics{d}
@@ -208,9 +201,16 @@ func (l *loader) parse(srcs []source) []*hcl.File {
 				"The configuration file %q could not be read: %s.", s.name, s.err))
 			continue
 		}
+		if s.refused != nil {
+			l.diags = append(l.diags, s.refused)
+			continue
+		}
 		f, diags := results[i].f, results[i].diags
 		l.diags = append(l.diags, diags...)
 		if f == nil {
+			// Not parsed (binary, too deep): no snippet either. The line
+			// is garbage, or might be a sensitive value in a legacy
+			// encoding; the diagnostic gives its line and column.
 			continue
 		}
 		l.parser.AddFile(s.name, f) // for source snippets

@@ -264,20 +264,23 @@ func (l *loader) varFileValues() map[string]candidate {
 }
 
 // parseVarFile parses a -var-file (JSON when its name ends in .json),
-// with a read error that names the flag.
+// with a read error that names the flag. It is read like file(): a pipe
+// will do, up to MaxConfigSize.
 func parseVarFile(p *hclparse.Parser, path string) (*hcl.File, hcl.Diagnostics) {
-	parse := p.ParseHCLFile
+	src, err := readAny(path)
+	if err != nil {
+		return nil, hcl.Diagnostics{sourceless("Failed to read variables file",
+			"The -var-file %q could not be read: %s.", path, err)}
+	}
+	if d := notText(path, src, "Variables files", "Check the file given to -var-file."); d != nil {
+		// Not parsed nor kept, so no snippet quotes the line, which may
+		// hold a sensitive value in a legacy encoding.
+		return nil, hcl.Diagnostics{d}
+	}
 	if strings.HasSuffix(path, ".json") {
-		parse = p.ParseJSONFile
+		return p.ParseJSON(src, path)
 	}
-	f, diags := parse(path)
-	for _, d := range diags {
-		if d.Summary == "Failed to read file" {
-			d.Summary = "Failed to read variables file"
-			d.Detail = fmt.Sprintf("The -var-file %q could not be read.", path)
-		}
-	}
-	return f, diags
+	return p.ParseHCL(src, path)
 }
 
 // staticBool evaluates a literal bool (variable blocks are decoded before
