@@ -3,9 +3,11 @@ package apply
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,15 +23,23 @@ type custodyFailingPuts struct {
 	fail  bool
 	after int
 	puts  int
+	err   error // what a failing write returns; nil means ENOSPC
 }
 
 func (s *custodyFailingPuts) Put(ctx context.Context, rec *state.Record) error {
 	s.puts++
 	if s.fail && s.puts > s.after {
-		return errors.New("no space left on device")
+		if s.err != nil {
+			return fmt.Errorf("writing state: %w", s.err)
+		}
+		return fmt.Errorf("writing state: %w", syscall.ENOSPC)
 	}
 	return s.BoltStore.Put(ctx, rec)
 }
+
+// writeFaults are the errors a state write meets on a full or failing
+// disk.
+var writeFaults = []error{syscall.ENOSPC, syscall.EIO}
 
 func custodyStore(t *testing.T, f *fixture, after int) *custodyFailingPuts {
 	t.Helper()
@@ -43,15 +53,24 @@ func custodyStore(t *testing.T, f *fixture, after int) *custodyFailingPuts {
 // A state that cannot be written is found before the refresh is sent: the
 // provider sees nothing and the old refresh token stays live.
 func TestEnsureRefusesToSendWhenStateUnwritable(t *testing.T) {
-	f := newFixture(t, "sms77", []string{"sms"}, time.Date(2026, 11, 24, 12, 0, 30, 0, time.UTC))
-	st := custodyStore(t, f, 0)
-	r := &Refresher{Store: st, Now: func() time.Time { return f.now }}
-	_, err := r.Ensure(context.Background(), "c", f.client, time.Minute)
-	if err == nil || !strings.Contains(err.Error(), "not sent") {
-		t.Fatalf("err = %v, want a refusal before sending", err)
-	}
-	if n := f.emu.Stats().Refreshes; n != 0 {
-		t.Fatalf("the provider saw %d refreshes, want 0", n)
+	for _, fault := range writeFaults {
+		t.Run(fault.Error(), func(t *testing.T) {
+			f := newFixture(t, "sms77", []string{"sms"}, time.Date(2026, 11, 24, 12, 0, 30, 0, time.UTC))
+			st := custodyStore(t, f, 0)
+			st.err = fault
+			r := &Refresher{Store: st, Now: func() time.Time { return f.now }}
+			_, err := r.Ensure(context.Background(), "c", f.client, time.Minute)
+			if err == nil || !strings.Contains(err.Error(), "not sent") || !errors.Is(err, fault) {
+				t.Fatalf("err = %v, want a refusal before sending that wraps %v", err, fault)
+			}
+			if n := f.emu.Stats().Refreshes; n != 0 {
+				t.Fatalf("the provider saw %d refreshes, want 0", n)
+			}
+			st.fail = false
+			if res, err := r.Ensure(context.Background(), "c", f.client, time.Minute); err != nil || !res.Refreshed {
+				t.Fatalf("Ensure once the disk works again: %v", err)
+			}
+		})
 	}
 }
 
@@ -59,8 +78,15 @@ func TestEnsureRefusesToSendWhenStateUnwritable(t *testing.T) {
 // file keeps it, the error says so, and the next Ensure applies it without
 // calling the provider; the provider never sees a reused refresh token.
 func TestEnsureCustodyKeepsAnswerWhenStateWriteFails(t *testing.T) {
+	for _, fault := range writeFaults {
+		t.Run(fault.Error(), func(t *testing.T) { testCustodyKeepsAnswer(t, fault) })
+	}
+}
+
+func testCustodyKeepsAnswer(t *testing.T, fault error) {
 	f := newFixture(t, "sms77", []string{"sms"}, time.Date(2026, 11, 24, 12, 0, 30, 0, time.UTC))
 	st := custodyStore(t, f, 1)
+	st.err = fault
 	r := &Refresher{Store: st, Now: func() time.Time { return f.now }}
 	_, err := r.Ensure(context.Background(), "c", f.client, time.Minute)
 	if err == nil || !strings.Contains(err.Error(), "custody file") {
