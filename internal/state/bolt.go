@@ -85,6 +85,8 @@ type BoltStore struct {
 	pass atomic.Pointer[secret.Secret]
 	// postponedNoted: Notify was told that a write could not seal.
 	postponedNoted atomic.Bool
+	// forget: what was deleted and is not purged yet (Purge).
+	forget forgetting
 
 	// Group commit of Put: puts that arrive while one is being written are
 	// queued and written together in the next transaction.
@@ -279,11 +281,18 @@ func (s *BoltStore) Put(ctx context.Context, rec *Record) error {
 		return fmt.Errorf("writing state %s: %w", s.path, err)
 	}
 	p := &pendingPut{ctx: ctx, rec: rec, done: make(chan error, 1)}
+	wait := func() error {
+		err := <-p.done
+		if err == nil {
+			s.forget.written(rec.Conn)
+		}
+		return err
+	}
 	s.putMu.Lock()
 	s.putQueue = append(s.putQueue, p)
 	if s.flushing {
 		s.putMu.Unlock()
-		return <-p.done
+		return wait()
 	}
 	s.flushing = true
 	batch := s.putQueue // holds p
@@ -299,7 +308,7 @@ func (s *BoltStore) Put(ctx context.Context, rec *Record) error {
 		s.flushing = false
 	}
 	s.putMu.Unlock()
-	return <-p.done
+	return wait()
 }
 
 // drainPuts writes queued puts until the queue is empty.
@@ -362,14 +371,19 @@ func (s *BoltStore) writePuts(batch []*pendingPut) {
 }
 
 // Delete implements Store. It needs no passphrase: removing a record seals
-// nothing.
+// nothing. The record's bytes stay in the pages bbolt freed, and in the
+// backup, until Purge (or Unlock) clears them.
 func (s *BoltStore) Delete(ctx context.Context, conn string) error {
-	return s.update(ctx, conn, fmt.Sprintf("removing %q from state", conn), false, func(w *writer) error {
+	err := s.update(ctx, conn, fmt.Sprintf("removing %q from state", conn), false, func(w *writer) error {
 		if w.conns.Get([]byte(conn)) == nil {
 			return ErrNotFound
 		}
 		return w.conns.Delete([]byte(conn))
 	})
+	if err == nil {
+		s.forget.deleted(conn)
+	}
+	return err
 }
 
 // writer is what an update's fn writes with: the connections bucket and
@@ -710,9 +724,10 @@ func (s *BoltStore) Backup(ctx context.Context) error {
 	return nil
 }
 
-// Close implements Store: it releases the lock if this store holds it.
-// Closing twice is harmless.
+// Close implements Store: it releases the lock if this store holds it,
+// purging first what it deleted (see Unlock). Closing twice is harmless.
 func (s *BoltStore) Close() error {
+	perr := s.purgeBeforeRelease(context.Background())
 	s.closed.Store(true) // no write starts after this
 	s.wmu.Lock()         // and the one in progress finishes first
 	defer s.wmu.Unlock()
@@ -724,12 +739,12 @@ func (s *BoltStore) Close() error {
 		delete(s.connLocks, conn)
 	}
 	if s.lockFile == nil {
-		return nil
+		return perr
 	}
 	if err := s.release(); err != nil {
-		return fmt.Errorf("closing state %s: %w", s.path, err)
+		return errors.Join(perr, fmt.Errorf("closing state %s: %w", s.path, err))
 	}
-	return nil
+	return perr
 }
 
 // ensure creates the folder and the state file when missing. The file is

@@ -380,7 +380,8 @@ func (s *BoltStore) holdsOpLock() bool {
 // compact replaces the state file with a fresh copy of its live data.
 // bbolt does not clear the pages a transaction frees, so after a change of
 // encryption they would still hold the secrets in their old form (in the
-// clear, or under the old key). The caller holds s.wmu, the operation lock
+// clear, or under the old key), and after a Delete the removed record
+// (Purge). The caller holds s.wmu, the operation lock
 // and every connection lock (lockAllConns), so no other process is writing
 // the old file; readers that have it open keep a consistent, older view.
 func (s *BoltStore) compact() (err error) {
@@ -402,16 +403,21 @@ func (s *BoltStore) compact() (err error) {
 	if err != nil {
 		return err
 	}
-	defer src.Close()
 	dst, err := bolt.Open(name, 0o600, &bolt.Options{Timeout: dbTimeout})
 	if err != nil {
+		_ = src.Close()
 		return err
 	}
-	if err := bolt.Compact(dst, src, 0); err != nil {
-		_ = dst.Close()
-		return err
+	// bbolt fsyncs each commit of the copy.
+	err = bolt.Compact(dst, src, 0)
+	if cerr := dst.Close(); err == nil {
+		err = cerr
 	}
-	if err := dst.Close(); err != nil {
+	// Closed before the rename, which Windows refuses over an open file.
+	if cerr := src.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return err
 	}
 	if err := os.Rename(name, s.path); err != nil {
