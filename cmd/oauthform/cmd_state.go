@@ -16,7 +16,8 @@ Advanced state management.
 Subcommands:
   list              List the connections in the state.
   show CONNECTION   Show one connection (tokens redacted unless -show-sensitive).
-  rm CONNECTION...  Forget connections WITHOUT revoking them at the provider.
+  rm CONNECTION...  Forget connections WITHOUT revoking them at the provider;
+                    their tokens are cleared from the state file and its backup.
   restore FILE      Put tokens saved in an emergency file back in the state.
   rekey             Change the passphrase of encryption at rest, or turn it on or off.
   migrate -to B     Move the whole state to PostgreSQL (-to pg) or a local file (-to local).
@@ -188,12 +189,17 @@ func runStateRm(ctx context.Context, g *globals, args []string) int {
 			return exitError
 		}
 	}
+	if *dryRun {
+		for _, name := range fs.Args() {
+			fmt.Fprintf(g.streams.Out, "Would remove connection %q\n", name)
+		}
+		return exitOK
+	}
+	// Whatever was removed, even before an error, is then cleared from
+	// the file and its backup, once for all of them.
+	defer purgeForgotten(ctx, g, st)
 	removed := 0
 	for _, name := range fs.Args() {
-		if *dryRun {
-			fmt.Fprintf(g.streams.Out, "Would remove connection %q\n", name)
-			continue
-		}
 		if err := st.Delete(ctx, name); err != nil {
 			if errors.Is(err, state.ErrNotFound) {
 				continue
@@ -205,8 +211,6 @@ func runStateRm(ctx context.Context, g *globals, args []string) int {
 		removed++
 		fmt.Fprintf(g.streams.Out, "Removed connection %q\n", name)
 	}
-	if !*dryRun {
-		fmt.Fprintf(g.streams.Out, "Successfully removed %d connection(s). Their grants were NOT revoked at the provider; use \"oauthform destroy -target=NAME\" to revoke.\n", removed)
-	}
+	fmt.Fprintf(g.streams.Out, "Successfully removed %d connection(s). Their grants were NOT revoked at the provider; use \"oauthform destroy -target=NAME\" to revoke.\n", removed)
 	return exitOK
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
@@ -61,6 +63,7 @@ func TestScripts(t *testing.T) {
 			"paste":      cmdPaste,
 			"freeport":   cmdFreePort,
 			"secretscan": cmdSecretScan,
+			"sealed":     cmdSealed,
 		},
 	})
 }
@@ -133,6 +136,37 @@ func cmdSeedState(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		ts.Check(st.Put(ctx, rec))
 	}
+}
+
+// cmdSealed: sealed STATE_PATH CONN OUT — write to OUT the sealed secrets
+// of CONN's record as the bbolt file stores them (the base64 text of the
+// ciphertext), whole and as its first and last 24 characters, one a line,
+// for secretscan: the ciphertext is random, so finding any of them later
+// means that copy of the record survived.
+func cmdSealed(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: sealed STATE_PATH CONN OUT")
+	}
+	db, err := bolt.Open(ts.MkAbs(args[0]), 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	ts.Check(err)
+	defer db.Close()
+	var raw []byte
+	ts.Check(db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket([]byte("connections")); b != nil {
+			raw = bytes.Clone(b.Get([]byte(args[1])))
+		}
+		return nil
+	}))
+	var rec struct {
+		Sealed json.RawMessage `json:"sealed"`
+	}
+	ts.Check(json.Unmarshal(raw, &rec))
+	var text string
+	ts.Check(json.Unmarshal(rec.Sealed, &text))
+	if len(text) < 48 {
+		ts.Fatalf("record %q has no sealed secrets (%q)", args[1], text)
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[2]), []byte(text+"\n"+text[:24]+"\n"+text[len(text)-24:]+"\n"), 0o600))
 }
 
 // cmdValidJSON: validjson FILE — FILE parses as one JSON document.
