@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
+	"github.com/oauthform/oauthform/internal/apply"
 	"github.com/oauthform/oauthform/internal/state"
 )
 
@@ -200,7 +202,7 @@ func runStateRm(ctx context.Context, g *globals, args []string) int {
 	defer purgeForgotten(ctx, g, st)
 	removed := 0
 	for _, name := range fs.Args() {
-		if err := st.Delete(ctx, name); err != nil {
+		if err := removeConnection(ctx, st, name, timeout); err != nil {
 			if errors.Is(err, state.ErrNotFound) {
 				continue
 			}
@@ -213,4 +215,17 @@ func runStateRm(ctx context.Context, g *globals, args []string) int {
 	}
 	fmt.Fprintf(g.streams.Out, "Successfully removed %d connection(s). Their grants were NOT revoked at the provider; use \"oauthform destroy -target=NAME\" to revoke.\n", removed)
 	return exitOK
+}
+
+// removeConnection deletes name's record under its connection lock, so
+// that a refresh in flight elsewhere (`token`) finishes first instead of
+// writing the record back after it was removed. It waits for that lock up
+// to the longer of timeout and a refresh's own wait.
+func removeConnection(ctx context.Context, st state.Store, name string, timeout time.Duration) error {
+	release, err := st.LockConn(ctx, name, max(timeout, apply.DefaultLockWait))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = release() }()
+	return st.Delete(ctx, name)
 }

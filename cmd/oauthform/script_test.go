@@ -194,17 +194,29 @@ func cmdFileMode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// holdLock is a helper program for lock tests: holdlock STATE [DURATION]
-// takes the state lock as "apply", creates locked.flag, and releases the lock
-// after DURATION, or when release.flag appears.
+// holdLock is a helper program for lock tests: holdlock STATE [DURATION
+// [CONN]] takes the state lock as "apply", creates locked.flag, and
+// releases the lock after DURATION, or when release.flag appears. With
+// CONN it acts as a `token` refreshing CONN instead: it takes CONN's lock
+// alone and reads its record, and when released writes it back with the
+// access token AT-CONN-written-back, as a refresh does, before releasing.
 func holdLock() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: holdlock STATE [DURATION]")
+		fmt.Fprintln(os.Stderr, "usage: holdlock STATE [DURATION [CONN]]")
 		os.Exit(2)
 	}
 	ctx := context.Background()
 	st, err := state.Open(os.Args[1], state.Options{})
-	if err == nil {
+	var rec *state.Record
+	var releaseConn func() error
+	switch {
+	case err != nil:
+	case len(os.Args) > 3:
+		conn := os.Args[3]
+		if releaseConn, err = st.LockConn(ctx, conn, 0); err == nil {
+			rec, err = st.Get(ctx, conn)
+		}
+	default:
 		_, err = st.Lock(ctx, "apply")
 	}
 	if err != nil {
@@ -230,7 +242,16 @@ func holdLock() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	_ = st.Unlock(ctx)
+	if rec != nil {
+		rec.Access = secret.New("AT-" + rec.Conn + "-written-back")
+		if err := st.Put(ctx, rec); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		_ = releaseConn()
+	} else {
+		_ = st.Unlock(ctx)
+	}
 	_ = st.Close()
 }
 
