@@ -606,7 +606,7 @@ func (s *BoltStore) write(ctx context.Context, conn, what string,
 		if err := s.commit(what, reseal); err != nil {
 			return err
 		}
-		if err := s.compact(); err != nil && s.opts.Notify != nil {
+		if err := s.compact(nil); err != nil && s.opts.Notify != nil {
 			// The change is committed and correct; only the old
 			// encoding may linger in freed pages.
 			s.opts.Notify(fmt.Sprintf("Warning: the state %s was re-encrypted, but rewriting the file to clear its freed pages failed (%v): "+
@@ -653,9 +653,25 @@ func (s *BoltStore) commit(what string, fn func(*bolt.Tx, *metaInfo) error) (err
 	fl := fileLock(s.path)
 	fl.Lock()
 	defer fl.Unlock()
-	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: dbTimeout})
-	if err != nil {
-		return explain(what, s.path, openError(s.path, err))
+	var db *bolt.DB
+	for attempt := 0; ; attempt++ {
+		var f *os.File
+		db, err = bolt.Open(s.path, 0o600, &bolt.Options{
+			Timeout: dbTimeout,
+			OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+				ff, err := os.OpenFile(name, flag, perm)
+				f = ff
+				return ff, err
+			},
+		})
+		if err != nil {
+			return explain(what, s.path, openError(s.path, err))
+		}
+		if attempt < maxReopen && replaced(s.path, f) {
+			_ = db.Close()
+			continue
+		}
+		break
 	}
 	defer db.Close()
 	err = db.Update(func(tx *bolt.Tx) error {
@@ -908,17 +924,25 @@ func view(path string, fn func(*bolt.Tx, *metaInfo) error) (err error) {
 	fl.RLock()
 	defer fl.RUnlock()
 
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		ReadOnly: true,
-		Timeout:  dbTimeout,
-		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
-			ff, err := os.OpenFile(name, flag, perm)
-			f = ff
-			return ff, err
-		},
-	})
-	if err != nil {
-		return openError(path, err)
+	var db *bolt.DB
+	for attempt := 0; ; attempt++ {
+		db, err = bolt.Open(path, 0o600, &bolt.Options{
+			ReadOnly: true,
+			Timeout:  dbTimeout,
+			OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+				ff, err := os.OpenFile(name, flag, perm)
+				f = ff
+				return ff, err
+			},
+		})
+		if err != nil {
+			return openError(path, err)
+		}
+		if attempt < maxReopen && replaced(path, f) {
+			_ = db.Close()
+			continue
+		}
+		break
 	}
 	opened = true
 	defer db.Close()
@@ -935,6 +959,30 @@ func view(path string, fn func(*bolt.Tx, *metaInfo) error) (err error) {
 		}
 		return fn(tx, m)
 	})
+}
+
+// maxReopen bounds how often view and commit open the state again because
+// it was replaced between their open and bbolt's lock (replaced).
+const maxReopen = 10
+
+// replaced reports whether path no longer names the file f, which bbolt
+// opened and then waited to lock: compact replaces the state file while
+// holding bbolt's exclusive lock on the old one, so a reader or writer
+// that opened the old file meanwhile gets its lock only once the new file
+// is in place, and must use that one (a write to the old file would be
+// lost with it, a backup of it would copy the pages compact cleared).
+// A path that does not exist any more (a state set aside by `state
+// migrate`) is not a replacement: the open file is read as it is.
+func replaced(path string, f *os.File) bool {
+	if f == nil {
+		return false
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	pi, err := os.Stat(path)
+	return err == nil && !os.SameFile(fi, pi)
 }
 
 // fileLocks order this process's own readers and writers of a state file.

@@ -10,7 +10,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -22,10 +21,6 @@ import (
 // clears them, once per command (a destroy of a thousand connections
 // rewrites the file once), and Unlock and Close purge what a caller did
 // not, so that no record deleted under the operation lock outlives it.
-
-// purgeLockWait is how long Purge waits, at least, for refreshes in flight
-// elsewhere (`token`) before it replaces the state file.
-const purgeLockWait = 30 * time.Second
 
 // forgetting is what a store deleted and has not purged yet. It is kept
 // across lock periods until a Purge takes it: a record deleted under a
@@ -115,14 +110,16 @@ func joinAnd(s []string) string {
 }
 
 // Purge implements Store. It rewrites the state file from its live data
-// (bolt.Compact into a temporary file beside it, which bbolt fsyncs, then a
-// rename over the state and an fsync of the folder: a crash leaves either
-// the old file or the new one, never neither), and rewrites the backup the
-// same way less the connections deleted since the last purge, so that it
-// stays a consistent state to restore, as it was before the command, less
-// what the command forgot. Replacing the file needs every connection's
-// lock, as a change of encryption does: it waits up to the lock timeout,
-// and at least 30 seconds, for refreshes in flight elsewhere.
+// (compact: a temporary file beside it, fsynced, renamed over the state,
+// the folder fsynced, so that a crash leaves the old file or the new one,
+// never neither), and then, still holding bbolt's lock on the old file,
+// the backup the same way less the connections deleted since the last
+// purge, so that it stays a consistent state to restore: the state as it
+// was before the command, less what the command forgot. A `token`
+// refreshing a connection elsewhere (under its connection lock alone)
+// waits for bbolt's lock and then reads and writes the new file, so it
+// needs no connection lock: a purge costs one copy of the live data,
+// however many connections the state holds.
 func (s *BoltStore) Purge(ctx context.Context) error {
 	const what = "clearing removed connections from state"
 	if err := s.readable(ctx, what); err != nil {
@@ -131,44 +128,41 @@ func (s *BoltStore) Purge(ctx context.Context) error {
 	if !s.holdsOpLock() {
 		return fmt.Errorf("%s %s: %w (take it with Lock first)", what, s.path, ErrNotLocked)
 	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed.Load() {
+		return fmt.Errorf("%s %s: %w", what, s.path, errClosed)
+	}
 	names, pending := s.forget.take()
 	if !pending {
 		return nil
 	}
-	fail := func(err error, where ...string) error {
-		return &PurgeError{Conns: names, Where: where, Err: fmt.Errorf("%s %s: %w", what, s.path, err)}
-	}
 	backup := s.BackupPath()
-	_, berr := os.Stat(backup)
-	hasBackup := len(names) > 0 && !errors.Is(berr, fs.ErrNotExist)
-	everywhere := []string{"the freed pages of " + s.path}
-	if hasBackup {
-		everywhere = append(everywhere, backup)
-	}
-	release, err := s.lockAllConns(ctx, what, purgeLockWait)
-	if err != nil {
-		return &PurgeError{Conns: names, Where: everywhere, Err: err}
-	}
-	defer release()
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if s.closed.Load() {
-		return fail(errClosed, everywhere...)
+	_, statErr := os.Stat(backup)
+	hasBackup := len(names) > 0 && !errors.Is(statErr, fs.ErrNotExist)
+	var berr error
+	backedUp := false
+	rewriteBackup := func() {
+		backedUp = true
+		if hasBackup {
+			berr = dropFromBackup(backup, names)
+		}
 	}
 	var errs []error
 	var where []string
-	if err := s.compact(); err != nil {
+	if err := s.compact(rewriteBackup); err != nil {
 		errs = append(errs, fmt.Errorf("rewriting the file: %w", err))
-		where = append(where, everywhere[0])
+		where = append(where, "the freed pages of "+s.path)
 	}
-	if hasBackup {
-		if err := dropFromBackup(backup, names); err != nil {
-			errs = append(errs, fmt.Errorf("rewriting the backup %s: %w", backup, err))
-			where = append(where, backup)
-		}
+	if !backedUp {
+		rewriteBackup() // the backup, at least
+	}
+	if berr != nil {
+		errs = append(errs, fmt.Errorf("rewriting the backup %s: %w", backup, berr))
+		where = append(where, backup)
 	}
 	if len(errs) > 0 {
-		return fail(errors.Join(errs...), where...)
+		return &PurgeError{Conns: names, Where: where, Err: fmt.Errorf("%s %s: %w", what, s.path, errors.Join(errs...))}
 	}
 	return nil
 }

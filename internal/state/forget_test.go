@@ -1,15 +1,21 @@
 package state
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -158,6 +164,18 @@ func TestForgottenMeansGone(t *testing.T) {
 			wantMode(t, dir, 0o700)
 			wantMode(t, path, 0o600)
 			wantMode(t, s.BackupPath(), 0o600)
+			// No temporary file is left beside them.
+			entries, err := os.ReadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range entries {
+				switch e.Name() {
+				case "state.db", "state.db.backup", "state.db.lock", "state.db.locks":
+				default:
+					t.Errorf("left in the state's folder: %s", e.Name())
+				}
+			}
 
 			// What was kept is intact, in the state and in the backup.
 			r, err := s.Get(ctx, "keep")
@@ -374,4 +392,239 @@ func TestPurgeNeedsTheLock(t *testing.T) {
 	if got := filesHolding(t, filepath.Dir(path), secrets); len(got) > 0 {
 		t.Errorf("after the next Lock and Unlock the forgotten tokens are in %q", got)
 	}
+}
+
+// purgerEnv makes the test binary a process that deletes half the records
+// of the state named by the variable's value in one transaction, prints
+// "purging", purges, prints "purged" and exits.
+const purgerEnv = "OAUTHFORM_STATE_TEST_PURGER"
+
+func purger(path string) int {
+	ctx := context.Background()
+	s, err := OpenBolt(path, Options{})
+	if err == nil {
+		_, err = s.Lock(ctx, "destroy")
+	}
+	if err == nil {
+		err = s.update(ctx, "", "deleting", false, func(w *writer) error {
+			for i, r := range recordsN(crashRecords) {
+				if i%2 == 0 {
+					if err := w.conns.Delete([]byte(r.Conn)); err != nil {
+						return err
+					}
+					s.forget.deleted(r.Conn)
+				}
+			}
+			return nil
+		})
+	}
+	if err == nil {
+		fmt.Println("purging")
+		err = s.Purge(ctx)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("purged")
+	return 0
+}
+
+const crashRecords = 4000
+
+// TestCrashDuringPurge kill -9s a process at random points of a Purge
+// (while it compacts the state and rewrites the backup), and checks after
+// each kill that the state and its backup open as complete states: the
+// state holds either all its records or the half the process kept (its
+// delete committed before the purge), the backup all of them (the
+// pre-command state) or the kept half. A crash never loses the state.
+func TestCrashDuringPurge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	const iterations = 12
+	landed := 0
+	for it := range iterations {
+		path := statePath(t)
+		s := mustOpen(t, path, Options{Create: true})
+		ctx := context.Background()
+		if _, err := s.Lock(ctx, "apply"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.putMany(recordsN(crashRecords)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Put(ctx, forgetRecord("extra")); err != nil { // the backup: all the records
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), purgerEnv+"="+path)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		r := bufio.NewReader(stdout)
+		if line, _ := r.ReadString('\n'); line != "purging\n" {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("iteration %d: the purger said %q; stderr: %s", it, line, stderr.String())
+		}
+		time.Sleep(time.Duration(it) * time.Millisecond * 8)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		rest, _ := io.ReadAll(r)
+		_ = cmd.Wait()
+		if !strings.Contains(string(rest), "purged") {
+			landed++
+		}
+
+		check := func(file string, wantAny ...int) {
+			t.Helper()
+			snap, err := mustOpen(t, path, Options{}).snapshotOf(file, "reading", "")
+			if err != nil {
+				t.Fatalf("iteration %d: %s does not open after the kill: %v", it, filepath.Base(file), err)
+			}
+			for _, n := range wantAny {
+				if len(snap.Records) == n {
+					return
+				}
+			}
+			t.Fatalf("iteration %d: %s holds %d records, want one of %v", it, filepath.Base(file), len(snap.Records), wantAny)
+		}
+		check(path, crashRecords/2+1)
+		check(path+".backup", crashRecords+1, crashRecords/2+1)
+	}
+	t.Logf("%d of %d kills landed before the purge ended", landed, iterations)
+	if landed == 0 {
+		t.Error("no kill landed during a purge: the test is not testing crashes")
+	}
+}
+
+// writerEnv makes the test binary a process that refreshes one connection
+// ("busy") over and over as `token` does, under its connection lock alone,
+// until its stdin closes, and prints how many writes it made. Each time it
+// first checks that the record holds what it wrote last: a write that went
+// into a file replaced meanwhile would be lost, and read back older.
+const writerEnv = "OAUTHFORM_STATE_TEST_WRITER"
+
+func refresher(path string) int {
+	ctx := context.Background()
+	s, err := OpenBolt(path, Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	stop := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		close(stop)
+	}()
+	fmt.Println("writing")
+	for n := 0; ; n++ {
+		select {
+		case <-stop:
+			fmt.Println("wrote", n)
+			return 0
+		default:
+		}
+		release, err := s.LockConn(ctx, "busy", 10*time.Second)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		r, err := s.Get(ctx, "busy")
+		if err == nil && r.Access.Reveal() != fmt.Sprintf("AT-busy-%d", n) {
+			err = fmt.Errorf("write %d: the record holds %s: a write was lost", n, r.Access.Reveal())
+		}
+		if err == nil {
+			r.Access = secret.New(fmt.Sprintf("AT-busy-%d", n+1))
+			err = s.Put(ctx, r)
+		}
+		_ = release()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+}
+
+// TestPurgeWhileAnotherProcessRefreshes: purges (each replacing the state
+// file) while another process writes a connection under its connection
+// lock alone, as `token` does, lose none of its writes: the writer waits
+// for bbolt's lock on the file being replaced and then writes the new one.
+func TestPurgeWhileAnotherProcessRefreshes(t *testing.T) {
+	ctx := context.Background()
+	path := statePath(t)
+	s := mustOpen(t, path, Options{Create: true})
+	if _, err := s.Lock(ctx, "apply"); err != nil {
+		t.Fatal(err)
+	}
+	busy := forgetRecord("busy")
+	busy.Access = secret.New("AT-busy-0")
+	if err := s.putMany(append(recordsN(300), busy)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), writerEnv+"="+path)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	r := bufio.NewReader(stdout)
+	if line, _ := r.ReadString('\n'); line != "writing\n" {
+		t.Fatalf("the writer said %q; stderr: %s", line, stderr.String())
+	}
+	const purges = 25
+	for i := range purges {
+		if _, err := s.Lock(ctx, "state rm"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete(ctx, fmt.Sprintf("conn-%05d", i)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Purge(ctx); err != nil {
+			t.Fatalf("Purge %d: %v", i, err)
+		}
+		if err := s.Unlock(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = stdin.Close()
+	rest, _ := io.ReadAll(r)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the writer failed: %v: %s", err, stderr.String())
+	}
+	var n int
+	if _, err := fmt.Sscanf(string(rest), "wrote %d", &n); err != nil {
+		t.Fatalf("the writer said %q", rest)
+	}
+	got, err := s.Get(ctx, "busy")
+	if err != nil || got.Access.Reveal() != fmt.Sprintf("AT-busy-%d", n) {
+		t.Fatalf("after %d writes the record is %v (%v): a write was lost", n, got, err)
+	}
+	snap, err := s.Snapshot(ctx)
+	if err != nil || len(snap.Records) != 300-purges+1 {
+		t.Fatalf("the state holds %d records (%v), want %d", len(snap.Records), err, 300-purges+1)
+	}
+	t.Logf("%d purges while the other process wrote %d times", purges, n)
 }
