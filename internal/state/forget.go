@@ -200,6 +200,27 @@ func dropFromBackup(path string, names []string) error {
 // over it and the folder fsynced. The file must read as an oauthform
 // state; bbolt panics and faults on a damaged file become ErrCorrupt.
 func rewriteLive(path string, drop func(bucket, key []byte) bool) (err error) {
+	var name string
+	var src, dst *bolt.DB
+	var srcFile *os.File
+	// Deferred first, so it runs last: after a panic too.
+	defer func() {
+		if err == nil {
+			return
+		}
+		if dst != nil {
+			_ = dst.Close()
+		}
+		switch {
+		case src != nil:
+			_ = src.Close()
+		case srcFile != nil:
+			_ = srcFile.Close() // bbolt panicked inside Open and kept the file
+		}
+		if name != "" {
+			_ = os.Remove(name)
+		}
+	}()
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: bbolt failed reading it: %v", ErrCorrupt, r)
@@ -211,22 +232,23 @@ func rewriteLive(path string, drop func(bucket, key []byte) bool) (err error) {
 	if err != nil {
 		return err
 	}
-	name := tmp.Name()
-	defer func() {
-		if err != nil {
-			_ = os.Remove(name)
-		}
-	}()
+	name = tmp.Name()
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	src, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: dbTimeout})
+	src, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: dbTimeout,
+		OpenFile: func(n string, flag int, perm os.FileMode) (*os.File, error) {
+			f, err := os.OpenFile(n, flag, perm)
+			srcFile = f
+			return f, err
+		}})
 	if err != nil {
+		src = nil
 		return openError(path, err)
 	}
-	dst, err := bolt.Open(name, 0o600, &bolt.Options{Timeout: dbTimeout})
+	dst, err = bolt.Open(name, 0o600, &bolt.Options{Timeout: dbTimeout})
 	if err != nil {
-		_ = src.Close()
+		dst = nil
 		return err
 	}
 	err = src.View(func(stx *bolt.Tx) error {
@@ -243,14 +265,18 @@ func rewriteLive(path string, drop func(bucket, key []byte) bool) (err error) {
 			})
 		})
 	})
-	if cerr := dst.Close(); err == nil {
-		err = cerr
+	if err != nil {
+		return err
+	}
+	d := dst
+	dst = nil
+	if err := d.Close(); err != nil {
+		return err
 	}
 	// Closed before the rename, which Windows refuses over an open file.
-	if cerr := src.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	sdb := src
+	src, srcFile = nil, nil
+	if err := sdb.Close(); err != nil {
 		return err
 	}
 	if err := os.Rename(name, path); err != nil {
