@@ -355,6 +355,9 @@ func (op *operation) run(ctx context.Context) int {
 	}
 	outcomes := ex.Run(ctx, p)
 	prog.finish()
+	// The disconnected connections are forgotten: cleared from the file
+	// and the backup too, once for all of them.
+	purgeForgotten(ctx, g, st)
 	if !p.Changes() {
 		prog.noteNothing(a.command)
 	}

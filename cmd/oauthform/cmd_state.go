@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/oauthform/oauthform/internal/apply"
 	"github.com/oauthform/oauthform/internal/state"
@@ -17,7 +18,8 @@ Advanced state management.
 Subcommands:
   list              List the connections in the state.
   show CONNECTION   Show one connection (tokens redacted unless -show-sensitive).
-  rm CONNECTION...  Forget connections WITHOUT revoking them at the provider.
+  rm CONNECTION...  Forget connections WITHOUT revoking them at the provider;
+                    their tokens are cleared from the state file and its backup.
   restore FILE      Put tokens saved in an emergency file back in the state.
   rekey             Change the passphrase of encryption at rest, or turn it on or off.
   migrate -to B     Move the whole state to PostgreSQL (-to pg) or a local file (-to local).
@@ -189,13 +191,18 @@ func runStateRm(ctx context.Context, g *globals, args []string) int {
 			return exitError
 		}
 	}
+	if *dryRun {
+		for _, name := range fs.Args() {
+			fmt.Fprintf(g.streams.Out, "Would remove connection %q\n", name)
+		}
+		return exitOK
+	}
+	// Whatever was removed, even before an error, is then cleared from
+	// the file and its backup, once for all of them.
+	defer purgeForgotten(ctx, g, st)
 	removed := 0
 	for _, name := range fs.Args() {
-		if *dryRun {
-			fmt.Fprintf(g.streams.Out, "Would remove connection %q\n", name)
-			continue
-		}
-		if err := st.Delete(ctx, name); err != nil {
+		if err := removeConnection(ctx, st, name, timeout); err != nil {
 			if errors.Is(err, state.ErrNotFound) {
 				continue
 			}
@@ -209,8 +216,19 @@ func runStateRm(ctx context.Context, g *globals, args []string) int {
 		removed++
 		fmt.Fprintf(g.streams.Out, "Removed connection %q\n", name)
 	}
-	if !*dryRun {
-		fmt.Fprintf(g.streams.Out, "Successfully removed %d connection(s). Their grants were NOT revoked at the provider; use \"oauthform destroy -target=NAME\" to revoke.\n", removed)
-	}
+	fmt.Fprintf(g.streams.Out, "Successfully removed %d connection(s). Their grants were NOT revoked at the provider; use \"oauthform destroy -target=NAME\" to revoke.\n", removed)
 	return exitOK
+}
+
+// removeConnection deletes name's record under its connection lock, so
+// that a refresh in flight elsewhere (`token`) finishes first instead of
+// writing the record back after it was removed. It waits for that lock up
+// to the longer of timeout and a refresh's own wait.
+func removeConnection(ctx context.Context, st state.Store, name string, timeout time.Duration) error {
+	release, err := st.LockConn(ctx, name, max(timeout, apply.DefaultLockWait))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = release() }()
+	return st.Delete(ctx, name)
 }

@@ -354,3 +354,18 @@ func relTime(t, now time.Time) string {
 	}
 	return formatDuration(-d) + " ago"
 }
+
+// purgeForgotten clears every copy of the connections the command removed
+// from the state (state.Store.Purge: the state file is rewritten without
+// their freed pages, the backup without them) and warns when it cannot.
+// It runs once per command, after its last delete, and does nothing when
+// nothing was deleted. The removal itself stands either way, so the exit
+// status does not change.
+func purgeForgotten(ctx context.Context, g *globals, st state.Store) {
+	err := st.Purge(context.WithoutCancel(ctx))
+	if err == nil {
+		return
+	}
+	writeDiags(g, g.streams.Err, nil, hcl.Diagnostics{sourceless(hcl.DiagWarning,
+		"The removed connections' tokens may remain on disk", redactOpened(err).Error())})
+}

@@ -232,6 +232,32 @@ func TestPGBackendCycle(t *testing.T) {
 	if len(snap.Records) != 2 || snap.Lineage != s.Lineage || snap.Records["c0"].Access.Reveal() != refreshed {
 		t.Errorf("the database holds %d records, lineage %s (show said %s)", len(snap.Records), snap.Lineage, s.Lineage)
 	}
+
+	// state rm and destroy forget: the backup no longer holds what they
+	// removed, and the purge (VACUUM FULL) has nothing to warn about.
+	backupNames := func() string {
+		t.Helper()
+		bk, err := e.openPG(state.Options{}).ReadBackup(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for n := range bk.Records {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return strings.Join(names, " ")
+	}
+	o, x := e.must(dir, "state", "rm", "c1")
+	keep(o, x)
+	if strings.Contains(x, "Warning") || backupNames() != "c0" {
+		t.Errorf("after state rm c1 the backup holds %q (want c0); stderr:\n%s", backupNames(), x)
+	}
+	o, x = e.must(dir, "destroy", "-auto-approve")
+	keep(o, x)
+	if strings.Contains(x, "Warning") || backupNames() != "" {
+		t.Errorf("after destroy the backup holds %q (want nothing); stderr:\n%s", backupNames(), x)
+	}
 	e.noSecret("the commands' output", all.String())
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
@@ -61,6 +63,7 @@ func TestScripts(t *testing.T) {
 			"paste":      cmdPaste,
 			"freeport":   cmdFreePort,
 			"secretscan": cmdSecretScan,
+			"sealed":     cmdSealed,
 		},
 	})
 }
@@ -135,6 +138,37 @@ func cmdSeedState(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
+// cmdSealed: sealed STATE_PATH CONN OUT — write to OUT the sealed secrets
+// of CONN's record as the bbolt file stores them (the base64 text of the
+// ciphertext), whole and as its first and last 24 characters, one a line,
+// for secretscan: the ciphertext is random, so finding any of them later
+// means that copy of the record survived.
+func cmdSealed(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: sealed STATE_PATH CONN OUT")
+	}
+	db, err := bolt.Open(ts.MkAbs(args[0]), 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	ts.Check(err)
+	defer db.Close()
+	var raw []byte
+	ts.Check(db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket([]byte("connections")); b != nil {
+			raw = bytes.Clone(b.Get([]byte(args[1])))
+		}
+		return nil
+	}))
+	var rec struct {
+		Sealed json.RawMessage `json:"sealed"`
+	}
+	ts.Check(json.Unmarshal(raw, &rec))
+	var text string
+	ts.Check(json.Unmarshal(rec.Sealed, &text))
+	if len(text) < 48 {
+		ts.Fatalf("record %q has no sealed secrets (%q)", args[1], text)
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[2]), []byte(text+"\n"+text[:24]+"\n"+text[len(text)-24:]+"\n"), 0o600))
+}
+
 // cmdValidJSON: validjson FILE — FILE parses as one JSON document.
 func cmdValidJSON(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 1 {
@@ -160,17 +194,29 @@ func cmdFileMode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// holdLock is a helper program for lock tests: holdlock STATE [DURATION]
-// takes the state lock as "apply", creates locked.flag, and releases the lock
-// after DURATION, or when release.flag appears.
+// holdLock is a helper program for lock tests: holdlock STATE [DURATION
+// [CONN]] takes the state lock as "apply", creates locked.flag, and
+// releases the lock after DURATION, or when release.flag appears. With
+// CONN it acts as a `token` refreshing CONN instead: it takes CONN's lock
+// alone and reads its record, and when released writes it back with the
+// access token AT-CONN-written-back, as a refresh does, before releasing.
 func holdLock() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: holdlock STATE [DURATION]")
+		fmt.Fprintln(os.Stderr, "usage: holdlock STATE [DURATION [CONN]]")
 		os.Exit(2)
 	}
 	ctx := context.Background()
 	st, err := state.Open(os.Args[1], state.Options{})
-	if err == nil {
+	var rec *state.Record
+	var releaseConn func() error
+	switch {
+	case err != nil:
+	case len(os.Args) > 3:
+		conn := os.Args[3]
+		if releaseConn, err = st.LockConn(ctx, conn, 0); err == nil {
+			rec, err = st.Get(ctx, conn)
+		}
+	default:
 		_, err = st.Lock(ctx, "apply")
 	}
 	if err != nil {
@@ -196,7 +242,16 @@ func holdLock() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	_ = st.Unlock(ctx)
+	if rec != nil {
+		rec.Access = secret.New("AT-" + rec.Conn + "-written-back")
+		if err := st.Put(ctx, rec); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		_ = releaseConn()
+	} else {
+		_ = st.Unlock(ctx)
+	}
 	_ = st.Close()
 }
 

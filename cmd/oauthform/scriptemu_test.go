@@ -398,7 +398,9 @@ func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
 
 // cmdSecretScan: secretscan -secrets FILE[,FILE...] [-literal S]... OUTPUT...
 // — fail if any secret (each non-empty line of the secret files, and each
-// literal) appears in any OUTPUT file.
+// literal) appears in any OUTPUT file. An OUTPUT that is a directory
+// stands for every file under it, read as raw bytes (a bbolt state, its
+// backup, lock files).
 func cmdSecretScan(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("secretscan", flag.ContinueOnError)
 	var literals multiFlag
@@ -419,8 +421,22 @@ func cmdSecretScan(ts *testscript.TestScript, neg bool, args []string) {
 	if len(secrets) == 0 || fs.NArg() == 0 {
 		ts.Fatalf("usage: secretscan -secrets FILES [-literal S]... OUTPUT...")
 	}
-	leaks := 0
+	var outs []string
 	for _, out := range fs.Args() {
+		root := ts.MkAbs(out)
+		if st, err := os.Stat(root); err != nil || !st.IsDir() {
+			outs = append(outs, out)
+			continue
+		}
+		ts.Check(filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				outs = append(outs, p)
+			}
+			return err
+		}))
+	}
+	leaks := 0
+	for _, out := range outs {
 		text := ts.ReadFile(out)
 		for _, sec := range secrets {
 			if strings.Contains(text, sec) {
@@ -432,5 +448,5 @@ func cmdSecretScan(ts *testscript.TestScript, neg bool, args []string) {
 	if neg != (leaks > 0) {
 		ts.Fatalf("%d secret(s) found in the outputs", leaks)
 	}
-	fmt.Fprintf(ts.Stdout(), "%d secrets checked in %d outputs\n", len(secrets), fs.NArg())
+	fmt.Fprintf(ts.Stdout(), "%d secrets checked in %d outputs\n", len(secrets), len(outs))
 }

@@ -85,6 +85,8 @@ type BoltStore struct {
 	pass atomic.Pointer[secret.Secret]
 	// postponedNoted: Notify was told that a write could not seal.
 	postponedNoted atomic.Bool
+	// forget: what was deleted and is not purged yet (Purge).
+	forget forgetting
 
 	// Group commit of Put: puts that arrive while one is being written are
 	// queued and written together in the next transaction.
@@ -279,11 +281,18 @@ func (s *BoltStore) Put(ctx context.Context, rec *Record) error {
 		return fmt.Errorf("writing state %s: %w", s.path, err)
 	}
 	p := &pendingPut{ctx: ctx, rec: rec, done: make(chan error, 1)}
+	wait := func() error {
+		err := <-p.done
+		if err == nil {
+			s.forget.written(rec.Conn)
+		}
+		return err
+	}
 	s.putMu.Lock()
 	s.putQueue = append(s.putQueue, p)
 	if s.flushing {
 		s.putMu.Unlock()
-		return <-p.done
+		return wait()
 	}
 	s.flushing = true
 	batch := s.putQueue // holds p
@@ -299,7 +308,7 @@ func (s *BoltStore) Put(ctx context.Context, rec *Record) error {
 		s.flushing = false
 	}
 	s.putMu.Unlock()
-	return <-p.done
+	return wait()
 }
 
 // drainPuts writes queued puts until the queue is empty.
@@ -362,14 +371,19 @@ func (s *BoltStore) writePuts(batch []*pendingPut) {
 }
 
 // Delete implements Store. It needs no passphrase: removing a record seals
-// nothing.
+// nothing. The record's bytes stay in the pages bbolt freed, and in the
+// backup, until Purge (or Unlock) clears them.
 func (s *BoltStore) Delete(ctx context.Context, conn string) error {
-	return s.update(ctx, conn, fmt.Sprintf("removing %q from state", conn), false, func(w *writer) error {
+	err := s.update(ctx, conn, fmt.Sprintf("removing %q from state", conn), false, func(w *writer) error {
 		if w.conns.Get([]byte(conn)) == nil {
 			return ErrNotFound
 		}
 		return w.conns.Delete([]byte(conn))
 	})
+	if err == nil {
+		s.forget.deleted(conn)
+	}
+	return err
 }
 
 // writer is what an update's fn writes with: the connections bucket and
@@ -592,7 +606,7 @@ func (s *BoltStore) write(ctx context.Context, conn, what string,
 		if err := s.commit(what, reseal); err != nil {
 			return err
 		}
-		if err := s.compact(); err != nil && s.opts.Notify != nil {
+		if err := s.compact(nil); err != nil && s.opts.Notify != nil {
 			// The change is committed and correct; only the old
 			// encoding may linger in freed pages.
 			s.opts.Notify(fmt.Sprintf("Warning: the state %s was re-encrypted, but rewriting the file to clear its freed pages failed (%v): "+
@@ -639,9 +653,25 @@ func (s *BoltStore) commit(what string, fn func(*bolt.Tx, *metaInfo) error) (err
 	fl := fileLock(s.path)
 	fl.Lock()
 	defer fl.Unlock()
-	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: dbTimeout})
-	if err != nil {
-		return explain(what, s.path, openError(s.path, err))
+	var db *bolt.DB
+	for attempt := 0; ; attempt++ {
+		var f *os.File
+		db, err = bolt.Open(s.path, 0o600, &bolt.Options{
+			Timeout: dbTimeout,
+			OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+				ff, err := os.OpenFile(name, flag, perm)
+				f = ff
+				return ff, err
+			},
+		})
+		if err != nil {
+			return explain(what, s.path, openError(s.path, err))
+		}
+		if attempt < maxReopen && replaced(s.path, f) {
+			_ = db.Close()
+			continue
+		}
+		break
 	}
 	defer db.Close()
 	err = db.Update(func(tx *bolt.Tx) error {
@@ -710,9 +740,10 @@ func (s *BoltStore) Backup(ctx context.Context) error {
 	return nil
 }
 
-// Close implements Store: it releases the lock if this store holds it.
-// Closing twice is harmless.
+// Close implements Store: it releases the lock if this store holds it,
+// purging first what it deleted (see Unlock). Closing twice is harmless.
 func (s *BoltStore) Close() error {
+	perr := s.purgeBeforeRelease(context.Background())
 	s.closed.Store(true) // no write starts after this
 	s.wmu.Lock()         // and the one in progress finishes first
 	defer s.wmu.Unlock()
@@ -724,12 +755,12 @@ func (s *BoltStore) Close() error {
 		delete(s.connLocks, conn)
 	}
 	if s.lockFile == nil {
-		return nil
+		return perr
 	}
 	if err := s.release(); err != nil {
-		return fmt.Errorf("closing state %s: %w", s.path, err)
+		return errors.Join(perr, fmt.Errorf("closing state %s: %w", s.path, err))
 	}
-	return nil
+	return perr
 }
 
 // ensure creates the folder and the state file when missing. The file is
@@ -893,17 +924,25 @@ func view(path string, fn func(*bolt.Tx, *metaInfo) error) (err error) {
 	fl.RLock()
 	defer fl.RUnlock()
 
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		ReadOnly: true,
-		Timeout:  dbTimeout,
-		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
-			ff, err := os.OpenFile(name, flag, perm)
-			f = ff
-			return ff, err
-		},
-	})
-	if err != nil {
-		return openError(path, err)
+	var db *bolt.DB
+	for attempt := 0; ; attempt++ {
+		db, err = bolt.Open(path, 0o600, &bolt.Options{
+			ReadOnly: true,
+			Timeout:  dbTimeout,
+			OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+				ff, err := os.OpenFile(name, flag, perm)
+				f = ff
+				return ff, err
+			},
+		})
+		if err != nil {
+			return openError(path, err)
+		}
+		if attempt < maxReopen && replaced(path, f) {
+			_ = db.Close()
+			continue
+		}
+		break
 	}
 	opened = true
 	defer db.Close()
@@ -920,6 +959,30 @@ func view(path string, fn func(*bolt.Tx, *metaInfo) error) (err error) {
 		}
 		return fn(tx, m)
 	})
+}
+
+// maxReopen bounds how often view and commit open the state again because
+// it was replaced between their open and bbolt's lock (replaced).
+const maxReopen = 10
+
+// replaced reports whether path no longer names the file f, which bbolt
+// opened and then waited to lock: compact replaces the state file while
+// holding bbolt's exclusive lock on the old one, so a reader or writer
+// that opened the old file meanwhile gets its lock only once the new file
+// is in place, and must use that one (a write to the old file would be
+// lost with it, a backup of it would copy the pages compact cleared).
+// A path that does not exist any more (a state set aside by `state
+// migrate`) is not a replacement: the open file is read as it is.
+func replaced(path string, f *os.File) bool {
+	if f == nil {
+		return false
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	pi, err := os.Stat(path)
+	return err == nil && !os.SameFile(fi, pi)
 }
 
 // fileLocks order this process's own readers and writers of a state file.

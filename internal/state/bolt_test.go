@@ -32,6 +32,12 @@ func TestMain(m *testing.M) {
 	if p := os.Getenv(helperEnv); p != "" {
 		os.Exit(lockHolder(p))
 	}
+	if p := os.Getenv(purgerEnv); p != "" {
+		os.Exit(purger(p))
+	}
+	if p := os.Getenv(writerEnv); p != "" {
+		os.Exit(refresher(p))
+	}
 	os.Exit(pgtest.Main(m)) // runs the tests, then stops the PostgreSQL test server
 }
 

@@ -377,13 +377,26 @@ func (s *BoltStore) holdsOpLock() bool {
 	return s.lockFile != nil
 }
 
-// compact replaces the state file with a fresh copy of its live data.
-// bbolt does not clear the pages a transaction frees, so after a change of
-// encryption they would still hold the secrets in their old form (in the
-// clear, or under the old key). The caller holds s.wmu, the operation lock
-// and every connection lock (lockAllConns), so no other process is writing
-// the old file; readers that have it open keep a consistent, older view.
-func (s *BoltStore) compact() (err error) {
+// compact replaces the state file with a fresh copy of its live data:
+// bolt.Compact into a temporary file beside it (0600; bbolt fsyncs each
+// commit), renamed over the state, the folder fsynced, so that a crash
+// leaves the old file or the new one, never neither. bbolt does not clear
+// the pages a transaction frees, so after a change of encryption they
+// would still hold the secrets in their old form (in the clear, or under
+// the old key), and after a Delete the removed record (Purge).
+//
+// It holds bbolt's exclusive lock on the old file from before it reads it
+// until the new one is in place and then has run (nil: nothing): a
+// reader or writer elsewhere that opened the old file meanwhile gets its
+// lock only then, finds the file replaced and opens the new one (view,
+// commit), so no write goes into the old file and no backup copies it.
+// (Windows, where the rename of an open file fails, has no state locks, so
+// no writes and no compaction.) The caller holds s.wmu and the operation
+// lock.
+func (s *BoltStore) compact(then func()) (err error) {
+	fl := fileLock(s.path)
+	fl.Lock()
+	defer fl.Unlock()
 	dir := filepath.Dir(s.path)
 	tmp, err := os.CreateTemp(dir, filepath.Base(s.path)+".compact-*") // 0600
 	if err != nil {
@@ -398,25 +411,34 @@ func (s *BoltStore) compact() (err error) {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	src, err := bolt.Open(s.path, 0o600, &bolt.Options{ReadOnly: true, Timeout: dbTimeout})
+	// Opened read-write for bbolt's exclusive lock; nothing is written
+	// to it.
+	src, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: dbTimeout})
 	if err != nil {
-		return err
+		return openError(s.path, err)
 	}
-	defer src.Close()
+	defer func() {
+		if cerr := src.Close(); err == nil {
+			err = cerr
+		}
+	}()
 	dst, err := bolt.Open(name, 0o600, &bolt.Options{Timeout: dbTimeout})
 	if err != nil {
 		return err
 	}
-	if err := bolt.Compact(dst, src, 0); err != nil {
-		_ = dst.Close()
-		return err
+	err = bolt.Compact(dst, src, 0)
+	if cerr := dst.Close(); err == nil {
+		err = cerr
 	}
-	if err := dst.Close(); err != nil {
+	if err != nil {
 		return err
 	}
 	if err := os.Rename(name, s.path); err != nil {
 		return err
 	}
 	syncDir(dir)
+	if then != nil {
+		then()
+	}
 	return nil
 }

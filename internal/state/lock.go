@@ -168,17 +168,20 @@ func (s *BoltStore) LockConn(ctx context.Context, conn string, wait time.Duratio
 }
 
 // Unlock implements Store. Unlocking a store that does not hold the lock
-// gives ErrNotLocked.
-func (s *BoltStore) Unlock(context.Context) error {
+// gives ErrNotLocked. What this store deleted and did not purge is purged
+// first; when that fails the lock is still released, and the error (a
+// *PurgeError) returned and told to Options.Notify.
+func (s *BoltStore) Unlock(ctx context.Context) error {
+	perr := s.purgeBeforeRelease(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.lockFile == nil {
 		return fmt.Errorf("unlocking state %s: %w", s.path, ErrNotLocked)
 	}
 	if err := s.release(); err != nil {
-		return fmt.Errorf("unlocking state %s: %w", s.path, err)
+		return errors.Join(perr, fmt.Errorf("unlocking state %s: %w", s.path, err))
 	}
-	return nil
+	return perr
 }
 
 // release clears the holder's info and drops the flock. s.mu is held.

@@ -98,6 +98,8 @@ type PGStore struct {
 	// pass is Options.Passphrase, changed by Rekey.
 	pass           atomic.Pointer[secret.Secret]
 	postponedNoted atomic.Bool
+	// forget: what was deleted and is not purged yet (Purge).
+	forget forgetting
 }
 
 var (
@@ -661,8 +663,10 @@ func (s *PGStore) copyToBackup(ctx context.Context, tx pgx.Tx) error {
 }
 
 // Close implements Store: it releases the locks this store holds and its
-// connections. Closing twice is harmless.
+// connections, purging first what it deleted (see Unlock). Closing twice
+// is harmless.
 func (s *PGStore) Close() error {
+	perr := s.purgeBeforeRelease(context.Background())
 	s.closeOnce.Do(func() {
 		s.closed.Store(true) // no write or lock starts after this
 		s.smu.Lock()         // and the one in progress finishes first
@@ -695,5 +699,5 @@ func (s *PGStore) Close() error {
 		s.smu.Unlock()
 		s.pool.Close()
 	})
-	return nil
+	return perr
 }

@@ -317,8 +317,11 @@ func (s *PGStore) Lock(ctx context.Context, operation string) (*LockInfo, error)
 }
 
 // Unlock implements Store. Unlocking a store that does not hold the lock
-// gives ErrNotLocked.
-func (s *PGStore) Unlock(context.Context) error {
+// gives ErrNotLocked. What this store deleted and did not purge is purged
+// first; when that fails the lock is still released, and the error (a
+// *PurgeError) returned and told to Options.Notify.
+func (s *PGStore) Unlock(ctx context.Context) error {
+	perr := s.purgeBeforeRelease(ctx)
 	s.lockMu.Lock()
 	defer s.lockMu.Unlock()
 	s.smu.Lock()
@@ -334,9 +337,9 @@ func (s *PGStore) Unlock(context.Context) error {
 	s.op, s.backedUp = nil, false
 	s.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("unlocking state %s: %w", s.display, err)
+		return errors.Join(perr, fmt.Errorf("unlocking state %s: %w", s.display, err))
 	}
-	return nil
+	return perr
 }
 
 // LockConn implements Store.

@@ -267,17 +267,26 @@ func (s *PGStore) Put(ctx context.Context, rec *Record) error {
 	if err := checkWritable(rec); err != nil {
 		return fmt.Errorf("writing state %s: %w", s.display, err)
 	}
-	return s.update(ctx, rec.Conn, fmt.Sprintf("writing %q to state", rec.Conn), true, func(t *pgTx, p *writePlan) error {
+	err := s.update(ctx, rec.Conn, fmt.Sprintf("writing %q to state", rec.Conn), true, func(t *pgTx, p *writePlan) error {
 		return t.put(rec, p.sl)
 	})
+	if err == nil {
+		s.forget.written(rec.Conn)
+	}
+	return err
 }
 
 // Delete implements Store. It needs no passphrase: removing a record seals
-// nothing.
+// nothing. The deleted row version stays in the table's pages, and the
+// record in the backup tables, until Purge (or Unlock) clears them.
 func (s *PGStore) Delete(ctx context.Context, conn string) error {
-	return s.update(ctx, conn, fmt.Sprintf("removing %q from state", conn), false, func(t *pgTx, _ *writePlan) error {
+	err := s.update(ctx, conn, fmt.Sprintf("removing %q from state", conn), false, func(t *pgTx, _ *writePlan) error {
 		return t.delete(conn)
 	})
+	if err == nil {
+		s.forget.deleted(conn)
+	}
+	return err
 }
 
 // update makes one write (fn) in its own transaction, sealed as the state

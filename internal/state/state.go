@@ -39,6 +39,20 @@
 // backup, because bbolt leaves freed pages as they were: no copy of a
 // secret in its old form is left in either file. Reads never change the
 // encryption, so plan shows nothing for it.
+//
+// # Forgetting
+//
+// A deleted record's bytes outlive Delete: bbolt frees its pages without
+// overwriting them, PostgreSQL keeps the dead row version until VACUUM,
+// and the backup holds the record as it was before the command. Purge,
+// called once per command after its deletes (and by Unlock and Close when
+// the caller did not), clears them: the bbolt file is compacted into a
+// fresh copy and the backup rewritten without the deleted records; on
+// PostgreSQL they are deleted from the backup tables and both tables are
+// VACUUM FULLed. Copies outside the store's reach are not cleared: disk
+// blocks of replaced files, PostgreSQL's write-ahead log and backups, an
+// old state set aside by `state migrate` (state.db.migrated-*), emergency
+// files.
 package state
 
 import (
@@ -330,8 +344,18 @@ type Store interface {
 	// lock or the record's connection lock.
 	Put(ctx context.Context, rec *Record) error
 	// Delete removes one record; deleting a missing record is ErrNotFound.
-	// It needs the operation lock or the connection lock.
+	// It needs the operation lock or the connection lock. The record's
+	// bytes may remain in the store's storage (freed pages, dead row
+	// versions, the backup) until Purge.
 	Delete(ctx context.Context, conn string) error
+	// Purge clears every copy of the records deleted since the last
+	// Purge that the store can reach: the storage they were freed from,
+	// and the backup, which keeps the other records as they were. It is
+	// meant to be called once per command, after its deletes; it does
+	// nothing when nothing was deleted, and it needs the operation lock.
+	// Unlock and Close purge first what the caller did not. A failure is
+	// a *PurgeError: the records are deleted, their bytes may remain.
+	Purge(ctx context.Context) error
 	// Init creates the state if it does not exist and returns its lineage.
 	Init(ctx context.Context) (lineage string, err error)
 	// Backup writes a consistent copy of the state next to it.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,6 +58,7 @@ func TestStore(t *testing.T, open func(t *testing.T) state.Store) {
 	t.Run("LockTimeout", s.lockTimeout)
 	t.Run("ReadsWhileLocked", s.readsWhileLocked)
 	t.Run("Backup", s.backup)
+	t.Run("Purge", s.purge)
 	t.Run("ConnLocks", s.connLocks)
 	t.Run("ConnLockSingleFlight", s.connLockSingleFlight)
 }
@@ -583,6 +585,88 @@ func (s *suite) backup(t *testing.T) {
 	if bk.Serial != now.Serial || len(bk.Records) != 3 {
 		t.Errorf("Backup: serial %d with %d records, want %d with 3", bk.Serial, len(bk.Records), now.Serial)
 	}
+}
+
+// purge: Purge needs the operation lock, does nothing when nothing was
+// deleted, and after deletes leaves the state as it was and the backup as
+// it was before the command less the deleted records, serial unchanged;
+// Unlock purges what the caller did not, and a record deleted and written
+// again keeps its backup copy.
+func (s *suite) purge(t *testing.T) {
+	ctx := context.Background()
+	st := s.store(t)
+	if err := st.Purge(ctx); !errors.Is(err, state.ErrNotLocked) {
+		t.Errorf("Purge without the lock = %v, want ErrNotLocked", err)
+	}
+	lock(t, st, "apply")
+	for _, c := range []string{"a", "b", "c", "d"} {
+		put(t, st, FullRecord(c))
+	}
+	if err := st.Purge(ctx); err != nil {
+		t.Errorf("Purge with nothing deleted: %v", err)
+	}
+	unlock(t, st)
+	before := snapshot(t, st)
+
+	lock(t, st, "destroy")
+	for _, c := range []string{"a", "b", "d"} {
+		if err := st.Delete(ctx, c); err != nil {
+			t.Fatalf("Delete(%q): %v", c, err)
+		}
+	}
+	put(t, st, FullRecord("d")) // deleted and written again: not forgotten
+	if err := st.Purge(ctx); err != nil {
+		t.Fatalf("Purge: %v", err)
+	}
+	if err := st.Purge(ctx); err != nil {
+		t.Errorf("a second Purge: %v", err)
+	}
+	after := snapshot(t, st)
+	if after.Serial != before.Serial+4 || len(after.Records) != 2 || after.Records["c"] == nil || after.Records["d"] == nil {
+		t.Errorf("after Purge: serial %d with %v, want serial %d with c and d", after.Serial, recordNames(after), before.Serial+4)
+	}
+	if d := CompareRecords(FullRecord("c"), after.Records["c"]); d != "" {
+		t.Errorf("record c after Purge (-want +got):\n%s", d)
+	}
+	if br, ok := st.(BackupReader); ok {
+		bk, err := br.ReadBackup(ctx)
+		if err != nil {
+			t.Fatalf("ReadBackup: %v", err)
+		}
+		if bk.Lineage != before.Lineage || bk.Serial != before.Serial {
+			t.Errorf("backup at lineage %q serial %d, want the pre-command %q %d", bk.Lineage, bk.Serial, before.Lineage, before.Serial)
+		}
+		if got := recordNames(bk); got != "c d" {
+			t.Errorf("backup holds %q, want the pre-command records less the forgotten ones: \"c d\"", got)
+		}
+	}
+	unlock(t, st)
+
+	// Unlock purges a delete nobody purged.
+	lock(t, st, "state rm")
+	if err := st.Delete(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	unlock(t, st)
+	if br, ok := st.(BackupReader); ok {
+		bk, err := br.ReadBackup(ctx)
+		if err != nil {
+			t.Fatalf("ReadBackup: %v", err)
+		}
+		if got := recordNames(bk); got != "d" {
+			t.Errorf("backup after Unlock holds %q, want \"d\"", got)
+		}
+	}
+}
+
+// recordNames lists a snapshot's records, sorted, space-separated.
+func recordNames(snap *state.Snapshot) string {
+	var names []string
+	for n := range snap.Records {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, " ")
 }
 
 // connLocks: a connection lock lets its holder write that connection's
