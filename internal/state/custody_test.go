@@ -1,0 +1,50 @@
+package state
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/oauthform/oauthform/internal/secret"
+)
+
+// A custody copy of an encrypted state's record is sealed like the record
+// itself: no token in it, it opens only with the passphrase, and only as
+// the state and connection it was made for.
+func TestCustodyCopySealed(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	pass := secret.New("correct horse")
+	lineage := encryptedState(t, path, pass, 2)
+	s := mustOpen(t, path, Options{Passphrase: pass})
+	recs := secretRecords(lineage, 2)
+	rec := recs[0]
+	gotLineage, data, err := s.SealRecord(ctx, rec)
+	if err != nil || gotLineage != lineage {
+		t.Fatalf("SealRecord = %q, %v", gotLineage, err)
+	}
+	for _, tok := range []string{rec.Access.Reveal(), rec.Refresh.Reveal()} {
+		if bytes.Contains(data, []byte(tok)) {
+			t.Fatal("the custody copy of an encrypted state holds a token in plain text")
+		}
+	}
+	back, err := s.OpenRecord(ctx, rec.Conn, lineage, data)
+	if err != nil || !back.Refresh.Equal(rec.Refresh) || !back.Access.Equal(rec.Access) {
+		t.Fatalf("OpenRecord = %v", err)
+	}
+	if _, err := s.OpenRecord(ctx, recs[1].Conn, lineage, data); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("a copy opened as another connection: err = %v, want ErrCorrupt", err)
+	}
+	if _, err := s.OpenRecord(ctx, rec.Conn, "another-lineage", data); !errors.Is(err, ErrOtherState) {
+		t.Errorf("a copy of another state: err = %v, want ErrOtherState", err)
+	}
+	noPass := mustOpen(t, path, Options{})
+	if _, _, err := noPass.SealRecord(ctx, rec); !errors.Is(err, ErrSealed) {
+		t.Errorf("SealRecord without the passphrase: err = %v, want ErrSealed", err)
+	}
+	if _, err := noPass.OpenRecord(ctx, rec.Conn, lineage, data); !errors.Is(err, ErrSealed) {
+		t.Errorf("OpenRecord without the passphrase: err = %v, want ErrSealed", err)
+	}
+}
