@@ -46,7 +46,7 @@ import (
 const custodyFormat = "oauthform-custody/v1"
 
 // custodyMinSize is the least a custody file reserves for an answer.
-const custodyMinSize = 16 << 10
+const custodyMinSize = 8 << 10
 
 // Custody phases.
 const (
@@ -168,7 +168,8 @@ func (j *Journal) Remove(conn string) error {
 type custodyFile struct {
 	f     *os.File
 	entry CustodyEntry
-	size  int64
+	size  int64 // reserved
+	used  int64 // by the last entry written
 }
 
 // prepare writes e (phase "sent") to conn's custody file, reserving room
@@ -185,11 +186,8 @@ func (j *Journal) prepare(e CustodyEntry, answerSize int) (*custodyFile, error) 
 		return nil, fmt.Errorf("opening the custody file: %w", err)
 	}
 	// Room for the encoded answer in base64, the header and slack.
-	size := int64(max(custodyMinSize, 4*answerSize+4096))
+	size := int64(max(custodyMinSize, 2*answerSize+2048))
 	size = (size + 4095) &^ 4095
-	if st, err := f.Stat(); err == nil && st.Size() > size {
-		size = st.Size()
-	}
 	e.Format, e.Phase, e.Record, e.AnsweredAt = custodyFormat, phaseSent, nil, time.Time{}
 	cf := &custodyFile{f: f, entry: e, size: size}
 	if err := cf.write(); err != nil {
@@ -218,6 +216,7 @@ func (cf *custodyFile) write() error {
 		return fmt.Errorf("encoding the custody file: %w", err)
 	}
 	b = append(b, '\n')
+	cf.used = int64(len(b))
 	if pad := cf.size - int64(len(b)); pad > 0 {
 		b = append(b, []byte(strings.Repeat(" ", int(pad)))...)
 	}
@@ -228,6 +227,15 @@ func (cf *custodyFile) write() error {
 		return fmt.Errorf("syncing the custody file %s: %w", cf.f.Name(), err)
 	}
 	return nil
+}
+
+// trim gives back the reserved room once the answer is in the state: the
+// file keeps its content (the latest generation, for noticing a state that
+// goes back in time), not its padding. The next refresh reserves again.
+func (cf *custodyFile) trim() {
+	if n := cf.used; n > 0 && n < cf.size {
+		_ = cf.f.Truncate(n)
+	}
 }
 
 func (cf *custodyFile) close() { _ = cf.f.Close() }

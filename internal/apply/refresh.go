@@ -220,6 +220,9 @@ func (r *Refresher) refresh(ctx context.Context, rec *state.Record, client *prov
 		}
 		return nil, r.saveEmergency(rec, err)
 	}
+	if kept == nil {
+		cf.trim()
+	}
 	return &Result{Record: rec, Refreshed: true}, nil
 }
 
