@@ -289,6 +289,9 @@ func (op *operation) run(ctx context.Context) int {
 		writeDiags(g, g.streams.Err, nil, stateErrDiags("Failed to read the state", err))
 		return exitError
 	}
+	if !isPG(cfg) {
+		writeDiags(g, g.streams.Err, nil, behindDiags(statePath(cfg), snap))
+	}
 	// Answers kept outside the state are newer than it: write them first,
 	// then plan from the state they make.
 	if changed, cdiags := applyPending(ctx, st, localStateDir(cfg), snap); changed || len(cdiags) > 0 {

@@ -111,6 +111,9 @@ func runPlan(ctx context.Context, g *globals, args []string) int {
 		return planFailed(g, a, cfg, diags)
 	}
 	diags = append(diags, custodyDiags(apply.CustodyReport(localStateDir(cfg), snap))...)
+	if !isPG(cfg) {
+		diags = append(diags, behindDiags(statePath(cfg), snap)...)
+	}
 	g.log.Debug("plan computed", "actions", len(p.Actions), "serial", p.Serial)
 
 	if a.out != "" {

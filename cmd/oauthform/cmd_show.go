@@ -132,6 +132,7 @@ func runShow(ctx context.Context, g *globals, args []string) int {
 		writeDiags(g, g.streams.Err, nil, warnDiag("Cannot read the custody journal", err.Error()+"\nWhat show says about refreshes in flight may be incomplete."))
 	}
 	js.addCustody(custody)
+	writeDiags(g, g.streams.Err, nil, behindDiags(target.path, snap))
 	if only != "" && len(js.Connections) == 0 {
 		writeDiags(g, g.streams.Err, nil, noSuchConnection(only, snap, cfg))
 		return exitError

@@ -122,3 +122,15 @@ func refreshInterrupts(g *globals, flights *apply.Flights) (abandon <-chan struc
 		<-finished
 	}
 }
+
+// behindDiags warns when the local state at path (empty: not local) went
+// back in time (state.CheckWatermark).
+func behindDiags(path string, snap *state.Snapshot) hcl.Diagnostics {
+	if path == "" {
+		return nil
+	}
+	if err := state.CheckWatermark(path, snap); err != nil {
+		return warnDiag("The state went back in time", err.Error())
+	}
+	return nil
+}

@@ -327,8 +327,8 @@ func TestCustodyStateGoesBack(t *testing.T) {
 	w.nextTokenWorks("first refresh")
 	flipActiveMeta(t, w.state)
 	show, _ := w.run("show", custodyConn)
-	if !strings.Contains(show, "pending tokens") {
-		t.Fatalf("show after the roll-back does not report the kept answer:\n%s", show)
+	if !strings.Contains(show, "pending tokens") || !strings.Contains(show, "The state went back in time") {
+		t.Fatalf("show after the roll-back does not report the kept answer and the roll-back:\n%s", show)
 	}
 	w.nextTokenWorks("after a one-transaction roll-back")
 
@@ -351,7 +351,7 @@ func TestCustodyStateGoesBack(t *testing.T) {
 	}
 	w.mustNotReuse("token on a restored backup")
 	plan, _ := w.run("plan")
-	if !strings.Contains(plan, "The state is behind") {
+	if !strings.Contains(plan, "The state is behind") || !strings.Contains(plan, "The state went back in time") {
 		t.Fatalf("plan does not warn about the state behind its journal:\n%s", plan)
 	}
 	file := regexp.MustCompile("oauthform state restore (\\S+)`").FindStringSubmatch(strings.Join(strings.Fields(out), " "))

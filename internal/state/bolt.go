@@ -674,6 +674,7 @@ func (s *BoltStore) commit(what string, fn func(*bolt.Tx, *metaInfo) error) (err
 		break
 	}
 	defer db.Close()
+	var mark Watermark
 	err = db.Update(func(tx *bolt.Tx) error {
 		m, err := readMeta(tx, -1)
 		if err != nil {
@@ -682,6 +683,7 @@ func (s *BoltStore) commit(what string, fn func(*bolt.Tx, *metaInfo) error) (err
 		if err := fn(tx, m); err != nil {
 			return err
 		}
+		mark = Watermark{Lineage: m.lineage, Serial: m.serial + 1}
 		mb := tx.Bucket([]byte(bucketMeta))
 		if err := mb.Put([]byte(keySerial), []byte(strconv.FormatUint(m.serial+1, 10))); err != nil {
 			return err
@@ -694,6 +696,8 @@ func (s *BoltStore) commit(what string, fn func(*bolt.Tx, *metaInfo) error) (err
 	if err := db.Close(); err != nil {
 		return fmt.Errorf("%s %s: closing: %w", what, s.path, err)
 	}
+	mark.Written = s.opts.Now().UTC()
+	writeWatermark(s.path, &mark)
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -46,5 +47,43 @@ func TestCustodyCopySealed(t *testing.T) {
 	}
 	if _, err := noPass.OpenRecord(ctx, rec.Conn, lineage, data); !errors.Is(err, ErrSealed) {
 		t.Errorf("OpenRecord without the passphrase: err = %v, want ErrSealed", err)
+	}
+}
+
+// Every commit records the serial beside the state; a state copied back
+// from before (a backup) is behind it, and says so.
+func TestWatermarkNoticesStateGoingBack(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	lineage := encryptedState(t, path, secret.New("pw"), 1)
+	old := readBytes(t, path)
+	s := mustOpen(t, path, Options{Passphrase: secret.New("pw")})
+	if _, err := s.Lock(ctx, "apply"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.putMany(secretRecords(lineage, 2)); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := s.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckWatermark(path, snap); err != nil {
+		t.Fatalf("a current state: %v", err)
+	}
+	_ = s.Unlock(ctx)
+	if err := os.WriteFile(path, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	back, err := mustOpen(t, path, Options{}).Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckWatermark(path, back); !errors.Is(err, ErrBehind) {
+		t.Fatalf("a state copied back: err = %v, want ErrBehind", err)
+	}
+	back.Lineage = "another"
+	if err := CheckWatermark(path, back); err != nil {
+		t.Fatalf("another state's watermark: %v", err)
 	}
 }
