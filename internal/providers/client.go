@@ -150,7 +150,7 @@ func (c *Client) ParseCallback(q url.Values, req *AuthRequest) (secret.Secret, e
 		// Classified as shown: without escape sequences or control characters.
 		e := textsafe.Sanitize(q.Get("error"))
 		msg := textsafe.Sanitize(firstNonEmpty(q.Get("error_description"), q.Get("error_message")))
-		sent := c.sent(code, req.Verifier)
+		sent := c.sent(code, req.Verifier, secret.New(req.State))
 		return secret.Secret{}, &Error{
 			Op: "authorize", Provider: c.Profile.Name, Code: clip(scrub(e, sent), maxCode), Message: clip(scrub(msg, sent), maxMessage),
 			Kind: c.Profile.kindOf(e, msg),

@@ -175,7 +175,7 @@ func checkCallback(t *testing.T, c *Client, q url.Values, req *AuthRequest, code
 	}
 	if e := q.Get("error"); e != "" {
 		// The callback's error, with the code scrubbed out and clipped.
-		if want := clip(scrub(e, c.sent(secret.New(q.Get("code")), req.Verifier)), maxCode); pe.Code != want {
+		if want := clip(scrub(e, c.sent(secret.New(q.Get("code")), req.Verifier, secret.New(req.State))), maxCode); pe.Code != want {
 			t.Errorf("%s: Code = %q, want the callback's error %q", name, pe.Code, want)
 		}
 	} else if pe.Kind != KindMalformed {
