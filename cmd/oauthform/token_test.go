@@ -23,8 +23,16 @@ import (
 // expiresIn.
 func tokenFixture(t *testing.T, expiresIn time.Duration) (*emulator.Server, string) {
 	t.Helper()
+	emu, dir, _ := tokenFixtureSecret(t, expiresIn, "csecret")
+	return emu, dir
+}
+
+// tokenFixtureSecret is tokenFixture with the app's client secret, and the
+// tokens it stored.
+func tokenFixtureSecret(t *testing.T, expiresIn time.Duration, clientSecret string) (*emulator.Server, string, emulator.TokenSet) {
+	t.Helper()
 	emu, err := emulator.New(emulator.Options{Provider: "sms77",
-		Clients: []emulator.Client{{ID: "cid", Secret: "csecret", RedirectURIs: []string{"http://127.0.0.1:8765/cb"}}}})
+		Clients: []emulator.Client{{ID: "cid", Secret: clientSecret, RedirectURIs: []string{"http://127.0.0.1:8765/cb"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,14 +49,14 @@ provider "sms77" {
 app "sms" {
   provider      = "sms77"
   client_id     = "cid"
-  client_secret = "csecret"
+  client_secret = %q
   redirect_uri  = "http://127.0.0.1:8765/cb"
 }
 connection "sms_main" {
   app    = app.sms
   scopes = ["sms"]
 }
-`, p.AuthorizeURL, p.TokenURL)
+`, p.AuthorizeURL, p.TokenURL, clientSecret)
 	if err := os.WriteFile(filepath.Join(dir, "main.oauth.hcl"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +79,7 @@ connection "sms_main" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return emu, dir
+	return emu, dir, ts
 }
 
 func runCLI(args ...string) (int, string, string) {

@@ -12,6 +12,7 @@ import (
 	"github.com/oauthform/oauthform/internal/apply"
 	"github.com/oauthform/oauthform/internal/config"
 	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/textsafe"
 )
 
 // jsonShowFormatVersion versions the `show -json` document
@@ -96,14 +97,14 @@ func newJSONConnection(rec *state.Record, declared bool, showSensitive bool) jso
 		ClientID:        rec.ClientID,
 		RedirectURI:     rec.RedirectURI,
 		Scopes:          append([]string{}, rec.Scopes...),
-		GrantedScopes:   rec.GrantedScopes,
+		GrantedScopes:   safeStrings(rec.GrantedScopes),
 		Params:          map[string]string{},
 		RefreshBefore:   formatDuration(rec.RefreshBefore),
-		TokenType:       rec.TokenType,
+		TokenType:       textsafe.Sanitize(rec.TokenType),
 		Expiry:          timeOrEmpty(rec.Expiry),
 		HasAccessToken:  !rec.Access.IsZero(),
 		HasRefreshToken: !rec.Refresh.IsZero(),
-		Metadata:        rec.Meta,
+		Metadata:        safeMeta(rec.Meta),
 		Created:         timeOrEmpty(rec.Created),
 		Refreshed:       timeOrEmpty(rec.Refreshed),
 	}
@@ -115,9 +116,54 @@ func newJSONConnection(rec *state.Record, declared bool, showSensitive bool) jso
 		jc.AccessToken, jc.RefreshToken = &a, &r
 	}
 	if le := rec.LastError; le != nil {
-		jc.LastError = &jsonLastError{Kind: le.Kind, Code: le.Code, Message: le.Message, At: timeOrEmpty(le.At)}
+		// A state written by an older oauthform may hold the provider's
+		// words as they came: they are sanitized again on the way out.
+		jc.LastError = &jsonLastError{Kind: textsafe.Sanitize(le.Kind), Code: textsafe.Sanitize(le.Code),
+			Message: textsafe.Sanitize(le.Message), At: timeOrEmpty(le.At)}
 	}
 	return jc
+}
+
+// safeStrings returns ss sanitized (textsafe.Sanitize), nil staying nil:
+// the provider chose them.
+func safeStrings(ss []string) []string {
+	if ss == nil {
+		return nil
+	}
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = textsafe.Sanitize(s)
+	}
+	return out
+}
+
+// safeMeta returns the provider's metadata with every string in it, keys
+// included, sanitized.
+func safeMeta(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[textsafe.Sanitize(k)] = safeValue(v)
+	}
+	return out
+}
+
+func safeValue(v any) any {
+	switch x := v.(type) {
+	case string:
+		return textsafe.Sanitize(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = safeValue(e)
+		}
+		return out
+	case map[string]any:
+		return safeMeta(x)
+	}
+	return v
 }
 
 // newJSONState lists the state's connections, plus declared connections that

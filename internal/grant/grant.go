@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
+	"slices"
 	"sync"
 	"time"
 
@@ -214,13 +214,15 @@ func (s *session) browserFailed(err error) {
 	fmt.Fprintf(s.out, "Could not open a browser (%s); open the URL above by hand.\n", msg)
 }
 
-// scrub removes the session's secrets from text shown to the person. The
-// code is added by callers that know it.
+// scrub makes text fit to show the person or log: every form of the
+// session's secrets (raw, percent- or JSON-encoded, the Basic credentials
+// of the client) is redacted, and escape sequences and control characters
+// are removed (providers.ScrubText). The code is added by callers that
+// know it.
 func (s *session) scrub(text string, extra ...secret.Secret) string {
-	for _, sec := range append(extra, s.secrets...) {
-		if v := sec.Reveal(); len(v) >= 4 {
-			text = strings.ReplaceAll(text, v, secret.Redacted)
-		}
+	secrets := slices.Concat(extra, s.secrets)
+	if s.req.Client != nil {
+		return s.req.Client.Scrub(text, secrets...)
 	}
-	return text
+	return providers.ScrubText(text, secrets...)
 }

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/oauthform/oauthform/internal/secret"
+	"github.com/oauthform/oauthform/internal/textsafe"
 )
 
 // Client speaks OAuth 2.0 to one provider for one registered app. It is the
@@ -155,10 +156,13 @@ func (c *Client) ParseCallback(q url.Values, req *AuthRequest) (secret.Secret, e
 		return secret.Secret{}, fmt.Errorf("%w: the provider promises iss but the callback has none", ErrIssuerMismatch)
 	}
 	code := secret.New(q.Get("code"))
-	if e := q.Get("error"); e != "" {
-		msg := firstNonEmpty(q.Get("error_description"), q.Get("error_message"))
+	if q.Get("error") != "" {
+		// Classified as shown: without escape sequences or control characters.
+		e := textsafe.Sanitize(q.Get("error"))
+		msg := textsafe.Sanitize(firstNonEmpty(q.Get("error_description"), q.Get("error_message")))
+		sent := c.sent(code, req.Verifier, secret.New(req.State))
 		return secret.Secret{}, &Error{
-			Op: "authorize", Provider: c.Profile.Name, Code: clip(scrub(e, []secret.Secret{code}), maxCode), Message: clip(scrub(msg, []secret.Secret{code}), maxMessage),
+			Op: "authorize", Provider: c.Profile.Name, Code: clip(scrub(e, sent), maxCode), Message: clip(scrub(msg, sent), maxMessage),
 			Kind: c.Profile.kindOf(e, msg),
 		}
 	}
@@ -178,7 +182,7 @@ func (c *Client) Exchange(ctx context.Context, req *AuthRequest, code secret.Sec
 	}
 	conf := c.config(c.Profile.TokenURL)
 	conf.RedirectURL = req.RedirectURI
-	secrets := []secret.Secret{code, req.Verifier, c.ClientSecret}
+	secrets := c.sent(code, req.Verifier)
 	var tok *oauth2.Token
 	err := c.call(ctx, "exchange", conf.Endpoint.TokenURL, false, func(ctx context.Context) error {
 		var err error
@@ -203,7 +207,7 @@ func (c *Client) Refresh(ctx context.Context, refresh secret.Secret) (*Token, er
 		return nil, fmt.Errorf("refresh with %s: %w", p.Name, ErrNoRefresh)
 	}
 	conf := c.config(firstNonEmpty(p.RefreshURL, p.TokenURL))
-	secrets := []secret.Secret{refresh, c.ClientSecret}
+	secrets := c.sent(refresh)
 	var tok *oauth2.Token
 	var sv salvager
 	err := c.call(ctx, "refresh", conf.Endpoint.TokenURL, !p.RotatesRefresh, func(ctx context.Context) error {

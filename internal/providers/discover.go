@@ -49,7 +49,7 @@ func (c *Client) Discover(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("discovering %s: %w", p.Name, err)
 	}
-	body, err := c.send(ctx, "discover", where, true, false, nil, func(ctx context.Context) (*http.Request, error) {
+	body, err := c.send(ctx, "discover", where, true, false, c.sent(), func(ctx context.Context) (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, where, nil)
 		if err == nil {
 			req.Header.Set("Accept", "application/json")

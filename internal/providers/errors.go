@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"mime"
 	"net/url"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/oauthform/oauthform/internal/secret"
+	"github.com/oauthform/oauthform/internal/textsafe"
 )
 
 // Kind classifies a provider error by what the caller should do about it.
@@ -48,7 +50,8 @@ const (
 )
 
 // Error is every failure of a provider call. It never holds a secret: the
-// provider's message is scrubbed of the secrets sent in the request.
+// provider's words are scrubbed of every form of the secrets sent in the
+// request, and of control characters and escape sequences (ScrubText).
 type Error struct {
 	Kind     Kind
 	Op       string // "authorize", "exchange", "refresh", "revoke", "check", "discover"
@@ -74,18 +77,23 @@ type Error struct {
 	NewRefresh secret.Secret
 }
 
+// Error names the operation and the provider, then the provider's code and
+// message. Code and Message are scrubbed when an Error is made; they are
+// sanitized again here, as is Err's text, in case an Error was made
+// elsewhere.
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s with %s: ", e.Op, e.Provider)
+	code, msg := textsafe.Sanitize(e.Code), textsafe.Sanitize(e.Message)
 	switch {
-	case e.Code != "" && e.Message != "" && e.Code != e.Message:
-		fmt.Fprintf(&b, "%s: %s", e.Code, e.Message)
-	case e.Code != "":
-		b.WriteString(e.Code)
-	case e.Message != "":
-		fmt.Fprintf(&b, "%s: %s", e.Kind, e.Message)
+	case code != "" && msg != "" && code != msg:
+		fmt.Fprintf(&b, "%s: %s", code, msg)
+	case code != "":
+		b.WriteString(code)
+	case msg != "":
+		fmt.Fprintf(&b, "%s: %s", e.Kind, msg)
 	case e.Err != nil:
-		fmt.Fprintf(&b, "%s: %v", e.Kind, e.Err)
+		fmt.Fprintf(&b, "%s: %s", e.Kind, textsafe.Sanitize(e.Err.Error()))
 	default:
 		b.WriteString(string(e.Kind))
 	}
@@ -143,6 +151,8 @@ func (p *Profile) decodeError(op string, status int, contentType string, body []
 			msg = firstNonEmpty(eb.ErrorDescription, eb.ErrorMessage, eb.Message)
 		}
 	}
+	// Classified as shown: without escape sequences or control characters.
+	code, msg = textsafe.Sanitize(code), textsafe.Sanitize(msg)
 	if p.ErrorFormat == ErrorsPhoneBurner && msg == "" && strings.Count(code, " ") >= 3 {
 		// PhoneBurner's first shape: a whole sentence in `error`, no code.
 		code, msg = "", code
@@ -152,7 +162,7 @@ func (p *Profile) decodeError(op string, status int, contentType string, body []
 		e.Code, e.Message = code, msg
 		e.Kind = p.kindOf(code, msg)
 	case !parsed && (media == "text/html" || looksHTML(body)):
-		e.Message = htmlTitle(body)
+		e.Message = htmlTitle(body, secrets)
 		e.Kind = kindFromStatus(status, KindMalformed)
 	case looksJSON(body) && !parsed:
 		e.Message = "the error body is not valid JSON (truncated?)"
@@ -253,15 +263,18 @@ var (
 	spaceRE = regexp.MustCompile(`\s+`)
 )
 
-// htmlTitle summarises an HTML error page: its <title>, else its text.
-func htmlTitle(b []byte) string {
+// htmlTitle summarises an HTML error page by its <title>, scrubbed of
+// secrets before it is cut short.
+func htmlTitle(b []byte, secrets []secret.Secret) string {
 	// Only a real <title>: the page's text could echo anything (a token
 	// sent in the request), and tags alone do not make it safe.
 	var s string
 	if m := titleRE.FindStringSubmatch(string(b)); m != nil {
-		s = tagRE.ReplaceAllString(m[1], " ")
+		s = html.UnescapeString(tagRE.ReplaceAllString(m[1], " "))
 	}
-	s = strings.TrimSpace(spaceRE.ReplaceAllString(s, " "))
+	// Spaces are collapsed before the scrub, which must see the text as
+	// it will be shown.
+	s = strings.TrimSpace(scrub(spaceRE.ReplaceAllString(textsafe.Sanitize(s), " "), secrets))
 	if s == "" {
 		return "an HTML page instead of a JSON answer"
 	}
@@ -284,17 +297,6 @@ func clip(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
-}
-
-// scrub replaces every secret value in s with the redaction marker, so a
-// provider that echoes a code or token in its message cannot leak it.
-func scrub(s string, secrets []secret.Secret) string {
-	for _, sec := range secrets {
-		if v := sec.Reveal(); len(v) >= 4 && strings.Contains(s, v) {
-			s = strings.ReplaceAll(s, v, secret.Redacted)
-		}
-	}
-	return s
 }
 
 func firstNonEmpty(vs ...string) string {

@@ -27,6 +27,7 @@ import (
 // Secrets sent by the fuzzed requests. Every one is at least 4 bytes, so
 // scrub applies to it.
 const (
+	fuzzClientID     = "the-client"
 	fuzzClientSecret = "SECRET-CLIENT-MARKER"
 	fuzzCode         = "SECRET-CODE-MARKER"
 	fuzzVerifier     = "SECRET-VERIFIER-MARKER-0123456789abcdefghijk"
@@ -41,6 +42,12 @@ const (
 	// second run: it appears nowhere else, so no error may show it.
 	fuzzCodeCanary = "c4n4ry-C0DE-9d2f7e"
 )
+
+// fuzzClientForms are the forms of the fuzz client's credentials no
+// error may show: its secret, and the Basic credentials built from it.
+func fuzzClientForms() []string {
+	return append(leakForms(fuzzClientSecret), basicLeakForms(fuzzClientID, fuzzClientSecret)...)
+}
 
 // maxKeptMessage is the longest Message clip lets through: maxMessage
 // bytes and the ellipsis.
@@ -168,7 +175,7 @@ func checkCallback(t *testing.T, c *Client, q url.Values, req *AuthRequest, code
 	}
 	if e := q.Get("error"); e != "" {
 		// The callback's error, with the code scrubbed out and clipped.
-		if want := clip(scrub(e, []secret.Secret{secret.New(q.Get("code"))}), maxCode); pe.Code != want {
+		if want := clip(scrub(e, c.sent(secret.New(q.Get("code")), req.Verifier, secret.New(req.State))), maxCode); pe.Code != want {
 			t.Errorf("%s: Code = %q, want the callback's error %q", name, pe.Code, want)
 		}
 	} else if pe.Kind != KindMalformed {
@@ -177,6 +184,13 @@ func checkCallback(t *testing.T, c *Client, q url.Values, req *AuthRequest, code
 	if len(pe.Message) > maxKeptMessage {
 		t.Errorf("%s: Message is %d bytes, longer than the clip (%d)", name, len(pe.Message), maxKeptMessage)
 	}
+	var forms []string
+	if cv := q.Get("code"); !strings.Contains(cv, "\x00") {
+		forms = leakForms(cv)
+	}
+	checkProviderText(t, name+" Code", pe.Code, forms)
+	checkProviderText(t, name+" Message", pe.Message, forms)
+	checkProviderText(t, name+" Error()", err.Error(), forms)
 	cv := q.Get("code")
 	if len(cv) < 4 || strings.Contains(cv, "\x00") {
 		return
@@ -291,7 +305,7 @@ func FuzzTokenResponse(f *testing.F) {
 		now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 		newClient := func(id string) *Client {
 			return &Client{
-				Profile: p, ClientID: "the-client", ClientSecret: secret.New(fuzzClientSecret),
+				Profile: p, ClientID: fuzzClientID, ClientSecret: secret.New(fuzzClientSecret),
 				RedirectURI: "http://127.0.0.1:8765/callback",
 				HTTP:        &http.Client{Transport: fuzzCaseTransport{id: id, base: srv.Client().Transport}},
 				Timeout:     2 * time.Second,
@@ -377,6 +391,13 @@ func checkTokenResult(t *testing.T, op, provider string, a *fuzzAnswer, tok *Tok
 			t.Errorf("%s: error shows the secret %q it sent: %q", op, s, msg)
 		}
 	}
+	forms := fuzzClientForms()
+	for _, s := range sent {
+		forms = append(forms, leakForms(s)...)
+	}
+	checkProviderText(t, op+" Code", pe.Code, forms)
+	checkProviderText(t, op+" Message", pe.Message, forms)
+	checkProviderText(t, op+" Error()", msg, forms)
 	if onlyInRefreshToken(a.body, fuzzNewRefresh) && strings.Contains(msg, fuzzNewRefresh) {
 		t.Errorf("%s: error shows the refresh token of the answer: %q", op, msg)
 	}
@@ -419,7 +440,10 @@ func onlyInRefreshToken(body []byte, marker string) bool {
 //     Op, Provider, Status and RetryAfter are the ones given;
 //   - HTTP 429, and 503 with a Retry-After, are KindRateLimited;
 //   - Message is at most 500 bytes and the ellipsis;
-//   - neither Code nor Message contains a secret given to scrub;
+//   - neither Code, Message nor Error() contains any form of a secret
+//     given to scrub (raw, percent- or form-encoded, JSON-escaped, the
+//     Basic credentials), nor an escape sequence, a control or bidi
+//     character, nor invalid UTF-8;
 //   - Error() names the provider and the HTTP status.
 func FuzzErrorBody(f *testing.F) {
 	profiles := map[bool]*Profile{}
@@ -429,7 +453,8 @@ func FuzzErrorBody(f *testing.F) {
 		p := profiles[phoneburner]
 		st := fuzzStatus(status)
 		retryAfter := time.Duration(status/1000%4) * time.Second
-		secrets := []secret.Secret{secret.New(fuzzClientSecret), secret.New(sec)}
+		c := &Client{Profile: p, ClientID: fuzzClientID, ClientSecret: secret.New(fuzzClientSecret)}
+		secrets := c.sent(secret.New(sec))
 		e := p.decodeError("refresh", st, contentType, body, retryAfter, secrets)
 		if e == nil {
 			t.Fatal("decodeError returned nil")
@@ -454,6 +479,10 @@ func FuzzErrorBody(f *testing.F) {
 				t.Errorf("the secret %q survived: Code %q, Message %q", s, e.Code, e.Message)
 			}
 		}
+		forms := append(fuzzClientForms(), leakForms(sec)...)
+		checkProviderText(t, "Code", e.Code, forms)
+		checkProviderText(t, "Message", e.Message, forms)
+		checkProviderText(t, "Error()", e.Error(), forms)
 		msg := e.Error()
 		if !strings.Contains(msg, p.Name) || !strings.Contains(msg, "(HTTP "+strconv.Itoa(st)+")") {
 			t.Errorf("Error() = %q does not name the provider and the status", msg)

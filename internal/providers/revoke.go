@@ -28,7 +28,7 @@ func (c *Client) Revoke(ctx context.Context, access, refresh secret.Secret) erro
 	if p.RevokeURL == "" {
 		return fmt.Errorf("revoke with %s: %w", p.Name, ErrNoRevoke)
 	}
-	secrets := []secret.Secret{access, refresh, c.ClientSecret}
+	secrets := c.sent(access, refresh)
 	build := func(ctx context.Context) (*http.Request, error) {
 		form := url.Values{}
 		if p.RevokeMethod == RevokeBearer {
@@ -104,7 +104,7 @@ func (c *Client) Check(ctx context.Context, access secret.Secret) (*Identity, er
 	if p.CheckURL == "" {
 		return nil, fmt.Errorf("check with %s: the provider has no check_url", p.Name)
 	}
-	body, err := c.send(ctx, "check", p.CheckURL, true, true, []secret.Secret{access, c.ClientSecret}, func(ctx context.Context) (*http.Request, error) {
+	body, err := c.send(ctx, "check", p.CheckURL, true, true, c.sent(access), func(ctx context.Context) (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.CheckURL, nil)
 		if err != nil {
 			return nil, err
@@ -136,12 +136,12 @@ func (c *Client) send(ctx context.Context, op, endpoint string, retryable, beare
 		}
 		resp, err := hc.Do(req)
 		if err != nil {
-			return c.transportError(op, err)
+			return c.transportError(op, err, secrets)
 		}
 		defer resp.Body.Close()
 		body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 		if err != nil {
-			return c.transportError(op, fmt.Errorf("%w: %w", errBodyRead, err))
+			return c.transportError(op, fmt.Errorf("%w: %w", errBodyRead, err), secrets)
 		}
 		if resp.StatusCode < 200 || resp.StatusCode > 299 {
 			e := c.Profile.decodeError(op, resp.StatusCode, resp.Header.Get("Content-Type"), body,

@@ -149,18 +149,15 @@ func (c *Client) tokenError(op string, err error, secrets []secret.Secret) error
 		}
 		return c.Profile.decodeError(op, status, ctype, re.Body, ra, secrets)
 	}
-	e := c.transportError(op, err)
-	if e.Message != "" {
-		e.Message = clip(scrub(e.Message, secrets), maxMessage)
-	}
-	return e
+	return c.transportError(op, err, secrets)
 }
 
 // errBodyRead marks a failure while reading an answer's body.
 var errBodyRead = errors.New("the connection dropped while reading the answer")
 
-// transportError classifies an error that is not an HTTP answer.
-func (c *Client) transportError(op string, err error) *Error {
+// transportError classifies an error that is not an HTTP answer. Its text
+// is scrubbed of secrets: a transport error can quote what was sent.
+func (c *Client) transportError(op string, err error, secrets []secret.Secret) *Error {
 	e := &Error{Op: op, Provider: c.Profile.Name, Kind: KindNetwork, Err: err}
 	var ue *url.Error
 	switch {
@@ -179,6 +176,7 @@ func (c *Client) transportError(op string, err error) *Error {
 		e.Kind = KindMalformed
 		e.Message = strings.TrimPrefix(err.Error(), "oauth2: ")
 	}
+	e.Message = clip(scrub(e.Message, secrets), maxMessage)
 	return e
 }
 

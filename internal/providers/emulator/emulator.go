@@ -246,7 +246,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if kind == kindToken && grantTypeOf(body) == "refresh_token" {
 		kind = kindRefresh
 	}
-	out, done := s.injectFaults(sw, r, kind)
+	out, done := s.injectFaults(sw, r, body, kind)
 	if done {
 		return
 	}

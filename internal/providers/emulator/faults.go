@@ -50,6 +50,15 @@ type Faults struct {
 	InvalidGrant bool
 	// Drop hijacks and closes the connection without an answer.
 	Drop bool
+	// Description, when set, is the error_description (PhoneBurner: the
+	// error_message) of injected failures, in place of "injected fault:
+	// …": a provider's words with escape sequences, say.
+	Description string
+	// EchoRequest makes injected failures echo the request in their
+	// description, as a careless provider does: its Authorization header
+	// and its body, raw. Tests use it to check that no form of a secret
+	// oauthform sent reaches its output.
+	EchoRequest bool
 	// Endpoints are the endpoint kinds the faults apply to ("authorize",
 	// "token", "refresh", "revoke", "check", "metadata"); empty means token
 	// and refresh.
@@ -87,7 +96,7 @@ func (s *Server) Faults() Faults {
 // injectFaults applies the fault set to a request of kind. It returns the
 // writer the handler must use, and true when the request is already
 // answered (or abandoned).
-func (s *Server) injectFaults(w http.ResponseWriter, r *http.Request, kind string) (http.ResponseWriter, bool) {
+func (s *Server) injectFaults(w http.ResponseWriter, r *http.Request, body []byte, kind string) (http.ResponseWriter, bool) {
 	s.mu.Lock()
 	f := s.faults
 	s.mu.Unlock()
@@ -107,7 +116,7 @@ func (s *Server) injectFaults(w http.ResponseWriter, r *http.Request, kind strin
 		return w, true
 	case picked:
 		s.countFault("injected failure")
-		s.writeInjected(w, kind, f)
+		s.writeInjected(w, r, body, kind, f)
 		return w, true
 	case f.InvalidGrant && tokenKind:
 		s.countFault("injected invalid_grant")
@@ -190,8 +199,8 @@ func drop(w http.ResponseWriter) {
 	_ = conn.Close()
 }
 
-// writeInjected answers an injected failure.
-func (s *Server) writeInjected(w http.ResponseWriter, kind string, f Faults) {
+// writeInjected answers an injected failure to r, whose body is body.
+func (s *Server) writeInjected(w http.ResponseWriter, r *http.Request, body []byte, kind string, f Faults) {
 	status := f.FailStatus
 	if status == 0 {
 		status = http.StatusInternalServerError
@@ -200,6 +209,12 @@ func (s *Server) writeInjected(w http.ResponseWriter, kind string, f Faults) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(f.RetryAfter.Seconds()))))
 	}
 	desc := fmt.Sprintf("injected fault: %d %s", status, http.StatusText(status))
+	if f.Description != "" {
+		desc = f.Description
+	}
+	if f.EchoRequest {
+		desc += fmt.Sprintf(" (request: Authorization: %s body: %s)", r.Header.Get("Authorization"), body)
+	}
 	switch {
 	case f.HTMLError:
 		writeHTMLError(w, status, desc)

@@ -70,6 +70,13 @@ func TestFaults(t *testing.T) {
 				t.Errorf("body %s", res.body)
 			}
 		}},
+		"description and request echoed": {provider: "sms77", faults: Faults{FailNext: 1, FailStatus: 400, Description: "bad\x1b[2J", EchoRequest: true}, check: func(t *testing.T, res result) {
+			wantStatus(t, res, http.StatusBadRequest)
+			d := res.str(t, "error_description")
+			if !strings.HasPrefix(d, "bad\x1b[2J (request: Authorization: Basic ") || !strings.Contains(d, "grant_type=authorization_code") {
+				t.Errorf("error_description %q should echo the Authorization header and the body", d)
+			}
+		}},
 		"other endpoints only": {provider: "sms77", faults: Faults{FailNext: 5, Endpoints: []string{"check"}}, check: func(t *testing.T, res result) {
 			wantStatus(t, res, http.StatusOK)
 		}},
