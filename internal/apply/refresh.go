@@ -482,6 +482,9 @@ func (f *Flights) end(conn string) {
 
 // Names returns the connections whose refresh is on the wire, sorted.
 func (f *Flights) Names() []string {
+	if f == nil {
+		return nil
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := make([]string, 0, len(f.conns))
