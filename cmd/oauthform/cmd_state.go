@@ -134,6 +134,13 @@ func runStateShow(ctx context.Context, g *globals, args []string) int {
 		_, declared = cfg.Connections[name]
 	}
 	jc := newJSONConnection(rec, declared, *showSensitive)
+	c, err := apply.CustodyOf(target.localDir(), rec)
+	if err != nil {
+		writeDiags(g, g.streams.Err, nil, warnDiag("Cannot read the custody journal", err.Error()))
+	}
+	if c != nil {
+		jc.Custody = &jsonCustody{State: c.State, Detail: c.Detail, File: c.File}
+	}
 	if *asJSON {
 		_ = writeJSON(g.streams.Out, jc)
 		return exitOK
