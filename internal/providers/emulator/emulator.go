@@ -251,8 +251,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt.handle(s, out, r, body)
-	if tw, ok := out.(*truncWriter); ok {
-		tw.finish()
+	if hw, ok := out.(interface{ finish() }); ok {
+		hw.finish() // a truncWriter or tokenTypeWriter holding the answer back
 	}
 }
 
