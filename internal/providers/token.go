@@ -15,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/oauthform/oauthform/internal/secret"
+	"github.com/oauthform/oauthform/internal/textsafe"
 )
 
 // Token is what a token endpoint granted.
@@ -101,7 +102,7 @@ func (c *Client) fromOAuth2(t *oauth2.Token, requested []string, oldRefresh secr
 		tok.Scopes = make([]string, 0, len(s))
 		for _, v := range s {
 			if str, ok := v.(string); ok {
-				tok.Scopes = append(tok.Scopes, str)
+				tok.Scopes = append(tok.Scopes, splitScopes(str, " ")...)
 			}
 		}
 	}
@@ -201,12 +202,13 @@ func (c *Client) checkTokenType(t *oauth2.Token, oldRefresh secret.Secret) error
 }
 
 // splitScopes splits a granted scope string on whitespace and on the
-// profile's separator.
+// profile's separator. The provider's words are sanitized first (no
+// escape sequence or control character reaches the state or the screen).
 func splitScopes(s, sep string) []string {
 	f := func(r rune) bool {
 		return r == ' ' || r == '\t' || r == '\n' || (sep != " " && strings.ContainsRune(sep, r))
 	}
-	return strings.FieldsFunc(s, f)
+	return strings.FieldsFunc(textsafe.Sanitize(s), f)
 }
 
 // numberOf reads a JSON number or a numeric string.
