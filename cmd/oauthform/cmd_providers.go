@@ -35,6 +35,7 @@ type jsonProvider struct {
 	Refresh        bool              `json:"refresh"`
 	RotatesRefresh bool              `json:"rotates_refresh"`
 	ErrorFormat    string            `json:"error_format"`
+	TokenType      string            `json:"token_type"`
 	Scopes         []string          `json:"known_scopes"`
 	NoScopes       bool              `json:"no_scopes"`
 	Params         []string          `json:"params"`
@@ -63,8 +64,8 @@ func runProviders(_ context.Context, g *globals, args []string) int {
 			ClientAuth: string(p.ClientAuth), ScopeSeparator: p.ScopeSeparator,
 			ParamAliases: map[string]string{}, CodeRaw: p.CodeRaw, PKCE: p.PKCE,
 			Expiry: string(p.Expiry), Refresh: p.Refresh, RotatesRefresh: p.RotatesRefresh,
-			ErrorFormat: string(p.ErrorFormat),
-			Scopes:      append([]string{}, p.KnownScopes...), NoScopes: p.NoScopes,
+			ErrorFormat: string(p.ErrorFormat), TokenType: p.TokenType,
+			Scopes: append([]string{}, p.KnownScopes...), NoScopes: p.NoScopes,
 			Params: []string{}, Metadata: append([]string{}, p.Metadata...), Quirks: append([]string{}, p.Quirks...),
 		}
 		for k, v := range p.ParamAliases {

@@ -16,6 +16,7 @@ import (
 	"github.com/oauthform/oauthform/internal/config"
 	"github.com/oauthform/oauthform/internal/providers"
 	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/textsafe"
 )
 
 const tokenHelp = `Usage: oauthform token [options] CONNECTION
@@ -139,7 +140,9 @@ func runToken(ctx context.Context, g *globals, args []string) int {
 
 // printToken prints rec's access token in the format ta asks for.
 func printToken(g *globals, ta *tokenArgs, rec *state.Record, refreshed bool) {
-	tokenType := rec.TokenType
+	// A state written by an older oauthform may hold any token_type the
+	// provider sent: it goes into a header line, so it is sanitized.
+	tokenType := textsafe.Sanitize(rec.TokenType)
 	if tokenType == "" || strings.EqualFold(tokenType, "bearer") {
 		tokenType = "Bearer"
 	}

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -187,5 +190,37 @@ func TestTokenFastPathHonoursStatePath(t *testing.T) {
 	code, _, errOut := runCLI("token", "sms_main")
 	if code != 1 || !strings.Contains(errOut, "no tokens yet") {
 		t.Errorf("token with state_path elsewhere: exit %d, stderr %q; want the (empty) configured state to be read", code, errOut)
+	}
+}
+
+// TestTokenExpiresInZeroRefreshesAgain: a provider answering expires_in 0
+// gave a token that is already expired, not one that never expires: the
+// next `token` refreshes again.
+func TestTokenExpiresInZeroRefreshesAgain(t *testing.T) {
+	_, dir := tokenFixture(t, -time.Minute)
+	t.Chdir(dir)
+	var n atomic.Int32
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := n.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"access_token":"at-%d","token_type":"Bearer","expires_in":0,"refresh_token":"rt-%d"}`, i, i)
+	}))
+	t.Cleanup(fake.Close)
+	cfg, err := os.ReadFile("main.oauth.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`token_url\s*=\s*"[^"]*"`)
+	if err := os.WriteFile("main.oauth.hcl", re.ReplaceAll(cfg, []byte(`token_url = "`+fake.URL+`/token"`)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"at-1", "at-2"} {
+		code, out, errOut := runCLI("token", "sms_main")
+		if code != 0 || strings.TrimSpace(out) != want {
+			t.Fatalf("token #%d: exit %d, %q (stderr %q), want %s", i+1, code, out, errOut, want)
+		}
+	}
+	if got := n.Load(); got != 2 {
+		t.Errorf("%d refreshes, want 2", got)
 	}
 }

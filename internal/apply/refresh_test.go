@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -175,6 +176,35 @@ func TestEnsureServerErrorKeepsTokens(t *testing.T) {
 	rec, _ := f.store(t).Get(context.Background(), "c")
 	if rec.Status != state.StatusActive || !rec.Refresh.Equal(before.Refresh) || rec.LastError == nil || rec.LastError.Kind != "server_error" {
 		t.Errorf("record = %+v", rec)
+	}
+}
+
+// TestEnsureTokenTypeRefusedSalvagesTheRotatedToken: sms77 rotates its
+// refresh token and answers a token_type oauthform does not accept. The
+// answer is refused, but its new refresh token is stored: the old one is
+// dead, and the next refresh succeeds with the stored one.
+func TestEnsureTokenTypeRefusedSalvagesTheRotatedToken(t *testing.T) {
+	f := newFixture(t, "sms77", []string{"sms"}, f0())
+	before, _ := f.store(t).Get(context.Background(), "c")
+	f.emu.SetFaults(emulator.Faults{TokenType: "mac"})
+	_, err := f.refresher(t).Ensure(context.Background(), "c", f.client, time.Minute)
+	if err == nil || !strings.Contains(err.Error(), `token_type "mac"`) || errors.Is(err, ErrNeedsPerson) {
+		t.Fatalf("err = %v, want the token_type refused", err)
+	}
+	rec, _ := f.store(t).Get(context.Background(), "c")
+	if rec.Refresh.Equal(before.Refresh) || rec.Refresh.IsZero() || rec.LastError == nil || rec.LastError.Kind != "malformed_response" {
+		t.Fatalf("record = %+v, want the rotated refresh token salvaged and the failure recorded", rec)
+	}
+	if !rec.Access.Equal(before.Access) || rec.Status != state.StatusActive {
+		t.Errorf("record = %+v, want the refused access token not stored", rec)
+	}
+	f.emu.SetFaults(emulator.Faults{})
+	if _, err := f.client.Refresh(context.Background(), before.Refresh); !providers.NeedsReconnect(err) {
+		t.Errorf("the old refresh token: %v, want invalid_grant (the emulator rotated it)", err)
+	}
+	res, err := f.refresher(t).Ensure(context.Background(), "c", f.client, time.Minute)
+	if err != nil || !res.Refreshed {
+		t.Fatalf("refresh with the salvaged token: %+v, %v", res, err)
 	}
 }
 

@@ -95,6 +95,7 @@ var (
 		"expiry":          func(p *providers.Profile, s string) { p.Expiry = providers.ExpirySource(s) },
 		"error_format":    func(p *providers.Profile, s string) { p.ErrorFormat = providers.ErrorFormat(s) },
 		"revoke_method":   func(p *providers.Profile, s string) { p.RevokeMethod = providers.RevokeMethod(s) },
+		"token_type":      func(p *providers.Profile, s string) { p.TokenType = s },
 	}
 	providerBoolKnobs = map[string]func(*providers.Profile, bool){
 		"code_raw":        func(p *providers.Profile, b bool) { p.CodeRaw = b },

@@ -608,3 +608,17 @@ func TestSanitize(t *testing.T) {
 		t.Errorf("sanitized rendering:\n%s", out)
 	}
 }
+
+// TestTokenTypeKnob: token_type is Bearer unless a provider block
+// declares another.
+func TestTokenTypeKnob(t *testing.T) {
+	cfg, diags := LoadFiles("testdata/valid", []string{"testdata/valid/generic.oauth.hcl"}, testInputs())
+	if len(diags) > 0 {
+		t.Fatalf("unexpected diagnostics:\n%s", renderDiags(cfg, diags))
+	}
+	for name, want := range map[string]string{"acme": "DPoP", "public": "Bearer", "oauth2": "Bearer", "sms77": "Bearer", "phoneburner": "Bearer"} {
+		if got := cfg.Providers[name].TokenType; got != want {
+			t.Errorf("provider %s: token_type %q, want %q", name, got, want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/oauthform/oauthform/internal/config"
@@ -68,6 +69,7 @@ type digestProfile struct {
 	RotatesRefresh bool              `json:"rotates_refresh"`
 	DownScope      bool              `json:"down_scope"`
 	ErrorFormat    string            `json:"error_format"`
+	TokenType      string            `json:"token_type,omitempty"` // empty: Bearer (digests of older plans stay equal)
 	NoScopes       bool              `json:"no_scopes"`
 	Emulator       bool              `json:"emulator,omitempty"`
 	KnownScopes    []string          `json:"known_scopes"`
@@ -157,6 +159,9 @@ func profileDigest(name string, p *providers.Profile) *digestProfile {
 		KnownScopes:    sortedUnique(p.KnownScopes),
 		AnyParam:       p.Params == nil,
 		Metadata:       sortedUnique(p.Metadata),
+	}
+	if !strings.EqualFold(p.TokenType, providers.DefaultTokenType) {
+		d.TokenType = p.TokenType
 	}
 	for _, n := range sortedKeys(p.Params) {
 		v := p.Params[n]

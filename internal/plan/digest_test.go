@@ -95,6 +95,9 @@ func TestDigest(t *testing.T) {
 		"a provider knob": func(c *config.Config) {
 			c.Providers["narrow"].DownScope = false
 		},
+		"a declared token_type": func(c *config.Config) {
+			c.Providers["acme"].TokenType = "DPoP"
+		},
 	}
 	for name, change := range changed {
 		t.Run("changes with "+name, func(t *testing.T) {
@@ -105,6 +108,17 @@ func TestDigest(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("token_type Bearer, in any case, is the default", func(t *testing.T) {
+		// Plans saved before the knob existed keep their digest.
+		for _, tt := range []string{"", "Bearer", "bearer"} {
+			c := build(false)
+			c.Providers["acme"].TokenType = tt
+			if got := Digest(c, testLineage); got != want {
+				t.Errorf("token_type %q changed the digest", tt)
+			}
+		}
+	})
 
 	t.Run("secret fingerprint is keyed by lineage", func(t *testing.T) {
 		if Digest(base, "another-lineage") == want {

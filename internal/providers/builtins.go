@@ -30,6 +30,7 @@ var builtins = map[string]*Profile{
 		Expiry:       ExpiresIn,
 		RevokeMethod: RevokeRFC7009,
 		ErrorFormat:  ErrorsRFC6749,
+		TokenType:    DefaultTokenType,
 		KnownScopes:  []string{"burners:read", "burners:write", "contacts:read", "contacts:write", "messages:connect"},
 		Params: map[string]Param{
 			"burner_id": {
@@ -65,6 +66,7 @@ var builtins = map[string]*Profile{
 		CodeRaw:        true,
 		Expiry:         ExpiresNever,
 		ErrorFormat:    ErrorsRFC6749,
+		TokenType:      DefaultTokenType,
 		NoScopes:       true,
 		Params:         map[string]Param{},
 		Quirks: []string{
@@ -91,6 +93,7 @@ var builtins = map[string]*Profile{
 		RotatesRefresh: true,
 		RevokeMethod:   RevokeRFC7009,
 		ErrorFormat:    ErrorsRFC6749,
+		TokenType:      DefaultTokenType,
 		KnownScopes: []string{
 			"posts:read", "posts:write", "ideas:read", "ideas:write",
 			"account:read", "account:write", "offline_access",
@@ -122,6 +125,7 @@ var builtins = map[string]*Profile{
 		Refresh:        true,
 		RevokeMethod:   RevokeRFC7009,
 		ErrorFormat:    ErrorsPhoneBurner,
+		TokenType:      DefaultTokenType,
 		NoScopes:       true,
 		Params: map[string]Param{
 			"owner_type": {
@@ -149,6 +153,7 @@ var builtins = map[string]*Profile{
 		Refresh:        true,
 		RevokeMethod:   RevokeRFC7009,
 		ErrorFormat:    ErrorsRFC6749,
+		TokenType:      DefaultTokenType,
 		Quirks:         []string{"no endpoints of its own: a provider block must set authorize_url and token_url (or issuer)"},
 	},
 }
@@ -170,6 +175,7 @@ func sms77(name, base string, scopes []string, desc string) *Profile {
 		RotatesRefresh: true,
 		RevokeMethod:   RevokeRFC7009,
 		ErrorFormat:    ErrorsRFC6749,
+		TokenType:      DefaultTokenType,
 		KnownScopes:    scopes,
 		Params:         map[string]Param{},
 		Quirks: []string{

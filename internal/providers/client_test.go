@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -263,9 +264,9 @@ func TestExchangeParsesTokenShapes(t *testing.T) {
 				}
 			}},
 		{"absolute expires wins", "phoneburner",
-			reply{body: `{"access_token":"at","token_type":"bearer","expires":1406411164,"expires_in":604800,"refresh_token":"rt"}`},
+			reply{body: fmt.Sprintf(`{"access_token":"at","token_type":"bearer","expires":%d,"expires_in":604800,"refresh_token":"rt"}`, testNow.Unix()+7200)},
 			func(t *testing.T, tok *Token) {
-				if !tok.Expiry.Equal(time.Unix(1406411164, 0)) {
+				if !tok.Expiry.Equal(testNow.Add(2 * time.Hour)) {
 					t.Errorf("Expiry = %v, want the absolute expires", tok.Expiry)
 				}
 			}},

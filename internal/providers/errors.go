@@ -69,11 +69,12 @@ type Error struct {
 	// Err is the underlying transport error for KindNetwork and
 	// KindMalformed, nil otherwise.
 	Err error
-	// NewRefresh, on a failed refresh of a rotating provider, is the
-	// refresh token found in a 2xx answer that could not be used as a
-	// whole (a field malformed): the provider has rotated, the old refresh
-	// token is dead and this one is the only live one. It must be stored.
-	// It is never part of the message.
+	// NewRefresh, on a failed refresh, is the new refresh token found in a
+	// 2xx answer that could not be used as a whole (a rotating provider's
+	// answer with a field malformed, or any answer refused for its
+	// token_type): the provider has rotated, the old refresh token may be
+	// dead and this one is the only live one. It must be stored. It is
+	// never part of the message.
 	NewRefresh secret.Secret
 }
 

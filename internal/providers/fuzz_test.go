@@ -261,8 +261,10 @@ func (t fuzzCaseTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 //     is an *Error of the call's Op and provider, with a known Kind, that
 //     names the provider; never both, never neither;
 //   - a Token's Expiry, when set, is one the state can store (years 1970
-//     to 9999; time.Time's JSON encoding fails outside 0-9999); a refreshed
-//     Token keeps a refresh token, and Rotated says whether it changed;
+//     to 9999; time.Time's JSON encoding fails outside 0-9999), no
+//     earlier than the answer (already expired) and no later than ten
+//     years after it; its TokenType is Bearer; a refreshed Token keeps a
+//     refresh token, and Rotated says whether it changed;
 //   - an HTTP 429 is KindRateLimited; an answer's Message is at most 500
 //     bytes and the ellipsis;
 //   - no error shows a secret the call sent (client secret, code, PKCE
@@ -326,7 +328,7 @@ func FuzzTokenResponse(f *testing.F) {
 		id, a := answer()
 		req := &AuthRequest{State: fuzzState, Verifier: secret.New(fuzzVerifier), RedirectURI: "http://127.0.0.1:8765/callback"}
 		tok, err := newClient(id).Exchange(ctx, req, secret.New(fuzzCode))
-		checkTokenResult(t, "exchange", name, a, tok, err, secret.Secret{}, fuzzClientSecret, fuzzCode, fuzzVerifier)
+		checkTokenResult(t, "exchange", name, now, a, tok, err, secret.Secret{}, fuzzClientSecret, fuzzCode, fuzzVerifier)
 		if n := a.requests.Load(); n > 1 || (n == 0 && !isNetwork(err)) {
 			t.Errorf("exchange sent the code %d times, want exactly once", n)
 		}
@@ -334,7 +336,7 @@ func FuzzTokenResponse(f *testing.F) {
 		id, a = answer()
 		old := secret.New(fuzzOldRefresh)
 		tok, err = newClient(id).Refresh(ctx, old)
-		checkTokenResult(t, "refresh", name, a, tok, err, old, fuzzClientSecret, fuzzOldRefresh)
+		checkTokenResult(t, "refresh", name, now, a, tok, err, old, fuzzClientSecret, fuzzOldRefresh)
 		n := a.requests.Load()
 		switch {
 		case n == 0 && !isNetwork(err):
@@ -347,7 +349,7 @@ func FuzzTokenResponse(f *testing.F) {
 	})
 }
 
-func checkTokenResult(t *testing.T, op, provider string, a *fuzzAnswer, tok *Token, err error, oldRefresh secret.Secret, sent ...string) {
+func checkTokenResult(t *testing.T, op, provider string, now time.Time, a *fuzzAnswer, tok *Token, err error, oldRefresh secret.Secret, sent ...string) {
 	t.Helper()
 	if err == nil {
 		if tok == nil || tok.AccessToken.IsZero() {
@@ -355,6 +357,12 @@ func checkTokenResult(t *testing.T, op, provider string, a *fuzzAnswer, tok *Tok
 		}
 		if !tok.Expiry.IsZero() && (tok.Expiry.Year() < 1970 || tok.Expiry.Year() > 9999) {
 			t.Errorf("%s: Expiry %v cannot be stored in the state (answer %q)", op, tok.Expiry, a.body)
+		}
+		if !tok.Expiry.IsZero() && (tok.Expiry.Before(now) || tok.Expiry.After(now.Add(maxLifetime))) {
+			t.Errorf("%s: Expiry %v is not between the answer's time and ten years later (answer %q)", op, tok.Expiry, a.body)
+		}
+		if !strings.EqualFold(tok.TokenType, DefaultTokenType) {
+			t.Errorf("%s: a %q token accepted (answer %q)", op, tok.TokenType, a.body)
 		}
 		if !oldRefresh.IsZero() {
 			if tok.RefreshToken.IsZero() {

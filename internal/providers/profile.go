@@ -57,6 +57,10 @@ const (
 	ErrorsPhoneBurner ErrorFormat = "phoneburner"
 )
 
+// DefaultTokenType is the token type every profile expects unless it
+// declares another (RFC 6750).
+const DefaultTokenType = "Bearer"
+
 // ErrorFormats lists the valid ErrorFormat values.
 var ErrorFormats = []ErrorFormat{ErrorsRFC6749, ErrorsPhoneBurner}
 
@@ -141,6 +145,12 @@ type Profile struct {
 	DownScope bool
 	// ErrorFormat is the shape of error bodies.
 	ErrorFormat ErrorFormat
+	// TokenType is the token_type the provider's token answers must carry
+	// (compared without case; an answer without one is taken as this
+	// type).
+	// Empty means DefaultTokenType. Any other answer is refused, so that
+	// oauthform never presents a token of another kind as a Bearer token.
+	TokenType string
 
 	// NoScopes is true for providers without scopes: a non-empty scope list
 	// is a configuration error.
@@ -246,10 +256,31 @@ func (p *Profile) Validate() []FieldError {
 	if p.ScopeSeparator == "" {
 		errs = append(errs, FieldError{"scope_separator", "must not be empty"})
 	}
+	if p.TokenType == "" {
+		errs = append(errs, FieldError{"token_type", "must not be empty"})
+	} else if !validTokenType(p.TokenType) {
+		errs = append(errs, FieldError{"token_type", `must be a token type name such as "Bearer" or "DPoP": letters, digits and - . _ only (RFC 6749 §A.7)`})
+	}
 	if p.NoScopes && len(p.KnownScopes) > 0 {
 		errs = append(errs, FieldError{"known_scopes", "cannot be set on a provider without scopes"})
 	}
 	return errs
+}
+
+// validTokenType reports whether t is an RFC 6749 §A.7 type-name:
+// 1*( ALPHA / DIGIT / "-" / "." / "_" ). (A URI is allowed there too, but
+// no provider oauthform knows uses one, and a name keeps messages plain.)
+func validTokenType(t string) bool {
+	if t == "" || len(t) > 64 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // FieldError is one problem with one profile knob.
@@ -341,5 +372,6 @@ func Generic(name string) *Profile {
 		Refresh:        true,
 		RevokeMethod:   RevokeRFC7009,
 		ErrorFormat:    ErrorsRFC6749,
+		TokenType:      DefaultTokenType,
 	}
 }

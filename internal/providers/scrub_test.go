@@ -290,3 +290,23 @@ func TestTransportErrorIsScrubbed(t *testing.T) {
 	checkProviderText(t, "Message", e.Message, append(leakForms("rt/1+2"), leakForms("cs+abc/def")...))
 	checkProviderText(t, "Error()", e.Error(), leakForms("rt/1+2"))
 }
+
+// TestGrantedScopesSanitized: the granted scopes, which the state keeps
+// and show prints, carry no escape sequence or control character.
+func TestGrantedScopesSanitized(t *testing.T) {
+	for _, body := range []string{
+		`{"access_token":"at","expires_in":60,"scope":"sms\u001b]0;pwned\u0007 voice\r\nadmin"}`,
+		`{"access_token":"at","expires_in":60,"scope":["sms\u001b]0;pwned\u0007","voice\r\nadmin"]}`,
+	} {
+		f := newFake(t, reply{body: body})
+		c := testClient(t, "sms77", f)
+		req, _ := c.AuthCodeURL(nil, nil)
+		tok, err := c.Exchange(context.Background(), req, secret.New("the-code"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(tok.Scopes, ","); got != "sms,voice,admin" {
+			t.Errorf("%s: Scopes = %q", body, tok.Scopes)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"net/url"
@@ -14,13 +15,15 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/oauthform/oauthform/internal/secret"
+	"github.com/oauthform/oauthform/internal/textsafe"
 )
 
 // Token is what a token endpoint granted.
 type Token struct {
 	AccessToken  secret.Secret
 	RefreshToken secret.Secret
-	// TokenType is normalised ("bearer" becomes "Bearer").
+	// TokenType is normalised ("bearer" becomes "Bearer"); an answer
+	// without one has the profile's.
 	TokenType string
 	// Expiry is when the access token expires; zero means it does not say
 	// (Buffer v1's long-lived tokens).
@@ -40,13 +43,26 @@ type Token struct {
 // fromOAuth2 reads what x/oauth2 parsed plus the fields it leaves in Extra:
 // absolute `expires` (PhoneBurner), `scope` as a string or an array (the
 // seven.io SDK types it as an array), and the profile's metadata fields.
+// oldRefresh is the refresh token sent, zero for an exchange.
+//
+// A token_type other than the profile's is refused (checkTokenType). An
+// expiry of zero or less, or in the past, means the token is already
+// expired: Expiry is the time of the answer, so the next use refreshes it.
+// One beyond ten years is capped at ten years, with a warning.
 func (c *Client) fromOAuth2(t *oauth2.Token, requested []string, oldRefresh secret.Secret) (*Token, error) {
 	p := c.Profile
+	if err := c.checkTokenType(t, oldRefresh); err != nil {
+		return nil, err
+	}
 	tok := &Token{
 		AccessToken:  secret.New(t.AccessToken),
 		RefreshToken: secret.New(t.RefreshToken),
 		TokenType:    t.Type(),
 		Scopes:       requested,
+	}
+	if strings.TrimSpace(t.TokenType) == "" && p.TokenType != "" {
+		// Not said: the declared type (Bearer unless declared).
+		tok.TokenType = p.TokenType
 	}
 	if tok.RefreshToken.IsZero() {
 		tok.RefreshToken = oldRefresh
@@ -64,16 +80,17 @@ func (c *Client) fromOAuth2(t *oauth2.Token, requested []string, oldRefresh secr
 	switch p.Expiry {
 	case ExpiresNever:
 	case ExpiresAbsolute:
-		// Seconds since the epoch, up to the year 9999 (beyond, the state
-		// could not store it; 1406411164000 is milliseconds, not a date).
-		if at, ok := numberOf(t.Extra("expires")); ok && at > 0 && at <= maxUnixSeconds {
-			tok.Expiry = time.Unix(int64(at), 0)
+		// Seconds since the epoch. A value beyond the year 9999
+		// (1406411164000 is milliseconds, not a date) gives way to
+		// expires_in when there is one.
+		if at, ok := numberOf(t.Extra("expires")); ok && !math.IsNaN(at) && (at <= maxUnixSeconds || !hasIn) {
+			tok.Expiry = c.absoluteExpiry(at, now)
 			break
 		}
 		fallthrough
 	default:
-		if hasIn && expiresIn > 0 {
-			tok.Expiry = now.Add(time.Duration(min(expiresIn, math.MaxInt32)) * time.Second)
+		if hasIn {
+			tok.Expiry = c.relativeExpiry(expiresIn, now)
 		}
 	}
 	switch s := t.Extra("scope").(type) {
@@ -85,7 +102,7 @@ func (c *Client) fromOAuth2(t *oauth2.Token, requested []string, oldRefresh secr
 		tok.Scopes = make([]string, 0, len(s))
 		for _, v := range s {
 			if str, ok := v.(string); ok {
-				tok.Scopes = append(tok.Scopes, str)
+				tok.Scopes = append(tok.Scopes, splitScopes(str, " ")...)
 			}
 		}
 	}
@@ -106,13 +123,92 @@ func (c *Client) fromOAuth2(t *oauth2.Token, requested []string, oldRefresh secr
 	return tok, nil
 }
 
+// maxLifetime is the longest access token lifetime oauthform believes:
+// beyond, an answer is more likely a mistake (milliseconds taken for
+// seconds) than a token that never needs refreshing.
+const maxLifetime = 10 * 365 * 24 * time.Hour
+
+// relativeExpiry is the expiry of a token granted at now for `in` seconds
+// (expires_in). Zero, a negative value or NaN means already expired: the
+// answer's time, so that the next use refreshes. Beyond maxLifetime it is
+// capped, with a warning.
+func (c *Client) relativeExpiry(in float64, now time.Time) time.Time {
+	switch {
+	case !(in > 0):
+		return now
+	case in > maxLifetime.Seconds():
+		c.warnLifetime("expires_in", fmt.Sprintf("%.0f seconds", in))
+		return now.Add(maxLifetime)
+	}
+	return now.Add(time.Duration(in) * time.Second)
+}
+
+// absoluteExpiry is the expiry of a token whose `expires` is at (Unix
+// seconds), read at now. A time in the past means already expired (the
+// answer's time); one beyond maxLifetime from now is capped, with a
+// warning.
+func (c *Client) absoluteExpiry(at float64, now time.Time) time.Time {
+	switch {
+	case at <= float64(now.Unix()):
+		return now
+	case at > float64(now.Add(maxLifetime).Unix()):
+		c.warnLifetime("expires", fmt.Sprintf("%.0f", at))
+		return now.Add(maxLifetime)
+	}
+	return time.Unix(int64(at), 0)
+}
+
+// warnLifetime logs that the provider's token lifetime was capped. The
+// value is a number, never a secret.
+func (c *Client) warnLifetime(field, value string) {
+	c.logger().Warn("the provider's access token lifetime is beyond ten years: capped at ten years",
+		"provider", c.Profile.Name, "client_id", c.ClientID, "field", field, "value", value)
+}
+
+// checkTokenType refuses an answer whose token_type is not the profile's
+// (Bearer unless a provider block declares another), compared without
+// case; an answer without token_type is taken as the declared type (RFC
+// 6749 makes it required, but providers omit it). oldRefresh is the
+// refresh token sent, zero for an exchange. A refused refresh answer that carries a new
+// refresh token still hands it over in Error.NewRefresh: a provider that
+// rotates has retired the old one.
+func (c *Client) checkTokenType(t *oauth2.Token, oldRefresh secret.Secret) error {
+	p := c.Profile
+	want := p.TokenType
+	if want == "" {
+		want = DefaultTokenType
+	}
+	got := strings.TrimSpace(t.TokenType)
+	if got == "" || strings.EqualFold(got, want) {
+		return nil
+	}
+	op := "exchange"
+	if !oldRefresh.IsZero() {
+		op = "refresh"
+	}
+	shown := clip(scrub(got, c.sent(secret.New(t.AccessToken), secret.New(t.RefreshToken), oldRefresh)), 64)
+	e := &Error{Op: op, Provider: p.Name, Kind: KindMalformed}
+	if strings.EqualFold(want, DefaultTokenType) {
+		e.Message = fmt.Sprintf("the provider answered token_type %q, but oauthform only sends Bearer tokens; "+
+			"if %q tokens are intended, declare token_type = %q in the provider %q block", shown, shown, shown, p.Name)
+	} else {
+		e.Message = fmt.Sprintf("the provider answered token_type %q, but the provider %q block declares token_type = %q; "+
+			"if %q tokens are intended, declare token_type = %q there", shown, p.Name, want, shown, shown)
+	}
+	if op == "refresh" && t.RefreshToken != "" && t.RefreshToken != oldRefresh.Reveal() {
+		e.NewRefresh = secret.New(t.RefreshToken)
+	}
+	return e
+}
+
 // splitScopes splits a granted scope string on whitespace and on the
-// profile's separator.
+// profile's separator. The provider's words are sanitized first (no
+// escape sequence or control character reaches the state or the screen).
 func splitScopes(s, sep string) []string {
 	f := func(r rune) bool {
 		return r == ' ' || r == '\t' || r == '\n' || (sep != " " && strings.ContainsRune(sep, r))
 	}
-	return strings.FieldsFunc(s, f)
+	return strings.FieldsFunc(textsafe.Sanitize(s), f)
 }
 
 // numberOf reads a JSON number or a numeric string.

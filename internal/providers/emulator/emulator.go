@@ -251,11 +251,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt.handle(s, out, r, body)
-	switch hw := out.(type) {
-	case *truncWriter:
-		hw.finish()
-	case *delayWriter:
-		hw.finish()
+	if hw, ok := out.(interface{ finish() }); ok {
+		hw.finish() // a truncWriter, tokenTypeWriter or delayWriter holding the answer back
 	}
 }
 

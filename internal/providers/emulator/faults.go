@@ -3,6 +3,7 @@ package emulator
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -54,6 +55,11 @@ type Faults struct {
 	// error_message) of injected failures, in place of "injected fault:
 	// …": a provider's words with escape sequences, say.
 	Description string
+	// TokenType, when set, replaces the token_type of successful token
+	// and refresh answers (a provider that issues MAC or DPoP tokens, or
+	// names its type wrongly). The answer is otherwise real: a rotating
+	// provider has retired the old refresh token.
+	TokenType string
 	// EchoRequest makes injected failures echo the request in their
 	// description, as a careless provider does: its Authorization header
 	// and its body, raw. Tests use it to check that no form of a secret
@@ -124,6 +130,8 @@ func (s *Server) injectFaults(w http.ResponseWriter, r *http.Request, body []byt
 		return w, true
 	case f.Truncate && tokenKind:
 		return &truncWriter{ResponseWriter: w, s: s}, false
+	case f.TokenType != "" && tokenKind:
+		return &tokenTypeWriter{ResponseWriter: w, s: s, tokenType: f.TokenType}, false
 	case f.AnswerLatency > 0:
 		return &delayWriter{truncWriter: truncWriter{ResponseWriter: w, s: s}, delay: f.AnswerLatency}, false
 	}
@@ -262,6 +270,51 @@ func (t *truncWriter) finish() {
 	if t.status == http.StatusOK && len(body) > 1 {
 		body = body[:len(body)/2]
 		t.s.countFault("truncated token response")
+	}
+	t.ResponseWriter.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	t.ResponseWriter.WriteHeader(t.status)
+	_, _ = t.ResponseWriter.Write(body)
+}
+
+// tokenTypeWriter holds a token response back and rewrites the token_type
+// of a successful one.
+type tokenTypeWriter struct {
+	http.ResponseWriter
+	s         *Server
+	tokenType string
+	status    int
+	buf       bytes.Buffer
+}
+
+// WriteHeader records the status.
+func (t *tokenTypeWriter) WriteHeader(code int) {
+	if t.status == 0 {
+		t.status = code
+	}
+}
+
+// Write buffers the body.
+func (t *tokenTypeWriter) Write(b []byte) (int, error) {
+	if t.status == 0 {
+		t.status = http.StatusOK
+	}
+	return t.buf.Write(b)
+}
+
+// finish sends the held response, its token_type replaced when it
+// succeeded.
+func (t *tokenTypeWriter) finish() {
+	if t.status == 0 {
+		t.status = http.StatusOK
+	}
+	body := t.buf.Bytes()
+	var m map[string]any
+	if t.status == http.StatusOK && json.Unmarshal(body, &m) == nil {
+		m["token_type"] = t.tokenType
+		if b, err := json.Marshal(m); err == nil {
+			body = b
+			t.s.countFault("token_type " + t.tokenType)
+		}
 	}
 	t.ResponseWriter.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	t.ResponseWriter.WriteHeader(t.status)

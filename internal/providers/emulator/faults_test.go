@@ -77,6 +77,12 @@ func TestFaults(t *testing.T) {
 				t.Errorf("error_description %q should echo the Authorization header and the body", d)
 			}
 		}},
+		"token_type replaced": {provider: "sms77", faults: Faults{TokenType: "mac"}, check: func(t *testing.T, res result) {
+			wantStatus(t, res, http.StatusOK)
+			if res.str(t, "token_type") != "mac" || res.str(t, "access_token") == "" || res.str(t, "refresh_token") == "" {
+				t.Errorf("body %s", res.body)
+			}
+		}},
 		"other endpoints only": {provider: "sms77", faults: Faults{FailNext: 5, Endpoints: []string{"check"}}, check: func(t *testing.T, res result) {
 			wantStatus(t, res, http.StatusOK)
 		}},
@@ -89,8 +95,8 @@ func TestFaults(t *testing.T) {
 			tc.check(t, f.exchange(code, pk))
 			faulted := f.srv.Stats().Faults
 			f.srv.SetFaults(Faults{})
-			if name == "truncate" || name == "other endpoints only" {
-				if name == "truncate" && faulted != 1 {
+			if name == "truncate" || name == "other endpoints only" || name == "token_type replaced" {
+				if name != "other endpoints only" && faulted != 1 {
 					t.Errorf("faults = %d, want 1", faulted)
 				}
 				return

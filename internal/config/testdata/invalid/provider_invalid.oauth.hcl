@@ -6,6 +6,13 @@ provider "acme" {
   expiry          = "never"                     # ERROR: Invalid provider argument
   error_format    = "xml"                       # ERROR: Invalid provider argument
   scope_separator = ""                          # ERROR: Invalid provider argument
+  token_type      = "Bearer token"              # ERROR: Invalid provider argument
+}
+
+provider "beta" {
+  authorize_url = "https://beta.example/authorize"
+  token_url     = "https://beta.example/token"
+  token_type    = "" # ERROR: Invalid provider argument
 }
 
 provider "buffer" {

@@ -19,6 +19,7 @@ provider "acme" {
   known_scopes    = ["read", "write"]
   params          = ["audience", "prompt"]
   metadata        = ["account_id"]
+  token_type      = "DPoP"
 }
 
 # A public client: PKCE and no secret.
