@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -751,7 +750,7 @@ func generatedBadConfigs(t *testing.T) []badConfig {
 		badConfig{name: "gen-fifo", desc: "main.oauth.hcl is a named pipe nobody writes to",
 			summary: "Failed to read file", detail: "not a regular file", nopos: "the file cannot be read", timeout: 10 * time.Second,
 			write: func(t *testing.T, dir string) {
-				if err := syscall.Mkfifo(filepath.Join(dir, "main.oauth.hcl"), 0o600); err != nil {
+				if err := mkfifo(filepath.Join(dir, "main.oauth.hcl")); err != nil {
 					t.Fatal(err)
 				}
 			}},
