@@ -129,30 +129,13 @@ func (s *Server) injectFaults(w http.ResponseWriter, r *http.Request, body []byt
 		s.spec.encodeFailure(w, invalidGrant(grantParam(kind), "The provided authorization grant is invalid.", "injected invalid_grant"))
 		return w, true
 	case f.Truncate && tokenKind:
-		return &truncWriter{ResponseWriter: w, s: s}, false
+		return &truncWriter{heldWriter{ResponseWriter: w, s: s}}, false
 	case f.TokenType != "" && tokenKind:
-		return &tokenTypeWriter{ResponseWriter: w, s: s, tokenType: f.TokenType}, false
+		return &tokenTypeWriter{heldWriter: heldWriter{ResponseWriter: w, s: s}, tokenType: f.TokenType}, false
 	case f.AnswerLatency > 0:
-		return &delayWriter{truncWriter: truncWriter{ResponseWriter: w, s: s}, delay: f.AnswerLatency}, false
+		return &delayWriter{heldWriter: heldWriter{ResponseWriter: w, s: s}, delay: f.AnswerLatency}, false
 	}
 	return w, false
-}
-
-// delayWriter holds a response and sends it whole after a delay.
-type delayWriter struct {
-	truncWriter
-	delay time.Duration
-}
-
-// finish waits, then sends the held response.
-func (d *delayWriter) finish() {
-	time.Sleep(d.delay)
-	if d.status == 0 {
-		d.status = http.StatusOK
-	}
-	d.ResponseWriter.Header().Set("Content-Length", strconv.Itoa(d.buf.Len()))
-	d.ResponseWriter.WriteHeader(d.status)
-	_, _ = d.ResponseWriter.Write(d.buf.Bytes())
 }
 
 // pick decides whether this request is picked to fail (FailNext first,
@@ -237,9 +220,9 @@ func (s *Server) writeInjected(w http.ResponseWriter, r *http.Request, body []by
 	}
 }
 
-// truncWriter holds a token response back and sends only the first half of
-// a successful one.
-type truncWriter struct {
+// heldWriter holds a response back (status and body) so that a fault can
+// change it before it is sent.
+type heldWriter struct {
 	http.ResponseWriter
 	s      *Server
 	status int
@@ -247,76 +230,77 @@ type truncWriter struct {
 }
 
 // WriteHeader records the status.
-func (t *truncWriter) WriteHeader(code int) {
-	if t.status == 0 {
-		t.status = code
+func (h *heldWriter) WriteHeader(code int) {
+	if h.status == 0 {
+		h.status = code
 	}
 }
 
 // Write buffers the body.
-func (t *truncWriter) Write(b []byte) (int, error) {
-	if t.status == 0 {
-		t.status = http.StatusOK
+func (h *heldWriter) Write(b []byte) (int, error) {
+	if h.status == 0 {
+		h.status = http.StatusOK
 	}
-	return t.buf.Write(b)
+	return h.buf.Write(b)
 }
+
+// held returns the status (200 when none was written) and the body.
+func (h *heldWriter) held() (int, []byte) {
+	if h.status == 0 {
+		h.status = http.StatusOK
+	}
+	return h.status, h.buf.Bytes()
+}
+
+// send sends status and body.
+func (h *heldWriter) send(status int, body []byte) {
+	h.ResponseWriter.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	h.ResponseWriter.WriteHeader(status)
+	_, _ = h.ResponseWriter.Write(body)
+}
+
+// truncWriter sends only the first half of a successful token response.
+type truncWriter struct{ heldWriter }
 
 // finish sends the held response, cut in half when it succeeded.
 func (t *truncWriter) finish() {
-	if t.status == 0 {
-		t.status = http.StatusOK
-	}
-	body := t.buf.Bytes()
-	if t.status == http.StatusOK && len(body) > 1 {
+	status, body := t.held()
+	if status == http.StatusOK && len(body) > 1 {
 		body = body[:len(body)/2]
 		t.s.countFault("truncated token response")
 	}
-	t.ResponseWriter.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	t.ResponseWriter.WriteHeader(t.status)
-	_, _ = t.ResponseWriter.Write(body)
+	t.send(status, body)
 }
 
-// tokenTypeWriter holds a token response back and rewrites the token_type
-// of a successful one.
+// tokenTypeWriter rewrites the token_type of a successful token response.
 type tokenTypeWriter struct {
-	http.ResponseWriter
-	s         *Server
+	heldWriter
 	tokenType string
-	status    int
-	buf       bytes.Buffer
-}
-
-// WriteHeader records the status.
-func (t *tokenTypeWriter) WriteHeader(code int) {
-	if t.status == 0 {
-		t.status = code
-	}
-}
-
-// Write buffers the body.
-func (t *tokenTypeWriter) Write(b []byte) (int, error) {
-	if t.status == 0 {
-		t.status = http.StatusOK
-	}
-	return t.buf.Write(b)
 }
 
 // finish sends the held response, its token_type replaced when it
 // succeeded.
 func (t *tokenTypeWriter) finish() {
-	if t.status == 0 {
-		t.status = http.StatusOK
-	}
-	body := t.buf.Bytes()
+	status, body := t.held()
 	var m map[string]any
-	if t.status == http.StatusOK && json.Unmarshal(body, &m) == nil {
+	if status == http.StatusOK && json.Unmarshal(body, &m) == nil {
 		m["token_type"] = t.tokenType
 		if b, err := json.Marshal(m); err == nil {
 			body = b
 			t.s.countFault("token_type " + t.tokenType)
 		}
 	}
-	t.ResponseWriter.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	t.ResponseWriter.WriteHeader(t.status)
-	_, _ = t.ResponseWriter.Write(body)
+	t.send(status, body)
+}
+
+// delayWriter sends a response, whole, a delay after it was made.
+type delayWriter struct {
+	heldWriter
+	delay time.Duration
+}
+
+// finish waits, then sends the held response.
+func (d *delayWriter) finish() {
+	time.Sleep(d.delay)
+	d.send(d.held())
 }
