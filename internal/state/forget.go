@@ -168,15 +168,22 @@ func (s *BoltStore) Purge(ctx context.Context) error {
 }
 
 // purgeBeforeRelease purges what this store deleted before it gives up
-// the operation lock (Unlock, Close). A failure is returned and told to
-// Options.Notify, since callers that are releasing rarely look.
+// the operation lock (Unlock, Close).
 func (s *BoltStore) purgeBeforeRelease(ctx context.Context) error {
-	if !s.forget.pending() || !s.holdsOpLock() || s.closed.Load() {
+	return purgeOnRelease(ctx, &s.forget, s.holdsOpLock() && !s.closed.Load(), s.Purge, s.opts.Notify)
+}
+
+// purgeOnRelease is both stores' purgeBeforeRelease: when records were
+// deleted and the store still holds the operation lock (held), it purges.
+// A failure is returned and told to notify, since callers that are
+// releasing rarely look.
+func purgeOnRelease(ctx context.Context, f *forgetting, held bool, purge func(context.Context) error, notify func(string)) error {
+	if !f.pending() || !held {
 		return nil
 	}
-	err := s.Purge(context.WithoutCancel(ctx))
-	if err != nil && s.opts.Notify != nil {
-		s.opts.Notify("Warning: " + err.Error())
+	err := purge(context.WithoutCancel(ctx))
+	if err != nil && notify != nil {
+		notify("Warning: " + err.Error())
 	}
 	return err
 }

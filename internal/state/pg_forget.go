@@ -90,15 +90,7 @@ func (s *PGStore) vacuumFull(ctx context.Context, tables ...string) error {
 }
 
 // purgeBeforeRelease purges what this store deleted before it gives up
-// the operation lock (Unlock, Close). A failure is returned and told to
-// Options.Notify, since callers that are releasing rarely look.
+// the operation lock (Unlock, Close).
 func (s *PGStore) purgeBeforeRelease(ctx context.Context) error {
-	if !s.forget.pending() || !s.holdsOpLock() || s.closed.Load() {
-		return nil
-	}
-	err := s.Purge(context.WithoutCancel(ctx))
-	if err != nil && s.opts.Notify != nil {
-		s.opts.Notify("Warning: " + err.Error())
-	}
-	return err
+	return purgeOnRelease(ctx, &s.forget, s.holdsOpLock() && !s.closed.Load(), s.Purge, s.opts.Notify)
 }
