@@ -34,23 +34,10 @@ func TestCrashDuringApply(t *testing.T) {
 	const conns, iterations = 30, 50
 	var offset atomic.Int64 // the shared clock, advanced a month per iteration
 	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	emu, err := emulator.New(emulator.Options{Provider: "phoneburner", Now: now,
-		Clients: []emulator.Client{{ID: "pb", Secret: "pb-secret", RedirectURIs: []string{"http://127.0.0.1:8765/cb"}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	emu.SetFaults(emulator.Faults{Latency: 15 * time.Millisecond})
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
-	b, _ := providers.Builtin("phoneburner")
-	p, _ := b.Rebase(srv.URL)
+	emu, p, cfg := crashProvider(t, "phoneburner", "pb", "pb-secret", now, emulator.Faults{Latency: 15 * time.Millisecond})
 	dir := t.TempDir()
-	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "provider \"phoneburner\" {\n  authorize_url = %q\n  token_url = %q\n  refresh_url = %q\n  check_url = %q\n}\n",
-		p.AuthorizeURL, p.TokenURL, p.RefreshURL, p.CheckURL)
-	cfg.WriteString("app \"pb\" {\n  provider = \"phoneburner\"\n  client_id = \"pb\"\n  client_secret = \"pb-secret\"\n  redirect_uri = \"http://127.0.0.1:8765/cb\"\n}\n")
 	for i := range conns {
-		fmt.Fprintf(&cfg, "connection \"c%02d\" {\n  app = app.pb\n  refresh_before = \"1h\"\n}\n", i)
+		fmt.Fprintf(cfg, "connection \"c%02d\" {\n  app = app.pb\n  refresh_before = \"1h\"\n}\n", i)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "main.oauth.hcl"), []byte(cfg.String()), 0o600); err != nil {
 		t.Fatal(err)
@@ -218,23 +205,10 @@ func TestCrashDuringApplyRotating(t *testing.T) {
 	const conns, iterations, parallelism = 12, 15, 3
 	var offset atomic.Int64
 	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	emu, err := emulator.New(emulator.Options{Provider: "sms77", Now: now,
-		Clients: []emulator.Client{{ID: "cid", Secret: "csecret", RedirectURIs: []string{"http://127.0.0.1:8765/cb"}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	emu.SetFaults(emulator.Faults{AnswerLatency: 80 * time.Millisecond})
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
-	b, _ := providers.Builtin("sms77")
-	p, _ := b.Rebase(srv.URL)
+	emu, _, cfg := crashProvider(t, "sms77", "cid", "csecret", now, emulator.Faults{AnswerLatency: 80 * time.Millisecond})
 	dir := t.TempDir()
-	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "provider \"sms77\" {\n  authorize_url = %q\n  token_url = %q\n  revoke_url = %q\n  check_url = %q\n}\n",
-		p.AuthorizeURL, p.TokenURL, p.RevokeURL, p.CheckURL)
-	cfg.WriteString("app \"s\" {\n  provider = \"sms77\"\n  client_id = \"cid\"\n  client_secret = \"csecret\"\n  redirect_uri = \"http://127.0.0.1:8765/cb\"\n}\n")
 	for i := range conns {
-		fmt.Fprintf(&cfg, "connection \"c%02d\" {\n  app = app.s\n  scopes = [\"sms\"]\n  refresh_before = \"2h\"\n}\n", i)
+		fmt.Fprintf(cfg, "connection \"c%02d\" {\n  app = app.cid\n  scopes = [\"sms\"]\n  refresh_before = \"2h\"\n}\n", i)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "main.oauth.hcl"), []byte(cfg.String()), 0o600); err != nil {
 		t.Fatal(err)
@@ -349,4 +323,35 @@ func TestCrashDuringApplyRotating(t *testing.T) {
 	if killed < iterations/2 {
 		t.Errorf("only %d of %d kills landed while apply was running", killed, iterations)
 	}
+}
+
+// crashProvider starts provider's emulator with one registered client and
+// faults, and returns it, its rebased profile and the start of a
+// configuration: the provider block pointing at it and an app named after
+// the client.
+func crashProvider(t *testing.T, provider, clientID, clientSecret string, now func() time.Time, faults emulator.Faults) (*emulator.Server, *providers.Profile, *strings.Builder) {
+	t.Helper()
+	emu, err := emulator.New(emulator.Options{Provider: provider, Now: now,
+		Clients: []emulator.Client{{ID: clientID, Secret: clientSecret, RedirectURIs: []string{"http://127.0.0.1:8765/cb"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu.SetFaults(faults)
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	b, _ := providers.Builtin(provider)
+	p, err := b.Rebase(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "provider %q {\n  authorize_url = %q\n  token_url = %q\n", provider, p.AuthorizeURL, p.TokenURL)
+	for k, v := range map[string]string{"refresh_url": p.RefreshURL, "revoke_url": p.RevokeURL, "check_url": p.CheckURL} {
+		if v != "" {
+			fmt.Fprintf(&cfg, "  %s = %q\n", k, v)
+		}
+	}
+	fmt.Fprintf(&cfg, "}\napp %q {\n  provider = %q\n  client_id = %q\n  client_secret = %q\n  redirect_uri = \"http://127.0.0.1:8765/cb\"\n}\n",
+		clientID, provider, clientID, clientSecret)
+	return emu, p, &cfg
 }
