@@ -363,3 +363,23 @@ func TestCustodyStateGoesBack(t *testing.T) {
 	}
 	w.nextTokenWorks("after restoring the custody file")
 }
+
+// TestCustodySignalDuringRefreshCommand: `oauthform refresh` (as apply)
+// waits on the first SIGTERM for the answer on the wire, naming the
+// connection, and stores it.
+func TestCustodySignalDuringRefreshCommand(t *testing.T) {
+	w := newCustodyWorld(t, 700*time.Millisecond)
+	// sms77 tokens live an hour: a clock two hours on makes refresh due.
+	env := []string{clockEnv + "=2h"}
+	cmd, out, done := w.start(env, "refresh")
+	w.waitRefreshes(1, done)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	err := <-done
+	if !strings.Contains(out.String(), "Waiting for the provider's answer to the refresh of "+custodyConn) {
+		t.Fatalf("the interrupt message does not name the refresh on the wire:\n%s", out)
+	}
+	if err != nil || !strings.Contains(out.String(), "Refresh complete!") {
+		t.Fatalf("refresh interrupted mid-flight = %v, want the answer stored\n%s", err, out)
+	}
+	w.nextTokenWorks("after the interrupted refresh command")
+}
