@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oauthform/oauthform/internal/config"
@@ -114,7 +115,22 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan) []Outcome {
 	if par <= 0 {
 		par = 10
 	}
-	sem := make(chan struct{}, par)
+	// wire bounds the actions talking to providers; a refresh takes its
+	// slot only to send (its preparation, bounded by prep, overlaps the
+	// requests of others) and frees it once answered (its result is
+	// written while the next one talks to a provider).
+	wire := make(chan struct{}, par)
+	prep := make(chan struct{}, par)
+	take := func(sem chan struct{}) error {
+		select {
+		case sem <- struct{}{}:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-e.Stop:
+			return ErrInterrupted
+		}
+	}
 	var wg sync.WaitGroup
 	var grants []int
 	for i, a := range p.Actions {
@@ -125,22 +141,42 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan) []Outcome {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				finish(i, Outcome{Action: a, Err: fmt.Errorf("%s %s: %w", a.Kind, a.Conn, ctx.Err())})
-				return
-			case <-e.Stop:
-				finish(i, Outcome{Action: a, Err: fmt.Errorf("%s %s: %w", a.Kind, a.Conn, ErrInterrupted)})
+			first := wire
+			if a.Kind == plan.Refresh {
+				first = prep
+			}
+			if err := take(first); err != nil {
+				finish(i, Outcome{Action: a, Err: fmt.Errorf("%s %s: %w", a.Kind, a.Conn, err)})
 				return
 			}
-			release := sync.OnceFunc(func() { <-sem })
+			release := sync.OnceFunc(func() { <-first })
 			defer release()
 			if e.stopped() {
 				finish(i, Outcome{Action: a, Err: fmt.Errorf("%s %s: %w", a.Kind, a.Conn, ErrInterrupted)})
 				return
 			}
-			finish(i, e.do(ctx, a, release))
+			if a.Kind != plan.Refresh {
+				finish(i, e.do(ctx, a, nil))
+				return
+			}
+			var sent atomic.Bool
+			slots := &wireSlots{
+				send: func(context.Context) error {
+					if err := take(wire); err != nil {
+						return err
+					}
+					sent.Store(true)
+					release() // the preparation slot
+					return nil
+				},
+				answered: sync.OnceFunc(func() {
+					if sent.Load() {
+						<-wire
+					}
+				}),
+			}
+			defer slots.answered()
+			finish(i, Outcome{Action: a, Err: e.refresh(ctx, a, slots)})
 		}()
 	}
 	wg.Wait()
@@ -172,14 +208,21 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan) []Outcome {
 	return out
 }
 
-// do runs one non-interactive action. answered is called once its
-// provider call is over, to free its -parallelism slot while it writes.
-func (e *Executor) do(ctx context.Context, a *plan.Action, answered func()) Outcome {
+// wireSlots are a refresh's hooks into Run's -parallelism: send takes a
+// slot just before the request goes out, answered frees it.
+type wireSlots struct {
+	send     func(context.Context) error
+	answered func()
+}
+
+// do runs one non-interactive action other than a refresh (Run calls
+// refresh itself, with its wire slots).
+func (e *Executor) do(ctx context.Context, a *plan.Action, slots *wireSlots) Outcome {
 	var err error
 	o := Outcome{Action: a}
 	switch a.Kind {
 	case plan.Refresh:
-		err = e.refresh(ctx, a, answered)
+		err = e.refresh(ctx, a, slots)
 	case plan.Update:
 		err = e.update(ctx, a)
 	case plan.Disconnect:
@@ -199,7 +242,7 @@ func (e *Executor) conn(name string) (*config.Connection, error) {
 	return c, nil
 }
 
-func (e *Executor) refresh(ctx context.Context, a *plan.Action, answered func()) error {
+func (e *Executor) refresh(ctx context.Context, a *plan.Action, slots *wireSlots) error {
 	c, err := e.conn(a.Conn)
 	if err != nil {
 		return err
@@ -210,8 +253,10 @@ func (e *Executor) refresh(ctx context.Context, a *plan.Action, answered func())
 	}
 	// A refresh on the wire is abandoned only when Run's context ends (the
 	// second Ctrl-C); Stop keeps new ones from starting.
-	r := &Refresher{Store: e.Store, Now: e.Now, OnAnswer: answered, EmergencyDir: e.EmergencyDir,
-		Abandon: ctx.Done(), Flights: e.Flights}
+	r := &Refresher{Store: e.Store, Now: e.Now, EmergencyDir: e.EmergencyDir, Abandon: ctx.Done(), Flights: e.Flights}
+	if slots != nil {
+		r.BeforeSend, r.OnAnswer = slots.send, slots.answered
+	}
 	_, err = r.Ensure(ctx, a.Conn, client, c.RefreshBefore)
 	return err
 }

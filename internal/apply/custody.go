@@ -23,7 +23,7 @@ import (
 //
 //   - Before a refresh is sent, the file is written with the flight (phase
 //     "sent": when, which process, the generation the answer will have)
-//     and padded to a size that holds an answer, then synced. This is done
+//     and padded to a size that holds an answer. This is done
 //     after the record's own intent was committed to the state, so both
 //     write paths are proven and the space for the answer is taken before
 //     the provider can rotate anything.
@@ -190,7 +190,11 @@ func (j *Journal) prepare(e CustodyEntry, answerSize int) (*custodyFile, error) 
 	size = (size + 4095) &^ 4095
 	e.Format, e.Phase, e.Record, e.AnsweredAt = custodyFormat, phaseSent, nil, time.Time{}
 	cf := &custodyFile{f: f, entry: e, size: size}
-	if err := cf.write(); err != nil {
+	// Not synced: what this write must settle is the room (file systems
+	// allocate, or reserve, blocks when they are written, and a full disk
+	// fails here, before anything is sent); the intent's durability is
+	// the record's.
+	if err := cf.write(false); err != nil {
 		_ = f.Close()
 		return nil, err
 	}
@@ -204,13 +208,13 @@ func (j *Journal) prepare(e CustodyEntry, answerSize int) (*custodyFile, error) 
 // syncs it.
 func (cf *custodyFile) answer(record []byte, at time.Time) error {
 	cf.entry.Phase, cf.entry.Record, cf.entry.AnsweredAt = phaseAnswered, record, at.UTC()
-	return cf.write()
+	return cf.write(true)
 }
 
 // write writes the entry at the start of the file, padded with spaces (JSON
-// whitespace) to the reserved size, and syncs. An entry larger than the
-// reservation is written whole: the file grows.
-func (cf *custodyFile) write() error {
+// whitespace) to the reserved size, and syncs it when sync is set. An entry
+// larger than the reservation is written whole: the file grows.
+func (cf *custodyFile) write(sync bool) error {
 	b, err := json.Marshal(&cf.entry)
 	if err != nil {
 		return fmt.Errorf("encoding the custody file: %w", err)
@@ -222,6 +226,9 @@ func (cf *custodyFile) write() error {
 	}
 	if _, err := cf.f.WriteAt(b, 0); err != nil {
 		return fmt.Errorf("writing the custody file %s: %w", cf.f.Name(), err)
+	}
+	if !sync {
+		return nil
 	}
 	if err := cf.f.Sync(); err != nil {
 		return fmt.Errorf("syncing the custody file %s: %w", cf.f.Name(), err)

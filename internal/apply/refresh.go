@@ -47,10 +47,15 @@ type Refresher struct {
 	// "custody" folder); "" means the state's own folder.
 	EmergencyDir string
 	// OnAnswer, when set, is called once the provider has answered a
-	// refresh (or failed to), before the result is written: the Executor
-	// uses it to let the next action talk to a provider while this one
-	// writes to the state.
+	// refresh (or failed to) and the answer is in the custody journal,
+	// before it is written to the state: the Executor uses it to let the
+	// next action talk to a provider while this one writes to the state.
 	OnAnswer func()
+	// BeforeSend, when set, is called once everything before the request
+	// is settled, just before it is sent: the Executor takes its
+	// -parallelism slot there. An error sends nothing (the intent is
+	// withdrawn) and is returned.
+	BeforeSend func(context.Context) error
 	// Abandon, when closed, gives up a refresh whose request is already on
 	// the wire (the second Ctrl-C). Cancelling Ensure's context only keeps
 	// a new refresh from starting: once sent, the answer holds the only
@@ -169,6 +174,16 @@ func (r *Refresher) refresh(ctx context.Context, rec *state.Record, client *prov
 		defer cf.close()
 	}
 
+	if r.BeforeSend != nil {
+		if err := r.BeforeSend(ctx); err != nil {
+			rec.InFlight = interrupted
+			if perr := r.Store.Put(context.WithoutCancel(ctx), rec); perr != nil {
+				return nil, fmt.Errorf("refreshing %s: not sent (%w), and withdrawing its intent failed: %w", conn, err, perr)
+			}
+			return nil, fmt.Errorf("refreshing %s: not sent: %w", conn, err)
+		}
+	}
+
 	// 3. The request. Only Abandon gives it up once it is on the wire.
 	fctx, stop := r.flightContext(ctx)
 	var wrote atomic.Bool
@@ -179,11 +194,14 @@ func (r *Refresher) refresh(ctx context.Context, rec *state.Record, client *prov
 	tok, err := client.Refresh(fctx, rec.Refresh)
 	r.Flights.end(conn)
 	abandoned := stop()
-	if r.OnAnswer != nil {
-		r.OnAnswer()
+	answered := func() {
+		if r.OnAnswer != nil {
+			r.OnAnswer()
+		}
 	}
 	wctx := context.WithoutCancel(ctx)
 	if err != nil {
+		answered()
 		var pe *providers.Error
 		answered := errors.As(err, &pe) && pe.Kind != providers.KindNetwork
 		if !answered && wrote.Load() {
@@ -212,6 +230,9 @@ func (r *Refresher) refresh(ctx context.Context, rec *state.Record, client *prov
 	// the state. Neither write may be abandoned because the caller gave
 	// up: with a rotating provider the old refresh token is already dead.
 	kept := r.keep(wctx, cf, rec)
+	// The answer is safe: let the next request go while this one writes
+	// the state.
+	answered()
 	if err := r.Store.Put(wctx, rec); err != nil {
 		if kept == nil {
 			return nil, fmt.Errorf("refreshing %s: the provider issued new tokens but writing them to the state failed: %w. "+
