@@ -74,6 +74,8 @@ type Executor struct {
 	Stop <-chan struct{}
 	// Flights, when set, tracks the refreshes on the wire (Refresher.Flights).
 	Flights *Flights
+
+	mode plan.Mode // of the plan Run executes
 }
 
 // ErrInterrupted is the error of actions that did not start because the
@@ -101,6 +103,7 @@ func (e *Executor) now() time.Time {
 // first, then the grants one at a time (they need a person). It returns
 // every outcome in the plan's order.
 func (e *Executor) Run(ctx context.Context, p *plan.Plan) []Outcome {
+	e.mode = p.Mode
 	out := make([]Outcome, len(p.Actions))
 	var mu sync.Mutex
 	finish := func(i int, o Outcome) {
@@ -257,21 +260,34 @@ func (e *Executor) refresh(ctx context.Context, a *plan.Action, slots *wireSlots
 	if slots != nil {
 		r.BeforeSend, r.OnAnswer = slots.send, slots.answered
 	}
-	_, err = r.Ensure(ctx, a.Conn, client, c.RefreshBefore)
-	return err
+	if _, err = r.Ensure(ctx, a.Conn, client, c.RefreshBefore); err != nil {
+		return err
+	}
+	// A refresh can coincide with local changes (refresh_before, a secret
+	// or a scope narrowed): the plan shows one action for both, so both
+	// are done, or the next plan would show the update again.
+	if e.mode != plan.RefreshOnly {
+		return e.update(ctx, a)
+	}
+	return nil
 }
 
 // update writes local settings only (refresh_before, fewer scopes where
-// the provider allows down-scoping); the tokens are untouched.
+// the provider allows down-scoping, the client secret's fingerprint); the
+// tokens are untouched. Nothing is written when they already match.
 func (e *Executor) update(ctx context.Context, a *plan.Action) error {
 	c, err := e.conn(a.Conn)
 	if err != nil {
 		return err
 	}
 	return e.withRecord(ctx, a.Conn, func(rec *state.Record) (bool, error) {
+		hash := state.HashSecret(e.Lineage, c.App.ClientSecret)
+		if rec.RefreshBefore == c.RefreshBefore && slices.Equal(rec.Scopes, c.Scopes) && rec.ClientSecretHash == hash {
+			return false, nil
+		}
 		rec.RefreshBefore = c.RefreshBefore
 		rec.Scopes = slices.Clone(c.Scopes)
-		rec.ClientSecretHash = state.HashSecret(e.Lineage, c.App.ClientSecret)
+		rec.ClientSecretHash = hash
 		return true, nil
 	})
 }

@@ -305,3 +305,58 @@ connection "b" {
 		t.Errorf("second outcome err = %v, want ErrInterrupted", outs[1].Err)
 	}
 }
+
+// TestEveryPlanConverges drives every combination of changes that can
+// coincide for one connection (a refresh due, refresh_before changed, a
+// scope removed, a scope added) and requires that after one apply the next
+// plan says "No changes".
+func TestEveryPlanConverges(t *testing.T) {
+	type change struct {
+		name  string
+		apply func(w *world, c *convConn)
+	}
+	changes := []change{
+		{"refresh_due", func(w *world, c *convConn) { w.now = w.now.Add(55 * time.Minute) }},
+		{"refresh_before", func(w *world, c *convConn) { c.refreshBefore = "20m" }},
+		{"scope_removed", func(w *world, c *convConn) { c.scopes = []string{"sms"} }},
+		{"scope_added", func(w *world, c *convConn) { c.scopes = append(c.scopes, "lookup") }},
+	}
+	for mask := 1; mask < 1<<len(changes); mask++ {
+		var names []string
+		for i, ch := range changes {
+			if mask&(1<<i) != 0 {
+				names = append(names, ch.name)
+			}
+		}
+		t.Run(strings.Join(names, "+"), func(t *testing.T) {
+			w := newWorld(t)
+			c := &convConn{scopes: []string{"sms", "analytics"}, refreshBefore: "10m"}
+			_, outs, _ := w.apply(c.hcl())
+			mustSucceed(t, outs)
+			for i, ch := range changes {
+				if mask&(1<<i) != 0 {
+					ch.apply(w, c)
+				}
+			}
+			p, outs, _ := w.apply(c.hcl())
+			if len(p.Actions) == 0 {
+				t.Fatalf("the changes %v planned nothing", names)
+			}
+			mustSucceed(t, outs)
+			if p, _, _ := w.apply(c.hcl()); len(p.Actions) != 0 {
+				t.Errorf("after applying %v the next plan still has: %s (reasons %v)", names, kinds(p), p.Actions[0].Reasons)
+			}
+		})
+	}
+}
+
+// convConn is one sms77 connection's declared settings.
+type convConn struct {
+	scopes        []string
+	refreshBefore string
+}
+
+func (c *convConn) hcl() string {
+	return fmt.Sprintf("connection \"c\" {\n  app = app.sms77\n  scopes = [\"%s\"]\n  refresh_before = %q\n}\n",
+		strings.Join(c.scopes, `", "`), c.refreshBefore)
+}
