@@ -276,11 +276,20 @@ func (op *operation) run(ctx context.Context) int {
 	defer st.Close()
 	op.st = st
 	if _, err := st.Lock(ctx, a.command); err != nil {
-		if !errors.Is(err, state.ErrNoState) {
+		var le *state.LockError
+		switch {
+		case errors.Is(err, state.ErrNoState):
+			// destroy or refresh with no state: nothing to do, nothing to lock.
+		case a.command == "refresh" && errors.As(err, &le):
+			// A refresh touches only tokens, each under its connection's
+			// lock: it need not wait for an apply that waits on a person.
+			writeDiags(g, g.streams.Err, nil, warnDiag("Refreshing beside another operation",
+				le.Error()+". refresh goes on without the state lock: each connection is refreshed under its own lock, "+
+					"so a connection that operation is working on is waited for, never refreshed twice."))
+		default:
 			writeDiags(g, g.streams.Err, nil, stateErrDiags("Error acquiring the state lock", err))
 			return exitError
 		}
-		// destroy or refresh with no state: nothing to do, nothing to lock.
 	} else {
 		defer func() { _ = st.Unlock(context.WithoutCancel(ctx)) }()
 	}

@@ -100,7 +100,7 @@ func runPlan(ctx context.Context, g *globals, args []string) int {
 		return planFailed(g, a, cfg, diags)
 	}
 	defer st.Close()
-	snap, sdiags := readSnapshot(ctx, st, "plan", a.lock)
+	snap, sdiags := readSnapshot(ctx, st, "plan", a.lock, a.lockTimeout > 0)
 	diags = append(diags, sdiags...)
 	if diags.HasErrors() {
 		return planFailed(g, a, cfg, diags)

@@ -296,12 +296,24 @@ func dbUnreachable(err error) bool {
 }
 
 // readSnapshot reads the state, taking the lock for the read when lock is
-// true (as Terraform's plan does), so that a plan is not made from a state an
-// apply is changing.
-func readSnapshot(ctx context.Context, st state.Store, operation string, lock bool) (*state.Snapshot, hcl.Diagnostics) {
+// true (as Terraform's plan does). A lock held by another operation (an
+// apply waiting on a person) fails the read only when the caller asked to
+// wait for it (waits: a -lock-timeout); otherwise the consistent snapshot
+// is read anyway and a warning names the holder.
+func readSnapshot(ctx context.Context, st state.Store, operation string, lock, waits bool) (*state.Snapshot, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
 	if lock {
 		if _, err := st.Lock(ctx, operation); err != nil {
-			if !errors.Is(err, state.ErrNoState) {
+			var le *state.LockError
+			switch {
+			case errors.Is(err, state.ErrNoState):
+			case errors.As(err, &le) && !waits:
+				// Reads never wait: the snapshot is consistent without
+				// the lock. Say whose work it may not show yet.
+				diags = warnDiag("Reading a locked state", le.Error()+
+					". This "+operation+" reads the state as it is now; what that operation does next is not in it "+
+					"(a plan saved with -out is refused once the state moves on). Use -lock-timeout to wait for it instead.")
+			default:
 				return nil, stateErrDiags("Error acquiring the state lock", err)
 			}
 		} else {
@@ -310,9 +322,9 @@ func readSnapshot(ctx context.Context, st state.Store, operation string, lock bo
 	}
 	snap, err := st.Snapshot(ctx)
 	if err != nil {
-		return nil, stateErrDiags("Failed to read the state", err)
+		return nil, append(diags, stateErrDiags("Failed to read the state", err)...)
 	}
-	return snap, nil
+	return snap, diags
 }
 
 // formatDuration prints d compactly: 10m, 1h30m, 45s, 7d2h.
