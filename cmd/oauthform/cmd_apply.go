@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -330,7 +331,7 @@ func (op *operation) run(ctx context.Context) int {
 		}
 	} else {
 		var pdiags hcl.Diagnostics
-		p, pdiags = plan.Diff(cfg, snap, clock(), plan.Options{Mode: a.mode, Targets: a.targets})
+		p, pdiags = plan.Diff(cfg, snap, clock(), plan.Options{Mode: a.mode, Targets: a.targets, Encrypt: !configPassphrase(cfg).IsZero()})
 		diags = append(diags, pdiags...)
 		if diags.HasErrors() {
 			writeDiags(g, g.streams.Err, files(cfg), diags)
@@ -346,6 +347,9 @@ func (op *operation) run(ctx context.Context) int {
 		if code, ok := op.confirm(ctx, p); !ok {
 			return code
 		}
+	}
+	if code, ok := sealPlanned(ctx, g, cfg, st, p); !ok {
+		return code
 	}
 	lineage := snap.Lineage
 	if lineage == "" && p.Changes() {
@@ -613,4 +617,30 @@ func (pr *progress) noteNothing(command string) {
 	if command == "refresh" {
 		fmt.Fprintln(pr.out, "No token needs a refresh: each is valid for longer than its refresh_before.")
 	}
+}
+
+// sealPlanned carries out the seal a plan shows (encryption configured on
+// a state that holds plain tokens) before the other actions: every record
+// in one transaction, then the file and its backup rewritten so that no
+// plain copy is left (state.Rekeyer). The seal is all or nothing.
+func sealPlanned(ctx context.Context, g *globals, cfg *config.Config, st state.Store, p *plan.Plan) (int, bool) {
+	seal := false
+	for _, a := range p.Actions {
+		seal = seal || slices.Contains(a.Reasons, plan.ReasonSeal)
+	}
+	if !seal {
+		return 0, true
+	}
+	rk, ok := st.(state.Rekeyer)
+	if !ok {
+		writeDiags(g, g.streams.Err, nil, errDiag("Cannot seal the state", "This state backend cannot turn encryption at rest on."))
+		return exitError, false
+	}
+	res, err := rk.Rekey(ctx, configPassphrase(cfg))
+	if err != nil {
+		writeDiags(g, g.streams.Err, nil, stateErrDiags("Failed to seal the state", err))
+		return exitError, false
+	}
+	fmt.Fprintf(g.streams.Out, "Sealed the tokens of %d connection(s) at rest.\n", res.Records)
+	return 0, true
 }

@@ -105,7 +105,7 @@ func runPlan(ctx context.Context, g *globals, args []string) int {
 	if diags.HasErrors() {
 		return planFailed(g, a, cfg, diags)
 	}
-	p, pdiags := plan.Diff(cfg, snap, clock(), plan.Options{Mode: a.mode, Targets: a.targets})
+	p, pdiags := plan.Diff(cfg, snap, clock(), plan.Options{Mode: a.mode, Targets: a.targets, Encrypt: !configPassphrase(cfg).IsZero()})
 	diags = append(diags, pdiags...)
 	if diags.HasErrors() {
 		return planFailed(g, a, cfg, diags)

@@ -15,6 +15,7 @@ import (
 	"github.com/oauthform/oauthform/internal/apply"
 	"github.com/oauthform/oauthform/internal/config"
 	"github.com/oauthform/oauthform/internal/providers"
+	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
 	"github.com/oauthform/oauthform/internal/textsafe"
 )
@@ -108,6 +109,10 @@ func runToken(ctx context.Context, g *globals, args []string) int {
 		return exitError
 	}
 	defer st.Close()
+	if d := plainUnderEncryption(ctx, st, configPassphrase(cfg)); d != nil {
+		writeDiags(g, g.streams.Err, nil, d)
+		return exitError
+	}
 	if _, err := st.Get(ctx, ta.conn); err != nil {
 		diags := stateErrDiags("Cannot read the token", err)
 		if errors.Is(err, state.ErrNotFound) || errors.Is(err, state.ErrNoState) {
@@ -136,6 +141,23 @@ func runToken(ctx context.Context, g *globals, args []string) int {
 	}
 	printToken(g, ta, res.Record, res.Refreshed)
 	return exitOK
+}
+
+// plainUnderEncryption refuses to hand out tokens of a state that is not
+// encrypted at rest while encryption is configured (pass set): the
+// configured protection is in force, or the command refuses.
+func plainUnderEncryption(ctx context.Context, st state.Store, pass secret.Secret) hcl.Diagnostics {
+	er, ok := st.(state.EncryptionReporter)
+	if pass.IsZero() || !ok {
+		return nil
+	}
+	enc, err := er.Encrypted(ctx)
+	if err != nil || enc {
+		return nil // the read that follows reports a broken state
+	}
+	return errDiag("The state is not sealed yet", fmt.Sprintf("Encryption at rest is configured (an encryption block or %s), "+
+		"but the tokens in %s are still stored in plain text. Run \"oauthform apply\" to seal them (plan shows it), "+
+		"or \"oauthform state rekey\"; until then oauthform does not hand them out.", passphraseEnv, st.Path()))
 }
 
 // printToken prints rec's access token in the format ta asks for.
@@ -235,6 +257,17 @@ func validTokenFast(ctx context.Context, g *globals, ta *tokenArgs) *state.Recor
 	rec, err := st.Get(ctx, ta.conn)
 	if err != nil || rec.Sealed || rec.Status != state.StatusActive || rec.Access.IsZero() || rec.InFlight != nil {
 		return nil
+	}
+	if !passphraseFor(path).IsZero() {
+		// Encryption is configured: a plain state is refused by the full
+		// path.
+		er, ok := st.(state.EncryptionReporter)
+		if !ok {
+			return nil
+		}
+		if enc, err := er.Encrypted(ctx); err != nil || !enc {
+			return nil
+		}
 	}
 	// Tokens kept outside the state (a custody or emergency file) are
 	// newer, or say the state went back in time: the full path decides.

@@ -60,6 +60,7 @@ type jsonSide struct {
 	Scopes        []string          `json:"scopes"`
 	Params        map[string]string `json:"params"`
 	RefreshBefore string            `json:"refresh_before"`
+	Sealed        bool              `json:"sealed"`
 }
 
 type jsonChange struct {
@@ -138,6 +139,7 @@ func newJSONSide(s *plan.Side) *jsonSide {
 		Scopes:        append([]string{}, s.Scopes...),
 		Params:        map[string]string{},
 		RefreshBefore: formatDuration(s.RefreshBefore),
+		Sealed:        s.Sealed,
 	}
 	for k, v := range s.Params {
 		js.Params[k] = v
@@ -380,6 +382,10 @@ func diffLines(b, a *jsonSide, action string) []attrLine {
 		lines = append(lines, attrLine{sym: "~", name: "params", value: mapValue(b.Params) + " -> " + mapValue(a.Params)})
 	}
 	scalar("refresh_before", b.RefreshBefore, a.RefreshBefore, false)
+	if b.Sealed != a.Sealed {
+		yesNo := map[bool]string{false: "no", true: "yes"}
+		lines = append(lines, attrLine{sym: "~", name: "sealed", value: yesNo[b.Sealed] + " -> " + yesNo[a.Sealed]})
+	}
 	return lines
 }
 

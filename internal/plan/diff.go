@@ -54,7 +54,8 @@ func Diff(cfg *config.Config, prior *state.Snapshot, now time.Time, opts Options
 		Actions:       []*Action{},
 	}
 
-	d := differ{cfg: cfg, lineage: prior.Lineage, now: now, hashes: map[*config.App]string{}}
+	d := differ{cfg: cfg, lineage: prior.Lineage, now: now, hashes: map[*config.App]string{},
+		encrypted: prior.Encrypted, encrypt: opts.Encrypt}
 	for _, name := range names {
 		conn := cfg.Connections[name]
 		rec := prior.Records[name]
@@ -69,7 +70,7 @@ func Diff(cfg *config.Config, prior *state.Snapshot, now time.Time, opts Options
 		var a *Action
 		switch {
 		case conn != nil && rec == nil:
-			a = &Action{Conn: name, Kind: Connect, Reasons: []Reason{ReasonNotInState}, After: afterSide(conn)}
+			a = &Action{Conn: name, Kind: Connect, Reasons: []Reason{ReasonNotInState}, After: d.afterSide(conn)}
 		case conn == nil && rec != nil:
 			a = d.disconnect(name, rec, []Reason{ReasonNotDeclared})
 		default:
@@ -166,6 +167,9 @@ type differ struct {
 	// hashes caches the client secret fingerprint per app: there are few
 	// apps and many connections.
 	hashes map[*config.App]string
+	// encrypted: the state is encrypted at rest; encrypt: the
+	// configuration says it must be.
+	encrypted, encrypt bool
 }
 
 // reasonSet collects reasons; Reasons gives them back in canonical order.
@@ -264,6 +268,10 @@ func (d *differ) change(name string, conn *config.Connection, rec *state.Record)
 	if conn.RefreshBefore != rec.RefreshBefore {
 		need(&update, ReasonRefreshBeforeChanged)
 	}
+	// Configured encryption is in force at once: a plain record is sealed.
+	if d.encrypt && !d.encrypted {
+		need(&update, ReasonSeal)
+	}
 	// A record read without the passphrase has its secret hash sealed:
 	// nothing to compare it with.
 	if !rec.Sealed && d.secretHash(app) != rec.ClientSecretHash {
@@ -297,8 +305,8 @@ func (d *differ) change(name string, conn *config.Connection, rec *state.Record)
 		Conn:       name,
 		Kind:       kind,
 		Reasons:    reasons.list(),
-		Before:     beforeSide(rec),
-		After:      afterSide(conn),
+		Before:     d.beforeSide(rec),
+		After:      d.afterSide(conn),
 		Expiry:     rec.Expiry,
 		HasRefresh: hasRefresh,
 	}, diag
@@ -310,7 +318,7 @@ func (d *differ) disconnect(name string, rec *state.Record, reasons []Reason) *A
 		Conn:       name,
 		Kind:       Disconnect,
 		Reasons:    reasons,
-		Before:     beforeSide(rec),
+		Before:     d.beforeSide(rec),
 		Expiry:     rec.Expiry,
 		HasRefresh: !rec.Refresh.IsZero(),
 		CanRevoke:  p != nil && p.RevokeURL != "",
@@ -351,8 +359,9 @@ func subset(a, b []string) bool {
 	return true
 }
 
-func beforeSide(rec *state.Record) *Side {
+func (d *differ) beforeSide(rec *state.Record) *Side {
 	return &Side{
+		Sealed:        d.encrypted,
 		Provider:      rec.Provider,
 		ClientID:      rec.ClientID,
 		RedirectURI:   rec.RedirectURI,
@@ -362,8 +371,9 @@ func beforeSide(rec *state.Record) *Side {
 	}
 }
 
-func afterSide(conn *config.Connection) *Side {
+func (d *differ) afterSide(conn *config.Connection) *Side {
 	s := &Side{
+		Sealed:        d.encrypted || d.encrypt,
 		Scopes:        slices.Clone(conn.Scopes),
 		Params:        maps.Clone(conn.Params),
 		RefreshBefore: conn.RefreshBefore,

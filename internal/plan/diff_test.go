@@ -256,6 +256,22 @@ func diffCases() map[string]testCase {
 				want: []*Action{changeAction(c, mailRec, Update, ReasonRefreshBeforeChanged)},
 			}
 		}(),
+		"encryption configured on a plain state: every record is sealed": func() testCase {
+			want := changeAction(mail, mailRec, Update, ReasonSeal)
+			want.After.Sealed = true
+			return testCase{
+				cfg: newConfig(mail), prior: snapshot(mailRec), opts: Options{Encrypt: true},
+				want: []*Action{want},
+			}
+		}(),
+		"encryption configured on an encrypted state: nothing to seal": func() testCase {
+			prior := snapshot(mailRec)
+			prior.Encrypted = true
+			return testCase{
+				cfg: newConfig(mail), prior: prior, opts: Options{Encrypt: true},
+				want: nil,
+			}
+		}(),
 		"scope removed with down-scoping: update": func() testCase {
 			c := withConn(feed, func(c *config.Connection) { c.Scopes = []string{"read"} })
 			return testCase{

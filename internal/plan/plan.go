@@ -100,6 +100,7 @@ const (
 	ReasonClientSecretChanged  Reason = "client_secret_changed"
 	ReasonNotDeclared          Reason = "not_declared"
 	ReasonDestroy              Reason = "destroy"
+	ReasonSeal                 Reason = "seal"
 )
 
 // Reasons lists every reason in the order Action.Reasons keeps them.
@@ -108,7 +109,7 @@ var Reasons = []Reason{
 	ReasonRedirectURIChanged, ReasonParamsChanged, ReasonScopeAdded,
 	ReasonScopeRemoved, ReasonInvalidGrant, ReasonNeedsReconnect,
 	ReasonExpiredNoRefresh, ReasonExpiring, ReasonExpired,
-	ReasonRefreshBeforeChanged, ReasonClientSecretChanged, ReasonNotDeclared,
+	ReasonRefreshBeforeChanged, ReasonClientSecretChanged, ReasonSeal, ReasonNotDeclared,
 	ReasonDestroy,
 }
 
@@ -147,6 +148,8 @@ func (r Reason) Text() string {
 		return "in state, no longer declared"
 	case ReasonDestroy:
 		return "destroy removes every connection"
+	case ReasonSeal:
+		return "encryption at rest is configured and its tokens are stored in plain text"
 	}
 	return string(r)
 }
@@ -161,6 +164,8 @@ type Side struct {
 	Scopes        []string          `json:"scopes"`
 	Params        map[string]string `json:"params"`
 	RefreshBefore time.Duration     `json:"refresh_before"`
+	// Sealed: the tokens are (before) or will be (after) sealed at rest.
+	Sealed bool `json:"sealed"`
 }
 
 // Action is one change to one connection.
@@ -227,6 +232,9 @@ type Options struct {
 	Mode Mode
 	// Targets, when non-empty, limits the plan to these connections.
 	Targets []string
+	// Encrypt says encryption at rest is configured: records of a state
+	// that is not encrypted yet are sealed (an update each).
+	Encrypt bool
 }
 
 // Plan is the result of Diff. Actions are sorted by connection name.

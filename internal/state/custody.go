@@ -125,3 +125,27 @@ func (s *PGStore) OpenRecord(ctx context.Context, conn, lineage string, data []b
 	}
 	return openCustody(m, s.passphrase, conn, lineage, data)
 }
+
+// Encrypted reports whether the state is encrypted at rest, reading only
+// its meta (token's fast path asks on every call).
+func (s *BoltStore) Encrypted(ctx context.Context) (bool, error) {
+	m, err := s.custodyMeta(ctx)
+	if err != nil {
+		return false, err
+	}
+	return m.enc != nil, nil
+}
+
+// Encrypted reports whether the state is encrypted at rest.
+func (s *PGStore) Encrypted(ctx context.Context) (bool, error) {
+	m, err := s.readMeta(ctx, s.pool)
+	if err != nil {
+		return false, s.pgExplain("reading the state's meta", err)
+	}
+	return m.enc != nil, nil
+}
+
+// EncryptionReporter is implemented by both stores.
+type EncryptionReporter interface {
+	Encrypted(ctx context.Context) (bool, error)
+}
