@@ -45,9 +45,6 @@ type tokenArgs struct {
 
 func parseTokenArgs(args []string) (*tokenArgs, bool, hcl.Diagnostics) {
 	var ta tokenArgs
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		ta.conn, args = args[0], args[1:]
-	}
 	fs := newFlagSet("token")
 	fs.BoolVar(&ta.header, "header", false, "")
 	fs.BoolVar(&ta.json, "json", false, "")
@@ -58,7 +55,7 @@ func parseTokenArgs(args []string) (*tokenArgs, bool, hcl.Diagnostics) {
 		return nil, help, diags
 	}
 	rest := fs.Args()
-	if ta.conn == "" && len(rest) > 0 {
+	if len(rest) > 0 {
 		ta.conn, rest = rest[0], rest[1:]
 	}
 	switch {
