@@ -103,6 +103,9 @@ func realMain(ctx context.Context, args []string, s *streams) int {
 		usage(s.Err)
 		return exitError
 	}
+	var noColor bool
+	cmdArgs, noColor = stripNoColor(cmdArgs)
+	g.noColor = g.noColor || noColor
 	if g.chdir != "" {
 		if err := os.Chdir(g.chdir); err != nil {
 			fmt.Fprintf(s.Err, "Error: -chdir: cannot change to %q: %v\n", g.chdir, err)
@@ -138,7 +141,8 @@ Commands:
 	fmt.Fprintf(w, `
 Global options (before the command):
   -chdir=DIR        Switch to DIR before running the command.
-  -no-color         Disable colour in the output.
+  -no-color         Disable colour in the output (every command also takes
+                    it after its name).
   -log-level=LEVEL  Log to stderr: trace, debug, info, warn, error, off
                     (also OAUTHFORM_LOG).
 

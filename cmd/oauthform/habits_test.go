@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// habitsConfig declares one connection that is not connected yet, so that
+// plan has a (coloured) change to show.
+const habitsConfig = `app "sms" {
+  provider      = "sms77"
+  client_id     = "testclient"
+  client_secret = "s3cret-value"
+  redirect_uri  = "http://127.0.0.1:8765/callback"
+}
+
+connection "sms_main" {
+  app    = app.sms
+  scopes = ["sms"]
+}
+`
+
+// habitsDir makes a configuration directory and changes to it.
+func habitsDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.oauth.hcl"), []byte(habitsConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	return dir
+}
+
+// runTTY is runCLI with stdout and stderr claiming to be terminals, so
+// that colour is on unless turned off.
+func runTTY(args ...string) (int, string, string) {
+	var out, errOut strings.Builder
+	code := realMain(context.Background(), args, &streams{In: strings.NewReader(""), Out: &out, Err: &errOut,
+		OutTerminal: true, ErrTerminal: true})
+	return code, out.String(), errOut.String()
+}
+
+// TestNoColorAfterCommand: -no-color is accepted after the command name,
+// as in Terraform, and turns colour off like the global form does.
+func TestNoColorAfterCommand(t *testing.T) {
+	habitsDir(t)
+	t.Setenv("NO_COLOR", "")
+	const esc = "\x1b["
+	if code, out, errOut := runTTY("plan"); code != exitOK || !strings.Contains(out, esc) {
+		t.Fatalf("plan on a terminal: exit %d, want colour in %q (stderr %q)", code, out, errOut)
+	}
+	for _, args := range [][]string{
+		{"-no-color", "plan"},
+		{"plan", "-no-color"},
+		{"plan", "-no-color", "-target=sms_main"},
+		{"plan", "-target=sms_main", "-no-color"},
+	} {
+		code, out, errOut := runTTY(args...)
+		if code != exitOK || strings.Contains(out, esc) || strings.Contains(errOut, esc) || !strings.Contains(out, "sms_main") {
+			t.Errorf("%q: exit %d, want no colour; stdout %q, stderr %q", args, code, out, errOut)
+		}
+	}
+	// Every command takes it, including those without colour and state's
+	// subcommands.
+	for _, args := range [][]string{
+		{"validate", "-no-color"},
+		{"version", "-no-color"},
+		{"providers", "-no-color"},
+		{"fmt", "-no-color", "-check"},
+		{"show", "-no-color"},
+	} {
+		if code, _, errOut := runTTY(args...); code != exitOK {
+			t.Errorf("%q: exit %d, stderr %q", args, code, errOut)
+		}
+	}
+	if code, _, errOut := runTTY("state", "list", "-no-color"); code == exitError && strings.Contains(errOut, "no-color") {
+		t.Errorf("state list -no-color refused: %q", errOut)
+	}
+}
+
+func TestStripNoColor(t *testing.T) {
+	got, found := stripNoColor([]string{"a", "-no-color", "-json", "--", "-no-color"})
+	if !found || strings.Join(got, " ") != "a -json -- -no-color" {
+		t.Errorf("stripNoColor = %q, %v", got, found)
+	}
+	if _, found := stripNoColor([]string{"a", "--", "-no-color"}); found {
+		t.Error("-no-color after -- was taken as the flag")
+	}
+}
