@@ -142,7 +142,10 @@ func runStateShow(ctx context.Context, g *globals, args []string) int {
 		jc.Custody = &jsonCustody{State: c.State, Detail: c.Detail, File: c.File}
 	}
 	if *asJSON {
-		_ = writeJSON(g.streams.Out, jc)
+		_ = writeJSON(g.streams.Out, struct {
+			FormatVersion string `json:"format_version"`
+			jsonConnection
+		}{jsonShowFormatVersion, jc})
 		return exitOK
 	}
 	renderConnection(g.streams.Out, jc, clock())

@@ -35,6 +35,10 @@ Options:
   -var, -var-file   Variables, as for plan.
 `
 
+// jsonTokenFormatVersion versions the `token -json` document
+// (docs/json-output.md).
+const jsonTokenFormatVersion = "1.0"
+
 type tokenArgs struct {
 	conn     string
 	header   bool
@@ -148,13 +152,14 @@ func printToken(g *globals, ta *tokenArgs, rec *state.Record, refreshed bool) {
 		fmt.Fprintf(g.streams.Out, "Authorization: %s %s\n", tokenType, rec.Access.Reveal())
 	case ta.json:
 		out := struct {
-			Conn        string     `json:"connection"`
-			AccessToken string     `json:"access_token"`
-			TokenType   string     `json:"token_type"`
-			Expiry      *time.Time `json:"expiry"`
-			Scopes      []string   `json:"scopes"`
-			Refreshed   bool       `json:"refreshed"`
-		}{Conn: ta.conn, AccessToken: rec.Access.Reveal(), TokenType: tokenType, Scopes: rec.GrantedScopes, Refreshed: refreshed}
+			FormatVersion string     `json:"format_version"`
+			Conn          string     `json:"connection"`
+			AccessToken   string     `json:"access_token"`
+			TokenType     string     `json:"token_type"`
+			Expiry        *time.Time `json:"expiry"`
+			Scopes        []string   `json:"scopes"`
+			Refreshed     bool       `json:"refreshed"`
+		}{FormatVersion: jsonTokenFormatVersion, Conn: ta.conn, AccessToken: rec.Access.Reveal(), TokenType: tokenType, Scopes: rec.GrantedScopes, Refreshed: refreshed}
 		if out.Scopes == nil {
 			out.Scopes = rec.Scopes
 		}

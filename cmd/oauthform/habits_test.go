@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,3 +91,50 @@ func TestStripNoColor(t *testing.T) {
 		t.Error("-no-color after -- was taken as the flag")
 	}
 }
+
+// jsonCommands are the command lines that print a JSON document: every one
+// has a format_version and a section in docs/json-output.md.
+var jsonCommands = []string{"validate", "plan", "show", "state show", "token", "providers", "version"}
+
+// TestJSONFormatVersion: every JSON document names its format version,
+// the failing ones too, and docs/json-output.md describes every command
+// that prints one.
+func TestJSONFormatVersion(t *testing.T) {
+	habitsDir(t)
+	cases := [][]string{
+		{"version", "-json"},
+		{"providers", "-json"},
+		{"validate", "-json"},
+		{"plan", "-json", "-out=saved.plan"},
+		{"plan", "-json", "-target=nope"},
+		{"show", "-json"},
+		{"show", "-json", "saved.plan"},
+	}
+	for _, args := range cases {
+		_, out, errOut := runCLI(args...)
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(out), &doc); err != nil {
+			t.Errorf("%q: not one JSON document (%v): %q, stderr %q", args, err, out, errOut)
+			continue
+		}
+		if v, _ := doc["format_version"].(string); v != "1.0" {
+			t.Errorf("%q: format_version = %v, want \"1.0\"", args, doc["format_version"])
+		}
+	}
+	// token -json and state show -json need tokens: TestTokenCommand and
+	// show_state.txtar check theirs.
+
+	b, err := os.ReadFile(filepath.Join(sourceDir, "..", "..", "docs", "json-output.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range jsonCommands {
+		if !strings.Contains(string(b), "## `oauthform "+c+" ") {
+			t.Errorf("docs/json-output.md has no section for %s -json", c)
+		}
+	}
+}
+
+// sourceDir is this package's directory: the test binary's working
+// directory before any test changes it.
+var sourceDir, _ = os.Getwd()
