@@ -138,3 +138,40 @@ func TestJSONFormatVersion(t *testing.T) {
 // sourceDir is this package's directory: the test binary's working
 // directory before any test changes it.
 var sourceDir, _ = os.Getwd()
+
+// TestHelpEverywhere: every command and every state subcommand answers
+// -help with its own usage on stdout, and the top-level help lists them
+// all, state's subcommands included.
+func TestHelpEverywhere(t *testing.T) {
+	habitsDir(t)
+	_, usageOut, _ := runCLI("-help")
+	for _, name := range commandNames() {
+		if !strings.Contains(usageOut, "\n  "+name+" ") {
+			t.Errorf("top-level help does not list %s:\n%s", name, usageOut)
+		}
+		if name == "state" {
+			continue
+		}
+		code, out, errOut := runCLI(name, "-help")
+		if code != exitOK || !strings.HasPrefix(out, "Usage: oauthform "+name) {
+			t.Errorf("%s -help: exit %d, stdout %q, stderr %q", name, code, out, errOut)
+		}
+	}
+	for _, sc := range stateSubcommands() {
+		if !strings.Contains(usageOut, "\n  state "+sc.name+" ") {
+			t.Errorf("top-level help does not list state %s:\n%s", sc.name, usageOut)
+		}
+		for _, args := range [][]string{{"state", sc.name, "-help"}, {"state", sc.name, "x", "-help"}} {
+			code, out, errOut := runCLI(args...)
+			if code != exitOK || !strings.HasPrefix(out, "Usage: oauthform state "+sc.name+" ") {
+				t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+			}
+		}
+	}
+	code, out, _ := runCLI("state", "-help")
+	for _, sc := range stateSubcommands() {
+		if code != exitOK || !strings.Contains(out, "\n  "+sc.name+" ") {
+			t.Errorf("state -help does not list %s:\n%s", sc.name, out)
+		}
+	}
+}

@@ -60,7 +60,7 @@ func commands() map[string]command {
 		"fmt":          {"Rewrite configuration files in canonical form", runFmt},
 		"plan":         {"Show the actions needed to match the configuration", runPlan},
 		"show":         {"Show connections, status, scopes and expiry (secrets redacted)", runShow},
-		"state":        {"State surgery: list, show, rm", runState},
+		"state":        {"Advanced state management: the subcommands below", runState},
 		"providers":    {"List built-in providers and their quirks", runProviders},
 		"emulate":      {"Run a local emulator of a provider, for trying and testing", runEmulate},
 		"token":        {"Print a valid access token for a program, refreshing it first", runToken},
@@ -136,7 +136,12 @@ Commands:
 `)
 	cmds := commands()
 	for _, n := range commandNames() {
-		fmt.Fprintf(w, "  %-13s %s\n", n, cmds[n].synopsis)
+		fmt.Fprintf(w, "  %-14s %s\n", n, cmds[n].synopsis)
+		if n == "state" {
+			for _, sc := range stateSubcommands() {
+				fmt.Fprintf(w, "  %-14s %s\n", "state "+sc.name, sc.synopsis)
+			}
+		}
 	}
 	fmt.Fprintf(w, `
 Global options (before the command):
