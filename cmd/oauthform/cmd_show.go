@@ -167,24 +167,25 @@ func runShow(ctx context.Context, g *globals, args []string) int {
 }
 
 // readPlanArg tells whether show's argument names a saved plan: a file
-// that reads as one. A file that does not is still a connection name when
-// it could be one (an identifier), and otherwise an error about the file.
+// that reads as one. Otherwise it is a connection name when it could be
+// one (an identifier, as every connection name is), and else an error
+// about the plan file it must be.
 func readPlanArg(arg string) (*plan.Plan, hcl.Diagnostics, bool) {
 	if arg == "" {
 		return nil, nil, false
 	}
-	fi, err := os.Stat(arg)
-	if err != nil || !fi.Mode().IsRegular() {
+	ident := hclsyntax.ValidIdentifier(arg)
+	if fi, err := os.Stat(arg); ident && (err != nil || !fi.Mode().IsRegular()) {
 		return nil, nil, false
 	}
 	p, err := plan.ReadFile(arg)
 	switch {
 	case err == nil:
 		return p, nil, true
-	case hclsyntax.ValidIdentifier(arg):
+	case ident:
 		return nil, nil, false
 	}
-	return nil, wrapErr("Cannot show the plan file", err), true
+	return nil, errDiag("Cannot show the plan file", fmt.Sprintf("%v\n\n%q is not a connection name either: those are identifiers (letters, digits, underscores and dashes).", err, arg)), true
 }
 
 // showPlan renders a saved plan with plan's own views.
