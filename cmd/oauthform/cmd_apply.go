@@ -102,9 +102,6 @@ func parseOpArgs(command string, args []string) (*opArgs, bool, hcl.Diagnostics)
 	case "refresh":
 		a.mode = plan.RefreshOnly
 	}
-	if command == "apply" && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		a.planFile, args = args[0], args[1:]
-	}
 	fs := newFlagSet(command)
 	var targets multiFlag
 	var lockTimeout string
@@ -127,7 +124,7 @@ func parseOpArgs(command string, args []string) (*opArgs, bool, hcl.Diagnostics)
 		return a, helpAsked, diags
 	}
 	rest := fs.Args()
-	if command == "apply" && a.planFile == "" && len(rest) > 0 {
+	if command == "apply" && len(rest) > 0 {
 		a.planFile, rest = rest[0], rest[1:]
 	}
 	if len(rest) > 0 {

@@ -55,9 +55,6 @@ type emulateOptions struct {
 
 func parseEmulateArgs(args []string) (*emulateOptions, bool, hcl.Diagnostics) {
 	var eo emulateOptions
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		eo.provider, args = args[0], args[1:]
-	}
 	fs := newFlagSet("emulate")
 	fs.StringVar(&eo.addr, "addr", "127.0.0.1:9400", "")
 	fs.BoolVar(&eo.opts.AutoApprove, "auto-approve", false, "")
@@ -72,9 +69,10 @@ func parseEmulateArgs(args []string) (*emulateOptions, bool, hcl.Diagnostics) {
 	if help || diags.HasErrors() {
 		return nil, help, diags
 	}
-	if eo.provider == "" && fs.NArg() > 0 {
-		eo.provider = fs.Arg(0)
+	if fs.NArg() > 1 {
+		return nil, false, errDiag("Unexpected argument", fmt.Sprintf("emulate takes one provider; %q is extra.", fs.Arg(1)))
 	}
+	eo.provider = fs.Arg(0)
 	if eo.provider == "" {
 		return nil, false, errDiag("Missing provider", "Name the provider to emulate, one of "+fmtList(emulator.Providers())+".\n\n"+emulateHelp)
 	}

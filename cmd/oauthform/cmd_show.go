@@ -4,20 +4,27 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/oauthform/oauthform/internal/apply"
 	"github.com/oauthform/oauthform/internal/config"
+	"github.com/oauthform/oauthform/internal/plan"
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
 )
 
-const showHelp = `Usage: oauthform show [options] [CONNECTION]
+const showHelp = `Usage: oauthform show [options] [CONNECTION | PLANFILE]
 
 Show the connections in the state (and declared ones not connected yet):
 provider, status, scopes, expiry. Tokens are shown as (sensitive).
+
+With a plan file saved by "oauthform plan -out=FILE", show that plan as
+plan showed it (with -json, as plan -json does) instead; a plan holds no
+secrets.
 
 Options:
   -json             Print one JSON document (docs/json-output.md).
@@ -116,6 +123,13 @@ func runShow(ctx context.Context, g *globals, args []string) int {
 		return exitError
 	}
 	only := fs.Arg(0)
+	if p, diags, ok := readPlanArg(only); ok {
+		if diags.HasErrors() {
+			writeDiags(g, g.streams.Err, nil, diags)
+			return exitError
+		}
+		return showPlan(g, p, *asJSON)
+	}
 	target, cfg, diags := sf.locate()
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, files(cfg), diags)
@@ -149,6 +163,41 @@ func runShow(ctx context.Context, g *globals, args []string) int {
 		return exitOK
 	}
 	renderStateTable(g.streams.Out, js, now)
+	return exitOK
+}
+
+// readPlanArg tells whether show's argument names a saved plan: a file
+// that reads as one. Otherwise it is a connection name when it could be
+// one (an identifier, as every connection name is), and else an error
+// about the plan file it must be.
+func readPlanArg(arg string) (*plan.Plan, hcl.Diagnostics, bool) {
+	if arg == "" {
+		return nil, nil, false
+	}
+	ident := hclsyntax.ValidIdentifier(arg)
+	if fi, err := os.Stat(arg); ident && (err != nil || !fi.Mode().IsRegular()) {
+		return nil, nil, false
+	}
+	p, err := plan.ReadFile(arg)
+	switch {
+	case err == nil:
+		return p, nil, true
+	case ident:
+		return nil, nil, false
+	}
+	return nil, errDiag("Cannot show the plan file", fmt.Sprintf("%v\n\n%q is not a connection name either: those are identifiers (letters, digits, underscores and dashes).", err, arg)), true
+}
+
+// showPlan renders a saved plan with plan's own views.
+func showPlan(g *globals, p *plan.Plan, asJSON bool) int {
+	jp := newJSONPlan(p, nil)
+	if asJSON {
+		if err := writeJSON(g.streams.Out, jp); err != nil {
+			return exitError
+		}
+		return exitOK
+	}
+	renderPlan(g.streams.Out, jp, newPalette(g.color()))
 	return exitOK
 }
 

@@ -5,59 +5,107 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/oauthform/oauthform/internal/apply"
 	"github.com/oauthform/oauthform/internal/state"
 )
 
-const stateHelp = `Usage: oauthform state <subcommand> [options] [args]
+// stateSubcommand is one verb of `oauthform state`.
+type stateSubcommand struct {
+	name, synopsis string
+	run            func(ctx context.Context, g *globals, args []string) int
+}
+
+// stateSubcommands are state's verbs, in the order help lists them; the
+// top-level help lists them too.
+func stateSubcommands() []stateSubcommand {
+	return []stateSubcommand{
+		{"list", "List the connections in the state", runStateList},
+		{"show", "Show one connection (tokens redacted unless -show-sensitive)", runStateShow},
+		{"rm", "Forget connections WITHOUT revoking them at the provider", runStateRm},
+		{"restore", "Put tokens saved in an emergency file back in the state", runStateRestore},
+		{"rekey", "Change the passphrase of encryption at rest, or turn it on or off", runStateRekey},
+		{"migrate", "Move the whole state to PostgreSQL or a local file", runStateMigrate},
+	}
+}
+
+// stateHelp is the help of `oauthform state`.
+func stateHelp() string {
+	var b strings.Builder
+	b.WriteString(`Usage: oauthform state <subcommand> [options] [args]
 
 Advanced state management.
 
 Subcommands:
-  list              List the connections in the state.
-  show CONNECTION   Show one connection (tokens redacted unless -show-sensitive).
-  rm CONNECTION...  Forget connections WITHOUT revoking them at the provider;
-                    their tokens are cleared from the state file and its backup.
-  restore FILE      Put tokens saved in an emergency file back in the state.
-  rekey             Change the passphrase of encryption at rest, or turn it on or off.
-  migrate -to B     Move the whole state to PostgreSQL (-to pg) or a local file (-to local).
+`)
+	for _, sc := range stateSubcommands() {
+		fmt.Fprintf(&b, "  %-9s %s\n", sc.name, sc.synopsis)
+	}
+	b.WriteString(`
+Run "oauthform state <subcommand> -help" for a subcommand's options.
+`)
+	return b.String()
+}
+
+const stateListHelp = `Usage: oauthform state list [options]
+
+List the names of the connections in the state, one a line, sorted.
 
 Options:
   -state=PATH       Use this state file instead of the configured one.
   -var, -var-file   Variables, as for plan.
-  -lock-timeout=D   (rm) Wait up to D for the state lock.
-  -dry-run          (rm) Only say what would be removed.
+`
+
+const stateShowHelp = `Usage: oauthform state show [options] CONNECTION
+
+Show one connection as the state records it. Tokens are shown as
+(sensitive) unless -show-sensitive.
+
+Options:
+  -json             Print the connection as JSON (docs/json-output.md).
+  -show-sensitive   Print the tokens themselves. Think before you do.
+  -state=PATH       Use this state file instead of the configured one.
+  -var, -var-file   Variables, as for plan.
+`
+
+const stateRmHelp = `Usage: oauthform state rm [options] CONNECTION...
+
+Forget connections WITHOUT revoking them at the provider: their grants stay
+valid there (use "oauthform destroy -target=NAME" to revoke). Their tokens
+are cleared from the state file and its backup. Every name is checked
+before any is removed, so a typo removes nothing.
+
+Options:
+  -dry-run          Only say what would be removed.
+  -lock-timeout=D   Wait up to D for the state lock (default 0s).
+  -state=PATH       Use this state file instead of the configured one.
+  -var, -var-file   Variables, as for plan.
 `
 
 func runState(ctx context.Context, g *globals, args []string) int {
 	if len(args) == 0 {
-		fmt.Fprint(g.streams.Err, stateHelp)
+		fmt.Fprint(g.streams.Err, stateHelp())
 		return exitError
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(g.streams.Out, stateHelp)
+		fmt.Fprint(g.streams.Out, stateHelp())
 		return exitOK
-	case "list":
-		return runStateList(ctx, g, args[1:])
-	case "show":
-		return runStateShow(ctx, g, args[1:])
-	case "rm":
-		return runStateRm(ctx, g, args[1:])
-	case "restore":
-		return runStateRestore(ctx, g, args[1:])
-	case "rekey":
-		return runStateRekey(ctx, g, args[1:])
-	case "migrate":
-		return runStateMigrate(ctx, g, args[1:])
+	}
+	var names []string
+	for _, sc := range stateSubcommands() {
+		if sc.name == args[0] {
+			return sc.run(ctx, g, args[1:])
+		}
+		names = append(names, sc.name)
 	}
 	msg := fmt.Sprintf("Unknown state subcommand %q.", args[0])
-	if s := suggest(args[0], []string{"list", "show", "rm", "restore", "rekey", "migrate"}); s != "" {
+	if s := suggest(args[0], names); s != "" {
 		msg += fmt.Sprintf(" Did you mean %q?", s)
 	}
-	writeDiags(g, g.streams.Err, nil, errDiag("Invalid command line", msg+"\n\n"+stateHelp))
+	writeDiags(g, g.streams.Err, nil, errDiag("Invalid command line", msg+"\n\n"+stateHelp()))
 	return exitError
 }
 
@@ -65,9 +113,9 @@ func runStateList(ctx context.Context, g *globals, args []string) int {
 	fs := newFlagSet("state list")
 	var sf stateFlags
 	sf.register(fs)
-	help, diags := parseFlags(fs, args, stateHelp)
+	help, diags := parseFlags(fs, args, stateListHelp)
 	if help {
-		fmt.Fprint(g.streams.Out, stateHelp)
+		fmt.Fprint(g.streams.Out, stateListHelp)
 		return exitOK
 	}
 	if diags.HasErrors() {
@@ -101,9 +149,9 @@ func runStateShow(ctx context.Context, g *globals, args []string) int {
 	sf.register(fs)
 	asJSON := fs.Bool("json", false, "")
 	showSensitive := fs.Bool("show-sensitive", false, "")
-	help, diags := parseFlags(fs, args, stateHelp)
+	help, diags := parseFlags(fs, args, stateShowHelp)
 	if help {
-		fmt.Fprint(g.streams.Out, stateHelp)
+		fmt.Fprint(g.streams.Out, stateShowHelp)
 		return exitOK
 	}
 	if fs.NArg() != 1 {
@@ -142,7 +190,10 @@ func runStateShow(ctx context.Context, g *globals, args []string) int {
 		jc.Custody = &jsonCustody{State: c.State, Detail: c.Detail, File: c.File}
 	}
 	if *asJSON {
-		_ = writeJSON(g.streams.Out, jc)
+		_ = writeJSON(g.streams.Out, struct {
+			FormatVersion string `json:"format_version"`
+			jsonConnection
+		}{jsonShowFormatVersion, jc})
 		return exitOK
 	}
 	renderConnection(g.streams.Out, jc, clock())
@@ -155,9 +206,9 @@ func runStateRm(ctx context.Context, g *globals, args []string) int {
 	sf.register(fs)
 	lockTimeout := fs.String("lock-timeout", "0s", "")
 	dryRun := fs.Bool("dry-run", false, "")
-	help, diags := parseFlags(fs, args, stateHelp)
+	help, diags := parseFlags(fs, args, stateRmHelp)
 	if help {
-		fmt.Fprint(g.streams.Out, stateHelp)
+		fmt.Fprint(g.streams.Out, stateRmHelp)
 		return exitOK
 	}
 	if fs.NArg() == 0 {

@@ -36,6 +36,10 @@ Options:
   -var, -var-file   Variables, as for plan.
 `
 
+// jsonTokenFormatVersion versions the `token -json` document
+// (docs/json-output.md).
+const jsonTokenFormatVersion = "1.0"
+
 type tokenArgs struct {
 	conn     string
 	header   bool
@@ -46,9 +50,6 @@ type tokenArgs struct {
 
 func parseTokenArgs(args []string) (*tokenArgs, bool, hcl.Diagnostics) {
 	var ta tokenArgs
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		ta.conn, args = args[0], args[1:]
-	}
 	fs := newFlagSet("token")
 	fs.BoolVar(&ta.header, "header", false, "")
 	fs.BoolVar(&ta.json, "json", false, "")
@@ -59,7 +60,7 @@ func parseTokenArgs(args []string) (*tokenArgs, bool, hcl.Diagnostics) {
 		return nil, help, diags
 	}
 	rest := fs.Args()
-	if ta.conn == "" && len(rest) > 0 {
+	if len(rest) > 0 {
 		ta.conn, rest = rest[0], rest[1:]
 	}
 	switch {
@@ -173,13 +174,14 @@ func printToken(g *globals, ta *tokenArgs, rec *state.Record, refreshed bool) {
 		fmt.Fprintf(g.streams.Out, "Authorization: %s %s\n", tokenType, rec.Access.Reveal())
 	case ta.json:
 		out := struct {
-			Conn        string     `json:"connection"`
-			AccessToken string     `json:"access_token"`
-			TokenType   string     `json:"token_type"`
-			Expiry      *time.Time `json:"expiry"`
-			Scopes      []string   `json:"scopes"`
-			Refreshed   bool       `json:"refreshed"`
-		}{Conn: ta.conn, AccessToken: rec.Access.Reveal(), TokenType: tokenType, Scopes: rec.GrantedScopes, Refreshed: refreshed}
+			FormatVersion string     `json:"format_version"`
+			Conn          string     `json:"connection"`
+			AccessToken   string     `json:"access_token"`
+			TokenType     string     `json:"token_type"`
+			Expiry        *time.Time `json:"expiry"`
+			Scopes        []string   `json:"scopes"`
+			Refreshed     bool       `json:"refreshed"`
+		}{FormatVersion: jsonTokenFormatVersion, Conn: ta.conn, AccessToken: rec.Access.Reveal(), TokenType: tokenType, Scopes: rec.GrantedScopes, Refreshed: refreshed}
 		if out.Scopes == nil {
 			out.Scopes = rec.Scopes
 		}

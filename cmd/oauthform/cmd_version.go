@@ -6,6 +6,10 @@ import (
 	"runtime"
 )
 
+// jsonVersionFormatVersion versions the `version -json` document
+// (docs/json-output.md).
+const jsonVersionFormatVersion = "1.0"
+
 func runVersion(_ context.Context, g *globals, args []string) int {
 	fs := newFlagSet("version")
 	asJSON := fs.Bool("json", false, "")
@@ -20,9 +24,12 @@ func runVersion(_ context.Context, g *globals, args []string) int {
 	}
 	platform := runtime.GOOS + "_" + runtime.GOARCH
 	if *asJSON {
-		_ = writeJSON(g.streams.Out, map[string]string{
-			"oauthform_version": version, "go_version": runtime.Version(), "platform": platform,
-		})
+		_ = writeJSON(g.streams.Out, struct {
+			FormatVersion    string `json:"format_version"`
+			OauthformVersion string `json:"oauthform_version"`
+			GoVersion        string `json:"go_version"`
+			Platform         string `json:"platform"`
+		}{jsonVersionFormatVersion, version, runtime.Version(), platform})
 		return exitOK
 	}
 	fmt.Fprintf(g.streams.Out, "oauthform v%s\non %s (%s)\n", version, platform, runtime.Version())

@@ -54,13 +54,35 @@ func newFlagSet(name string) *flag.FlagSet {
 
 // parseFlags parses args with fs and turns a flag error into a diagnostic
 // that names the command and points at its help.
+//
+// Flags may come before, between and after the positional arguments, as in
+// Terraform (`show NAME -json`, `state rm a -dry-run b`): the flag package
+// stops at the first non-flag, so parsing resumes after each one. A "--"
+// ends the flags; everything after it is positional. Afterwards fs.Args()
+// holds the positional arguments in their order.
 func parseFlags(fs *flag.FlagSet, args []string, help string) (helpAsked bool, diags hcl.Diagnostics) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return true, nil
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return true, nil
+			}
+			return false, errDiag("Invalid command line", fmt.Sprintf("%s: %v\n\n%s", fs.Name(), err, help))
 		}
-		return false, errDiag("Invalid command line", fmt.Sprintf("%s: %v\n\n%s", fs.Name(), err, help))
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
+	// Parse the terminator alone so that fs.Args() is exactly the
+	// positional arguments; no flag is set by it.
+	_ = fs.Parse(append([]string{"--"}, positional...))
 	return false, nil
 }
 

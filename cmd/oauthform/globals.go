@@ -112,3 +112,23 @@ func suggest(given string, candidates []string) string {
 	}
 	return best
 }
+
+// stripNoColor removes -no-color from a command's arguments (before any
+// "--") and reports whether it was there: as in Terraform, every command
+// accepts it, after the command name as well as before it.
+func stripNoColor(args []string) ([]string, bool) {
+	found := false
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			out = append(out, args[i:]...)
+			break
+		}
+		if a == "-no-color" || a == "--no-color" {
+			found = true
+			continue
+		}
+		out = append(out, a)
+	}
+	return out, found
+}

@@ -60,7 +60,7 @@ func commands() map[string]command {
 		"fmt":          {"Rewrite configuration files in canonical form", runFmt},
 		"plan":         {"Show the actions needed to match the configuration", runPlan},
 		"show":         {"Show connections, status, scopes and expiry (secrets redacted)", runShow},
-		"state":        {"State surgery: list, show, rm", runState},
+		"state":        {"Advanced state management: the subcommands below", runState},
 		"providers":    {"List built-in providers and their quirks", runProviders},
 		"emulate":      {"Run a local emulator of a provider, for trying and testing", runEmulate},
 		"token":        {"Print a valid access token for a program, refreshing it first", runToken},
@@ -103,6 +103,9 @@ func realMain(ctx context.Context, args []string, s *streams) int {
 		usage(s.Err)
 		return exitError
 	}
+	var noColor bool
+	cmdArgs, noColor = stripNoColor(cmdArgs)
+	g.noColor = g.noColor || noColor
 	if g.chdir != "" {
 		if err := os.Chdir(g.chdir); err != nil {
 			fmt.Fprintf(s.Err, "Error: -chdir: cannot change to %q: %v\n", g.chdir, err)
@@ -133,12 +136,18 @@ Commands:
 `)
 	cmds := commands()
 	for _, n := range commandNames() {
-		fmt.Fprintf(w, "  %-13s %s\n", n, cmds[n].synopsis)
+		fmt.Fprintf(w, "  %-14s %s\n", n, cmds[n].synopsis)
+		if n == "state" {
+			for _, sc := range stateSubcommands() {
+				fmt.Fprintf(w, "  %-14s %s\n", "state "+sc.name, sc.synopsis)
+			}
+		}
 	}
 	fmt.Fprintf(w, `
 Global options (before the command):
   -chdir=DIR        Switch to DIR before running the command.
-  -no-color         Disable colour in the output.
+  -no-color         Disable colour in the output (every command also takes
+                    it after its name).
   -log-level=LEVEL  Log to stderr: trace, debug, info, warn, error, off
                     (also OAUTHFORM_LOG).
 

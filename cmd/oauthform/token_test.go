@@ -104,7 +104,7 @@ func TestTokenCommand(t *testing.T) {
 	}
 	code, out, _ = runCLI("token", "sms_main", "-json")
 	var j map[string]any
-	if code != 0 || json.Unmarshal([]byte(out), &j) != nil || j["access_token"] != tok || j["token_type"] != "Bearer" || j["expiry"] == nil {
+	if code != 0 || json.Unmarshal([]byte(out), &j) != nil || j["format_version"] != "1.0" || j["access_token"] != tok || j["token_type"] != "Bearer" || j["expiry"] == nil {
 		t.Errorf("-json: %d %s", code, out)
 	}
 	// -min-valid beyond the expiry forces a refresh.
