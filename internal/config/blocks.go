@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -269,7 +270,10 @@ func (l *loader) decodeApps() {
 		}
 		if attr, ok := content.Attributes["redirect_uri"]; ok {
 			if s, ok := l.requiredString(attr); ok {
-				if msg := providers.CheckEndpointURL(s); msg != "" {
+				if msg := redirectPortProblem(s); msg != "" {
+					l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid redirect_uri",
+						"redirect_uri %s. Set it to the redirect URI registered with the provider, with a port from 1 to 65535, such as http://127.0.0.1:8765/callback.", msg))
+				} else if msg := providers.CheckEndpointURL(s); msg != "" {
 					l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid redirect_uri",
 						"redirect_uri %s. oauthform receives the code on a loopback address such as http://127.0.0.1:8765/callback.", msg))
 				} else {
@@ -278,6 +282,52 @@ func (l *loader) decodeApps() {
 			}
 		}
 	}
+}
+
+// redirectPortProblem says what is wrong with the port of a redirect URI,
+// or "" when it has none or a usable one (1 to 65535). It runs before
+// url.Parse, which accepts any digits (99999) and calls a letter in the
+// port an invalid URL without naming the port: the loopback listener
+// would fail only after the person approved the grant.
+func redirectPortProblem(raw string) string {
+	_, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return ""
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	if i := strings.LastIndex(rest, "@"); i >= 0 {
+		rest = rest[i+1:]
+	}
+	if strings.HasPrefix(rest, "[") {
+		end := strings.Index(rest, "]")
+		if end < 0 {
+			return ""
+		}
+		rest = rest[end+1:]
+	} else if i := strings.LastIndex(rest, ":"); i >= 0 {
+		rest = rest[i:]
+	} else {
+		return ""
+	}
+	port, ok := strings.CutPrefix(rest, ":")
+	if !ok || port == "" {
+		return "" // no port: the scheme's default
+	}
+	for _, c := range port {
+		if c < '0' || c > '9' {
+			return fmt.Sprintf("has the port %q, which is not a number", port)
+		}
+	}
+	n, err := strconv.Atoi(port)
+	switch {
+	case err != nil || n > 65535:
+		return fmt.Sprintf("has the port %s, above the highest port 65535", port)
+	case n == 0:
+		return "has the port 0, which no listener can be registered on: the provider redirects to the exact port of the registered redirect URI"
+	}
+	return ""
 }
 
 // requiredString evaluates a required, non-empty string argument.
