@@ -118,7 +118,7 @@ var (
 		},
 	}
 	providerSchema = func() *hcl.BodySchema {
-		s := &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "param_aliases"}}}
+		s := &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "param_aliases"}, {Name: "token_lifetime"}}}
 		for _, m := range []map[string]bool{keySet(providerStringKnobs), keySet(providerBoolKnobs), keySet(providerListKnobs)} {
 			for _, k := range sortedKeys(m) {
 				s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: k})
@@ -202,6 +202,13 @@ func (l *loader) setKnob(p *providers.Profile, attr *hcl.Attribute) bool {
 		list, isSet, ok := l.attrStrings(attr)
 		if ok && isSet {
 			set(p, list)
+		}
+		return ok
+	}
+	if attr.Name == "token_lifetime" {
+		d, isSet, ok := l.attrLifetime(attr, "provider")
+		if ok && isSet {
+			p.TokenLifetime = d
 		}
 		return ok
 	}
@@ -385,6 +392,7 @@ var connectionSchema = &hcl.BodySchema{
 		{Name: "scopes"},
 		{Name: "params"},
 		{Name: "refresh_before"},
+		{Name: "token_lifetime"},
 	},
 }
 
@@ -443,7 +451,33 @@ func (l *loader) decodeConnections() {
 				}
 			}
 		}
+		if attr, ok := content.Attributes["token_lifetime"]; ok {
+			if d, set, ok := l.attrLifetime(attr, "connection"); ok && set {
+				c.TokenLifetime = d
+			}
+		}
 	}
+}
+
+// attrLifetime evaluates a token_lifetime: a positive duration. what is
+// the block type, for the message.
+func (l *loader) attrLifetime(attr *hcl.Attribute, what string) (d time.Duration, set, ok bool) {
+	s, set, ok := l.attrString(attr, false)
+	if !ok || !set {
+		return 0, false, ok
+	}
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid token_lifetime",
+			"token_lifetime must be a duration such as \"1h\" or \"90m\" (units ns, us, ms, s, m, h); %q is not. It is how long to assume an access token lives when the provider's answer does not say.", s))
+		return 0, false, false
+	case d <= 0:
+		l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid token_lifetime",
+			"token_lifetime must be positive: it is how long to assume an access token lives when the provider's answer does not say. Remove it from this %s block for the default (1h for a token that comes with a refresh token).", what))
+		return 0, false, false
+	}
+	return d, true, true
 }
 
 // appRef reads `app = app.NAME` statically.

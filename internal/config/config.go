@@ -157,6 +157,10 @@ type Connection struct {
 	Params map[string]string
 	// RefreshBefore is the refresh margin (DefaultRefreshBefore if unset).
 	RefreshBefore time.Duration
+	// TokenLifetime is the lifetime to assume for an access token whose
+	// answer says none (token_lifetime); zero means the provider's
+	// (providers.Profile.AssumedLifetime).
+	TokenLifetime time.Duration
 	// DeclRange is the block header; NameRange its label.
 	DeclRange hcl.Range
 	NameRange hcl.Range

@@ -1,8 +1,14 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/oauthform/oauthform/internal/providers"
 )
 
 // TestRedirectURIPort: a loopback redirect_uri whose port no listener can
@@ -144,4 +150,82 @@ func TestValidateUnknownSensitive(t *testing.T) {
 			t.Errorf("want No value for required variable, got:\n%s", renderDiags(cfg, diags))
 		}
 	})
+}
+
+// TestTokenLifetime: token_lifetime on a provider block sets the profile's
+// assumed lifetime and on a connection block overrides it; a value that
+// is not a positive duration is an error at the value, naming the
+// attribute (issue 14, item 3).
+func TestTokenLifetime(t *testing.T) {
+	const tmpl = `provider "sms77" {
+  token_lifetime = %s
+}
+
+app "sms" {
+  provider      = "sms77"
+  client_id     = "client"
+  client_secret = "x"
+  redirect_uri  = "http://127.0.0.1:8765/callback"
+}
+
+connection "main" {
+  app            = app.sms
+  scopes         = ["sms"]
+  token_lifetime = %s
+}
+
+connection "plain" {
+  app    = app.sms
+  scopes = ["sms"]
+}
+`
+	load := func(t *testing.T, provider, conn string) (*Config, hcl.Diagnostics) {
+		dir := t.TempDir()
+		writeFile(t, dir, "main.oauth.hcl", fmt.Sprintf(tmpl, provider, conn))
+		return Load(dir, testInputs())
+	}
+	cfg, diags := load(t, `"2h"`, `"45m"`)
+	if len(diags) > 0 {
+		t.Fatalf("unexpected diagnostics:\n%s", renderDiags(cfg, diags))
+	}
+	if got := cfg.Providers["sms77"].TokenLifetime; got != 2*time.Hour {
+		t.Errorf("provider token_lifetime = %v, want 2h", got)
+	}
+	if got := cfg.Connections["main"].TokenLifetime; got != 45*time.Minute {
+		t.Errorf("connection token_lifetime = %v, want 45m", got)
+	}
+	if got := cfg.Connections["plain"].TokenLifetime; got != 0 {
+		t.Errorf("unset connection token_lifetime = %v, want 0", got)
+	}
+	if b, _ := providers.Builtin("sms77"); b.TokenLifetime != 0 {
+		t.Errorf("the built-in profile was modified: %v", b.TokenLifetime)
+	}
+
+	for _, tc := range []struct {
+		name, provider, conn string
+		line, col            int
+		detail               string
+	}{
+		{"provider not a duration", `"an hour"`, `null`, 2, 20, `"an hour" is not`},
+		{"provider zero", `"0s"`, `null`, 2, 20, "must be positive"},
+		{"provider negative", `"-1h"`, `null`, 2, 20, "must be positive"},
+		{"provider number", `3600`, `null`, 2, 20, `"3600" is not`},
+		{"connection not a duration", `null`, `"1 day"`, 15, 20, `"1 day" is not`},
+		{"connection negative", `null`, `"-5m"`, 15, 20, "must be positive"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, diags := load(t, tc.provider, tc.conn)
+			errs := diags.Errs()
+			if len(errs) != 1 {
+				t.Fatalf("want one error, got:\n%s", renderDiags(cfg, diags))
+			}
+			d := diags[0]
+			if d.Summary != "Invalid token_lifetime" || !strings.Contains(d.Detail, tc.detail) {
+				t.Errorf("got %q: %q; want Invalid token_lifetime with %q", d.Summary, d.Detail, tc.detail)
+			}
+			if d.Subject == nil || d.Subject.Start.Line != tc.line || d.Subject.Start.Column != tc.col {
+				t.Errorf("subject %v, want main.oauth.hcl:%d:%d", d.Subject, tc.line, tc.col)
+			}
+		})
+	}
 }
