@@ -324,12 +324,18 @@ func redirectPortProblem(raw string) string {
 	}
 	for _, c := range port {
 		if c < '0' || c > '9' {
+			if r := []rune(port); len(r) > 16 {
+				port = string(r[:16]) + "…" // the snippet shows the rest
+			}
 			return fmt.Sprintf("has the port %q, which is not a number", port)
 		}
 	}
 	n, err := strconv.Atoi(port)
 	switch {
 	case err != nil || n > 65535:
+		if len(port) > 16 {
+			port = port[:16] + "…"
+		}
 		return fmt.Sprintf("has the port %s, above the highest port 65535", port)
 	case n == 0:
 		return "has the port 0, which no listener can be registered on: the provider redirects to the exact port of the registered redirect URI"
