@@ -36,6 +36,7 @@ type jsonProvider struct {
 	RotatesRefresh bool              `json:"rotates_refresh"`
 	ErrorFormat    string            `json:"error_format"`
 	TokenType      string            `json:"token_type"`
+	TokenLifetime  string            `json:"token_lifetime,omitempty"`
 	Scopes         []string          `json:"known_scopes"`
 	NoScopes       bool              `json:"no_scopes"`
 	Params         []string          `json:"params"`
@@ -67,6 +68,9 @@ func runProviders(_ context.Context, g *globals, args []string) int {
 			ErrorFormat: string(p.ErrorFormat), TokenType: p.TokenType,
 			Scopes: append([]string{}, p.KnownScopes...), NoScopes: p.NoScopes,
 			Params: []string{}, Metadata: append([]string{}, p.Metadata...), Quirks: append([]string{}, p.Quirks...),
+		}
+		if p.TokenLifetime > 0 {
+			jp.TokenLifetime = formatDuration(p.TokenLifetime)
 		}
 		for k, v := range p.ParamAliases {
 			jp.ParamAliases[k] = v

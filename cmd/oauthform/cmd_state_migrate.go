@@ -372,7 +372,7 @@ func compareCopy(src, got *state.Snapshot, lineage string, encrypted bool) strin
 			return fmt.Sprintf("connection %q cannot be opened with the passphrase", name)
 		case !a.Access.Equal(b.Access) || !a.Refresh.Equal(b.Refresh):
 			return fmt.Sprintf("the tokens of connection %q differ", name)
-		case !a.Expiry.Equal(b.Expiry) || a.Status != b.Status || a.Provider != b.Provider || a.ClientID != b.ClientID ||
+		case !a.Expiry.Equal(b.Expiry) || a.ExpiryAssumed != b.ExpiryAssumed || a.Status != b.Status || a.Provider != b.Provider || a.ClientID != b.ClientID ||
 			a.RedirectURI != b.RedirectURI || !slices.Equal(a.Scopes, b.Scopes) || a.RefreshBefore != b.RefreshBefore:
 			return fmt.Sprintf("connection %q differs", name)
 		}

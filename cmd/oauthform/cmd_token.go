@@ -130,7 +130,7 @@ func runToken(ctx context.Context, g *globals, args []string) int {
 	flights := &apply.Flights{}
 	abandon, done := refreshInterrupts(g, flights)
 	defer done()
-	r := &apply.Refresher{Store: st, Now: clock, EmergencyDir: emergencyDir(cfg), Abandon: abandon, Flights: flights}
+	r := &apply.Refresher{Store: st, Now: clock, EmergencyDir: emergencyDir(cfg), Abandon: abandon, Flights: flights, TokenLifetime: conn.TokenLifetime}
 	res, err := r.Ensure(ctx, ta.conn, client, ta.minValid)
 	if err != nil {
 		summary := "Refresh failed"

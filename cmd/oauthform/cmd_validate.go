@@ -11,7 +11,8 @@ const validateHelp = `Usage: oauthform validate [options]
 
 Check the *.oauth.hcl files of the current directory offline: syntax, types,
 references, URLs, provider scopes and parameters. Every problem is reported
-at once with file:line:col. Exit 1 on any error.
+at once with file:line:col. Exit 1 on any error. A sensitive variable needs
+no value here (CI validates without secrets); plan and apply require one.
 
 Options:
   -json              Print diagnostics as JSON.
@@ -34,7 +35,9 @@ func runValidate(_ context.Context, g *globals, args []string) int {
 	}
 	var fm map[string]*hcl.File
 	if !diags.HasErrors() {
-		cfg, cdiags := loadConfig(vars.inputs())
+		in := vars.inputs()
+		in.Validate = true // sensitive variables may have no value
+		cfg, cdiags := loadConfig(in)
 		diags = append(diags, cdiags...)
 		fm = files(cfg)
 	}

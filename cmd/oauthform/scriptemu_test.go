@@ -110,7 +110,7 @@ func cmdClock(ts *testscript.TestScript, neg bool, args []string) {
 //	    serve PROVIDER's emulator and write emulator_PROVIDER.oauth.hcl, the
 //	    provider block pointing at it
 //	emulator stats PROVIDER           print its counters as JSON
-//	emulator fault PROVIDER invalid_grant|clear
+//	emulator fault PROVIDER invalid_grant|omit_expiry|clear
 //	emulator api PROVIDER TOKENFILE   call its API with the token in TOKENFILE
 func cmdEmulator(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 2 {
@@ -138,11 +138,13 @@ func cmdEmulator(ts *testscript.TestScript, neg bool, args []string) {
 		fmt.Fprintf(ts.Stdout(), "%s\n", b)
 	case "fault":
 		if len(args) != 3 {
-			ts.Fatalf("usage: emulator fault PROVIDER invalid_grant|clear")
+			ts.Fatalf("usage: emulator fault PROVIDER invalid_grant|omit_expiry|clear")
 		}
 		switch args[2] {
 		case "invalid_grant":
 			em.srv.SetFaults(emulator.Faults{InvalidGrant: true})
+		case "omit_expiry":
+			em.srv.SetFaults(emulator.Faults{OmitExpiry: true})
 		case "clear":
 			em.srv.SetFaults(emulator.Faults{})
 		default:

@@ -35,21 +35,24 @@ type jsonLastError struct {
 }
 
 type jsonConnection struct {
-	Name            string            `json:"name"`
-	Declared        bool              `json:"declared"`
-	Connected       bool              `json:"connected"`
-	Status          string            `json:"status"`
-	Provider        string            `json:"provider"`
-	ClientID        string            `json:"client_id"`
-	RedirectURI     string            `json:"redirect_uri"`
-	Scopes          []string          `json:"scopes"`
-	GrantedScopes   []string          `json:"granted_scopes"`
-	Params          map[string]string `json:"params"`
-	RefreshBefore   string            `json:"refresh_before"`
-	TokenType       string            `json:"token_type,omitempty"`
-	Expiry          string            `json:"expiry,omitempty"`
-	HasAccessToken  bool              `json:"has_access_token"`
-	HasRefreshToken bool              `json:"has_refresh_token"`
+	Name          string            `json:"name"`
+	Declared      bool              `json:"declared"`
+	Connected     bool              `json:"connected"`
+	Status        string            `json:"status"`
+	Provider      string            `json:"provider"`
+	ClientID      string            `json:"client_id"`
+	RedirectURI   string            `json:"redirect_uri"`
+	Scopes        []string          `json:"scopes"`
+	GrantedScopes []string          `json:"granted_scopes"`
+	Params        map[string]string `json:"params"`
+	RefreshBefore string            `json:"refresh_before"`
+	TokenType     string            `json:"token_type,omitempty"`
+	Expiry        string            `json:"expiry,omitempty"`
+	// ExpiryAssumed: the provider's answer gave no expiry and Expiry is
+	// the assumed lifetime (token_lifetime, or 1h with a refresh token).
+	ExpiryAssumed   bool `json:"expiry_assumed"`
+	HasAccessToken  bool `json:"has_access_token"`
+	HasRefreshToken bool `json:"has_refresh_token"`
 	// AccessToken and RefreshToken are present only with -show-sensitive.
 	AccessToken  *string        `json:"access_token,omitempty"`
 	RefreshToken *string        `json:"refresh_token,omitempty"`
@@ -102,6 +105,7 @@ func newJSONConnection(rec *state.Record, declared bool, showSensitive bool) jso
 		RefreshBefore:   formatDuration(rec.RefreshBefore),
 		TokenType:       textsafe.Sanitize(rec.TokenType),
 		Expiry:          timeOrEmpty(rec.Expiry),
+		ExpiryAssumed:   rec.ExpiryAssumed && !rec.Expiry.IsZero(),
 		HasAccessToken:  !rec.Access.IsZero(),
 		HasRefreshToken: !rec.Refresh.IsZero(),
 		Metadata:        safeMeta(rec.Meta),
@@ -236,10 +240,15 @@ func expiryText(c jsonConnection, now time.Time) string {
 	if err != nil {
 		return c.Expiry
 	}
+	s := relTime(t, now)
 	if !t.After(now) {
-		return "expired " + relTime(t, now)
+		s = "expired " + s
 	}
-	return relTime(t, now)
+	if c.ExpiryAssumed {
+		// The provider did not say: token_lifetime, or the default.
+		s += " (assumed)"
+	}
+	return s
 }
 
 func scopesText(c jsonConnection) string {

@@ -256,7 +256,7 @@ func (e *Executor) refresh(ctx context.Context, a *plan.Action, slots *wireSlots
 	}
 	// A refresh on the wire is abandoned only when Run's context ends (the
 	// second Ctrl-C); Stop keeps new ones from starting.
-	r := &Refresher{Store: e.Store, Now: e.Now, EmergencyDir: e.EmergencyDir, Abandon: ctx.Done(), Flights: e.Flights}
+	r := &Refresher{Store: e.Store, Now: e.Now, EmergencyDir: e.EmergencyDir, Abandon: ctx.Done(), Flights: e.Flights, TokenLifetime: c.TokenLifetime}
 	if slots != nil {
 		r.BeforeSend, r.OnAnswer = slots.send, slots.answered
 	}
@@ -404,13 +404,14 @@ func (e *Executor) grant(ctx context.Context, a *plan.Action, index, total int) 
 		return o
 	}
 	now := e.now()
+	assumed := client.Profile.AssumeExpiry(tok, c.TokenLifetime, now)
 	rec := &state.Record{
 		Conn: a.Conn, Provider: c.App.Provider, ClientID: c.App.ClientID,
 		ClientSecretHash: state.HashSecret(e.Lineage, c.App.ClientSecret),
 		RedirectURI:      c.App.RedirectURI,
 		Scopes:           slices.Clone(c.Scopes), GrantedScopes: tok.Scopes,
 		Params: c.Params, RefreshBefore: c.RefreshBefore,
-		Access: tok.AccessToken, Refresh: tok.RefreshToken, TokenType: tok.TokenType, Expiry: tok.Expiry,
+		Access: tok.AccessToken, Refresh: tok.RefreshToken, TokenType: tok.TokenType, Expiry: tok.Expiry, ExpiryAssumed: assumed,
 		Status: state.StatusActive, Meta: metaOf(tok.Metadata),
 		Created: now, Refreshed: now,
 	}

@@ -37,6 +37,7 @@ type emergencyTokens struct {
 	RefreshToken  string    `json:"refresh_token,omitempty"`
 	TokenType     string    `json:"token_type,omitempty"`
 	Expiry        time.Time `json:"expiry,omitzero"`
+	ExpiryAssumed bool      `json:"expiry_assumed,omitempty"`
 	GrantedScopes []string  `json:"granted_scopes,omitempty"`
 }
 
@@ -46,7 +47,7 @@ func writeEmergency(dir string, rec *state.Record, now time.Time) (string, error
 	e := emergencyTokens{
 		Format: emergencyFormat, Conn: rec.Conn, Provider: rec.Provider, ClientID: rec.ClientID,
 		Written: now.UTC(), AccessToken: rec.Access.Reveal(), RefreshToken: rec.Refresh.Reveal(),
-		TokenType: rec.TokenType, Expiry: rec.Expiry, GrantedScopes: rec.GrantedScopes,
+		TokenType: rec.TokenType, Expiry: rec.Expiry, ExpiryAssumed: rec.ExpiryAssumed, GrantedScopes: rec.GrantedScopes,
 	}
 	b, err := json.MarshalIndent(e, "", "  ")
 	if err != nil {
@@ -148,7 +149,7 @@ func (e *emergencyTokens) apply(rec *state.Record) {
 	if e.TokenType != "" {
 		rec.TokenType = e.TokenType
 	}
-	rec.Expiry = e.Expiry
+	rec.Expiry, rec.ExpiryAssumed = e.Expiry, e.ExpiryAssumed
 	if e.GrantedScopes != nil {
 		rec.GrantedScopes = slices.Clone(e.GrantedScopes)
 	}

@@ -64,6 +64,9 @@ type Refresher struct {
 	// Flights, when set, tracks the refreshes on the wire, for a signal
 	// handler to name them.
 	Flights *Flights
+	// TokenLifetime is the connection's token_lifetime (0: unset), for
+	// an answer without expiry (providers.Profile.AssumeExpiry).
+	TokenLifetime time.Duration
 }
 
 // Result is what Ensure did.
@@ -218,6 +221,7 @@ func (r *Refresher) refresh(ctx context.Context, rec *state.Record, client *prov
 	if tok.TokenType != "" {
 		rec.TokenType = tok.TokenType
 	}
+	rec.ExpiryAssumed = client.Profile.AssumeExpiry(tok, r.TokenLifetime, r.now())
 	rec.Expiry = tok.Expiry
 	if tok.Scopes != nil {
 		rec.GrantedScopes = tok.Scopes
@@ -465,6 +469,7 @@ func (r *Refresher) recover(ctx context.Context, rec *state.Record, rotates bool
 // rec, keeping rec's configuration fields.
 func adopt(rec, newer *state.Record, gen uint64, at time.Time) {
 	rec.Access, rec.Refresh, rec.TokenType, rec.Expiry = newer.Access, newer.Refresh, newer.TokenType, newer.Expiry
+	rec.ExpiryAssumed = newer.ExpiryAssumed
 	if newer.GrantedScopes != nil {
 		rec.GrantedScopes = newer.GrantedScopes
 	}

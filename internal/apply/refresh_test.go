@@ -238,3 +238,41 @@ func TestExpiresWithin(t *testing.T) {
 
 // f0 is an expiry already past at the fixtures' clock.
 func f0() time.Time { return time.Date(2026, 11, 24, 11, 0, 0, 0, time.UTC) }
+
+// TestEnsureAssumesExpiryWhenTheAnswerHasNone: a refresh answer without
+// expires_in is stored with an assumed expiry, flagged as such (the
+// connection's token_lifetime, else an hour), never as "does not expire";
+// an answer with one clears the flag (issue 14, item 3).
+func TestEnsureAssumesExpiryWhenTheAnswerHasNone(t *testing.T) {
+	f := newFixture(t, "sms77", []string{"sms"}, time.Date(2026, 11, 24, 12, 0, 30, 0, time.UTC))
+	f.emu.SetFaults(emulator.Faults{OmitExpiry: true})
+	if _, err := f.refresher(t).Ensure(context.Background(), "c", f.client, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := f.store(t).Get(context.Background(), "c")
+	if !rec.ExpiryAssumed || !rec.Expiry.Equal(f.now.Add(providers.DefaultAssumedLifetime)) {
+		t.Errorf("expiry %v assumed %v, want %v assumed", rec.Expiry, rec.ExpiryAssumed, f.now.Add(time.Hour))
+	}
+
+	// The assumed expiry is refreshed like any other, with the
+	// connection's token_lifetime.
+	r := f.refresher(t)
+	r.TokenLifetime = 20 * time.Minute
+	res, err := r.Ensure(context.Background(), "c", f.client, 2*time.Hour)
+	if err != nil || !res.Refreshed {
+		t.Fatalf("-min-valid beyond the assumed expiry: refreshed %v, %v", res != nil && res.Refreshed, err)
+	}
+	rec, _ = f.store(t).Get(context.Background(), "c")
+	if !rec.ExpiryAssumed || !rec.Expiry.Equal(f.now.Add(20*time.Minute)) {
+		t.Errorf("with token_lifetime 20m: expiry %v assumed %v", rec.Expiry, rec.ExpiryAssumed)
+	}
+
+	f.emu.SetFaults(emulator.Faults{})
+	if _, err := f.refresher(t).Ensure(context.Background(), "c", f.client, 2*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ = f.store(t).Get(context.Background(), "c")
+	if rec.ExpiryAssumed || rec.Expiry.IsZero() {
+		t.Errorf("an answer with expires_in: expiry %v assumed %v, want the provider's", rec.Expiry, rec.ExpiryAssumed)
+	}
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -117,7 +118,7 @@ var (
 		},
 	}
 	providerSchema = func() *hcl.BodySchema {
-		s := &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "param_aliases"}}}
+		s := &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "param_aliases"}, {Name: "token_lifetime"}}}
 		for _, m := range []map[string]bool{keySet(providerStringKnobs), keySet(providerBoolKnobs), keySet(providerListKnobs)} {
 			for _, k := range sortedKeys(m) {
 				s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: k})
@@ -204,6 +205,13 @@ func (l *loader) setKnob(p *providers.Profile, attr *hcl.Attribute) bool {
 		}
 		return ok
 	}
+	if attr.Name == "token_lifetime" {
+		d, isSet, ok := l.attrLifetime(attr, "provider")
+		if ok && isSet {
+			p.TokenLifetime = d
+		}
+		return ok
+	}
 	// param_aliases
 	m, isSet, ok := l.attrStringMap(attr)
 	if ok && isSet {
@@ -269,7 +277,10 @@ func (l *loader) decodeApps() {
 		}
 		if attr, ok := content.Attributes["redirect_uri"]; ok {
 			if s, ok := l.requiredString(attr); ok {
-				if msg := providers.CheckEndpointURL(s); msg != "" {
+				if msg := redirectPortProblem(s); msg != "" {
+					l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid redirect_uri",
+						"redirect_uri %s. Set it to the redirect URI registered with the provider, with a port from 1 to 65535, such as http://127.0.0.1:8765/callback.", msg))
+				} else if msg := providers.CheckEndpointURL(s); msg != "" {
 					l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid redirect_uri",
 						"redirect_uri %s. oauthform receives the code on a loopback address such as http://127.0.0.1:8765/callback.", msg))
 				} else {
@@ -278,6 +289,58 @@ func (l *loader) decodeApps() {
 			}
 		}
 	}
+}
+
+// redirectPortProblem says what is wrong with the port of a redirect URI,
+// or "" when it has none or a usable one (1 to 65535). It runs before
+// url.Parse, which accepts any digits (99999) and calls a letter in the
+// port an invalid URL without naming the port: the loopback listener
+// would fail only after the person approved the grant.
+func redirectPortProblem(raw string) string {
+	_, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return ""
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	if i := strings.LastIndex(rest, "@"); i >= 0 {
+		rest = rest[i+1:]
+	}
+	if strings.HasPrefix(rest, "[") {
+		end := strings.Index(rest, "]")
+		if end < 0 {
+			return ""
+		}
+		rest = rest[end+1:]
+	} else if i := strings.LastIndex(rest, ":"); i >= 0 {
+		rest = rest[i:]
+	} else {
+		return ""
+	}
+	port, ok := strings.CutPrefix(rest, ":")
+	if !ok || port == "" {
+		return "" // no port: the scheme's default
+	}
+	for _, c := range port {
+		if c < '0' || c > '9' {
+			if r := []rune(port); len(r) > 16 {
+				port = string(r[:16]) + "…" // the snippet shows the rest
+			}
+			return fmt.Sprintf("has the port %q, which is not a number", port)
+		}
+	}
+	n, err := strconv.Atoi(port)
+	switch {
+	case err != nil || n > 65535:
+		if len(port) > 16 {
+			port = port[:16] + "…"
+		}
+		return fmt.Sprintf("has the port %s, above the highest port 65535", port)
+	case n == 0:
+		return "has the port 0, which no listener can be registered on: the provider redirects to the exact port of the registered redirect URI"
+	}
+	return ""
 }
 
 // requiredString evaluates a required, non-empty string argument.
@@ -335,6 +398,7 @@ var connectionSchema = &hcl.BodySchema{
 		{Name: "scopes"},
 		{Name: "params"},
 		{Name: "refresh_before"},
+		{Name: "token_lifetime"},
 	},
 }
 
@@ -393,7 +457,33 @@ func (l *loader) decodeConnections() {
 				}
 			}
 		}
+		if attr, ok := content.Attributes["token_lifetime"]; ok {
+			if d, set, ok := l.attrLifetime(attr, "connection"); ok && set {
+				c.TokenLifetime = d
+			}
+		}
 	}
+}
+
+// attrLifetime evaluates a token_lifetime: a positive duration. what is
+// the block type, for the message.
+func (l *loader) attrLifetime(attr *hcl.Attribute, what string) (d time.Duration, set, ok bool) {
+	s, set, ok := l.attrString(attr, false)
+	if !ok || !set {
+		return 0, false, ok
+	}
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid token_lifetime",
+			"token_lifetime must be a duration such as \"1h\" or \"90m\" (units ns, us, ms, s, m, h); %q is not. It is how long to assume an access token lives when the provider's answer does not say.", s))
+		return 0, false, false
+	case d <= 0:
+		l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid token_lifetime",
+			"token_lifetime must be positive: it is how long to assume an access token lives when the provider's answer does not say. Remove it from this %s block for the default (1h for a token that comes with a refresh token).", what))
+		return 0, false, false
+	}
+	return d, true, true
 }
 
 // appRef reads `app = app.NAME` statically.

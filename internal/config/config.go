@@ -124,7 +124,8 @@ type Variable struct {
 	Description string
 	// Value is the resolved value, unmarked: check Sensitive before
 	// printing it. cty.NilVal when none could be found (which is an error
-	// diagnostic).
+	// diagnostic), or, with Inputs.Validate, an unknown value of Type for
+	// a sensitive variable with no value (Source is then "").
 	Value     cty.Value
 	Source    VariableSource
 	DeclRange hcl.Range
@@ -156,6 +157,10 @@ type Connection struct {
 	Params map[string]string
 	// RefreshBefore is the refresh margin (DefaultRefreshBefore if unset).
 	RefreshBefore time.Duration
+	// TokenLifetime is the lifetime to assume for an access token whose
+	// answer says none (token_lifetime); zero means the provider's
+	// (providers.Profile.AssumedLifetime).
+	TokenLifetime time.Duration
 	// DeclRange is the block header; NameRange its label.
 	DeclRange hcl.Range
 	NameRange hcl.Range
@@ -171,4 +176,10 @@ type Inputs struct {
 	// Environ is the process environment as KEY=VALUE (OAUTHFORM_VAR_* and
 	// env()); nil means os.Environ().
 	Environ []string
+	// Validate loads for `oauthform validate`, which must work without
+	// secrets (CI validates with none): a sensitive variable that has no
+	// value is unknown rather than an error. Type checks still apply to
+	// the expressions that use it; checks of its value are skipped. plan,
+	// apply and every other command leave it false and require a value.
+	Validate bool
 }

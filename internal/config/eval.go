@@ -201,7 +201,8 @@ func fileFunc(dir string) function.Function {
 // attrValue evaluates attr in the load's EvalContext and converts it to
 // ty. ok is false when the value cannot be used: an error was reported,
 // or the value is unknown because of an earlier error (a variable without
-// a value), which is skipped silently. A null value is returned with ok
+// a value) or because validate has no value for a sensitive variable,
+// which is skipped silently once its type is checked. A null value is returned with ok
 // true. allowSensitive admits values computed from sensitive variables,
 // which only secret-holding attributes may do; the result is unmarked.
 func (l *loader) attrValue(attr *hcl.Attribute, ty cty.Type, allowSensitive bool) (cty.Value, bool) {
@@ -230,13 +231,15 @@ func (l *loader) attrValue(attr *hcl.Attribute, ty cty.Type, allowSensitive bool
 		}
 		val, _ = val.UnmarkDeep()
 	}
-	if !val.IsWhollyKnown() {
-		return cty.NilVal, false
-	}
+	// Converted before the known check: an unknown value (a sensitive
+	// variable validate has no value for) still has a type to check.
 	conv, err := convert.Convert(val, ty)
 	if err != nil {
 		l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Incorrect attribute value type",
 			"Inappropriate value for attribute %q: %s.", attr.Name, err))
+		return cty.NilVal, false
+	}
+	if !conv.IsWhollyKnown() {
 		return cty.NilVal, false
 	}
 	return conv, true

@@ -133,6 +133,12 @@ func (l *loader) resolveVariable(v *Variable, cands []candidate, def *hcl.Attrib
 		l.noteSecret(v)
 		return
 	}
+	if v.Sensitive && l.in.Validate {
+		// validate runs without secrets: the value is unknown, so the
+		// expressions that use it are type-checked and no more.
+		v.Value = cty.UnknownVal(v.Type)
+		return
+	}
 	l.diags = append(l.diags, errorAt(v.DeclRange, "No value for required variable",
 		"The variable %q has no default and no value was given. Set it with -var '%s=...', in a -var-file, with the environment variable %s%s, or give the variable block a default.",
 		v.Name, v.Name, EnvVarPrefix, v.Name))

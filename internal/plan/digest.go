@@ -43,6 +43,7 @@ type digestConn struct {
 	Scopes        []string          `json:"scopes"`
 	Params        map[string]string `json:"params"` // encoding/json sorts keys
 	RefreshBefore time.Duration     `json:"refresh_before"`
+	TokenLifetime time.Duration     `json:"token_lifetime,omitempty"` // 0: unset (digests of older plans stay equal)
 }
 
 type digestParam struct {
@@ -72,6 +73,7 @@ type digestProfile struct {
 	TokenType      string            `json:"token_type,omitempty"` // empty: Bearer (digests of older plans stay equal)
 	NoScopes       bool              `json:"no_scopes"`
 	Emulator       bool              `json:"emulator,omitempty"`
+	TokenLifetime  time.Duration     `json:"token_lifetime,omitempty"` // 0: unset (digests of older plans stay equal)
 	KnownScopes    []string          `json:"known_scopes"`
 	AnyParam       bool              `json:"any_param"`
 	Params         []digestParam     `json:"params"`
@@ -118,6 +120,7 @@ func digestInput(cfg *config.Config, lineage string) []byte {
 			Scopes:        sortedUnique(c.Scopes),
 			Params:        c.Params,
 			RefreshBefore: c.RefreshBefore,
+			TokenLifetime: c.TokenLifetime,
 		}
 		if c.App != nil {
 			dc.App = c.App.Name
@@ -156,6 +159,7 @@ func profileDigest(name string, p *providers.Profile) *digestProfile {
 		ErrorFormat:    string(p.ErrorFormat),
 		NoScopes:       p.NoScopes,
 		Emulator:       p.Emulator,
+		TokenLifetime:  p.TokenLifetime,
 		KnownScopes:    sortedUnique(p.KnownScopes),
 		AnyParam:       p.Params == nil,
 		Metadata:       sortedUnique(p.Metadata),

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 )
 
 // ClientAuth says how the client authenticates at the token endpoint.
@@ -135,6 +136,10 @@ type Profile struct {
 	PKCE bool
 	// Expiry says where token expiry is read from.
 	Expiry ExpirySource
+	// TokenLifetime is the lifetime to assume for an access token whose
+	// answer says none (token_lifetime); zero means the default rule of
+	// AssumedLifetime. A connection's token_lifetime overrides it.
+	TokenLifetime time.Duration
 	// Refresh is true when the provider issues refresh tokens.
 	Refresh bool
 	// RotatesRefresh is true when a refresh returns a new, single-use
@@ -252,6 +257,9 @@ func (p *Profile) Validate() []FieldError {
 	}
 	if p.Emulator && !p.Builtin {
 		errs = append(errs, FieldError{"emulator", "works only for a built-in provider, whose emulator ships with oauthform"})
+	}
+	if p.TokenLifetime < 0 {
+		errs = append(errs, FieldError{"token_lifetime", `must be a positive duration such as "1h"`})
 	}
 	if p.ScopeSeparator == "" {
 		errs = append(errs, FieldError{"scope_separator", "must not be empty"})

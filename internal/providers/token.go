@@ -25,8 +25,9 @@ type Token struct {
 	// TokenType is normalised ("bearer" becomes "Bearer"); an answer
 	// without one has the profile's.
 	TokenType string
-	// Expiry is when the access token expires; zero means it does not say
-	// (Buffer v1's long-lived tokens).
+	// Expiry is when the access token expires; zero means the answer did
+	// not say (Buffer v1's long-lived tokens), which Profile.AssumeExpiry
+	// turns into an assumed lifetime where one applies.
 	Expiry time.Time
 	// Scopes are the granted scopes: the response's `scope` when present
 	// (it may be narrower than requested), else the requested ones for an
@@ -121,6 +122,47 @@ func (c *Client) fromOAuth2(t *oauth2.Token, requested []string, oldRefresh secr
 		tok.Metadata[name] = raw
 	}
 	return tok, nil
+}
+
+// DefaultAssumedLifetime is the lifetime assumed for an access token that
+// came with a refresh token but no expiry, when neither the connection
+// nor the provider sets token_lifetime: short enough that a token the
+// provider did expire is refreshed soon, not handed out dead for ever.
+const DefaultAssumedLifetime = time.Hour
+
+// AssumedLifetime is the lifetime to assume for an access token whose
+// answer gave no expiry, or 0 for "it does not expire". override is the
+// connection's token_lifetime (0 when unset), which wins over the
+// provider's; hasRefresh says whether the grant holds a refresh token.
+// With neither set, a token that can be refreshed is assumed to live
+// DefaultAssumedLifetime, except at providers documented to issue
+// non-expiring tokens (expiry = "none", Buffer v1); one that cannot be
+// refreshed is left without expiry, as refreshing it is impossible.
+func (p *Profile) AssumedLifetime(override time.Duration, hasRefresh bool) time.Duration {
+	switch {
+	case override > 0:
+		return override
+	case p.TokenLifetime > 0:
+		return p.TokenLifetime
+	case p.Expiry == ExpiresNever || !hasRefresh:
+		return 0
+	}
+	return DefaultAssumedLifetime
+}
+
+// AssumeExpiry gives tok, answered at `at`, the expiry AssumedLifetime
+// assumes when the answer said none, and reports whether it did. A token
+// with an expiry, or one assumed not to expire, is left as it is.
+func (p *Profile) AssumeExpiry(tok *Token, override time.Duration, at time.Time) bool {
+	if !tok.Expiry.IsZero() {
+		return false
+	}
+	d := p.AssumedLifetime(override, !tok.RefreshToken.IsZero())
+	if d <= 0 {
+		return false
+	}
+	tok.Expiry = at.Add(d)
+	return true
 }
 
 // maxLifetime is the longest access token lifetime oauthform believes:

@@ -35,6 +35,9 @@ type recordV1 struct {
 	RefreshToken string    `json:"refresh_token,omitempty"`
 	TokenType    string    `json:"token_type,omitempty"`
 	Expiry       time.Time `json:"expiry,omitzero"`
+	// ExpiryAssumed: Expiry was assumed, the answer had none; older
+	// builds ignore it.
+	ExpiryAssumed bool `json:"expiry_assumed,omitempty"`
 
 	Status    Status                     `json:"status,omitempty"`
 	LastError *LastError                 `json:"last_error,omitempty"`
@@ -119,6 +122,7 @@ func encodeRecord(rec *Record, sl *sealer) ([]byte, error) {
 		Params:           rec.Params,
 		TokenType:        rec.TokenType,
 		Expiry:           rec.Expiry,
+		ExpiryAssumed:    rec.ExpiryAssumed,
 		Status:           rec.Status,
 		LastError:        rec.LastError,
 		Created:          rec.Created,
@@ -263,6 +267,7 @@ func (v *recordV1) toRecord(conn string, encrypted bool, sl *sealer) (*Record, e
 		Refresh:          secret.New(v.RefreshToken),
 		TokenType:        v.TokenType,
 		Expiry:           v.Expiry,
+		ExpiryAssumed:    v.ExpiryAssumed,
 		Status:           v.Status,
 		LastError:        v.LastError,
 		Created:          v.Created,

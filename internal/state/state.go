@@ -144,6 +144,10 @@ type Record struct {
 	TokenType string
 	// Expiry of the access token; the zero time means it does not expire.
 	Expiry time.Time
+	// ExpiryAssumed is true when the provider's answer gave no expiry and
+	// Expiry is an assumed lifetime (token_lifetime, or an hour for a
+	// token that can be refreshed), not the provider's word.
+	ExpiryAssumed bool
 
 	Status    Status
 	LastError *LastError

@@ -60,6 +60,10 @@ type Faults struct {
 	// names its type wrongly). The answer is otherwise real: a rotating
 	// provider has retired the old refresh token.
 	TokenType string
+	// OmitExpiry removes expires_in and expires from successful token
+	// and refresh answers, as a provider does that does not say how long
+	// its tokens live. The tokens still expire at the emulator.
+	OmitExpiry bool
 	// EchoRequest makes injected failures echo the request in their
 	// description, as a careless provider does: its Authorization header
 	// and its body, raw. Tests use it to check that no form of a secret
@@ -130,8 +134,8 @@ func (s *Server) injectFaults(w http.ResponseWriter, r *http.Request, body []byt
 		return w, true
 	case f.Truncate && tokenKind:
 		return &truncWriter{heldWriter{ResponseWriter: w, s: s}}, false
-	case f.TokenType != "" && tokenKind:
-		return &tokenTypeWriter{heldWriter: heldWriter{ResponseWriter: w, s: s}, tokenType: f.TokenType}, false
+	case (f.TokenType != "" || f.OmitExpiry) && tokenKind:
+		return &tokenTypeWriter{heldWriter: heldWriter{ResponseWriter: w, s: s}, tokenType: f.TokenType, omitExpiry: f.OmitExpiry}, false
 	case f.AnswerLatency > 0:
 		return &delayWriter{heldWriter: heldWriter{ResponseWriter: w, s: s}, delay: f.AnswerLatency}, false
 	}
@@ -272,22 +276,34 @@ func (t *truncWriter) finish() {
 	t.send(status, body)
 }
 
-// tokenTypeWriter rewrites the token_type of a successful token response.
+// tokenTypeWriter rewrites a successful token response: its token_type
+// (when tokenType is set) and its expiry (removed with omitExpiry).
 type tokenTypeWriter struct {
 	heldWriter
-	tokenType string
+	tokenType  string
+	omitExpiry bool
 }
 
-// finish sends the held response, its token_type replaced when it
-// succeeded.
+// finish sends the held response, rewritten when it succeeded.
 func (t *tokenTypeWriter) finish() {
 	status, body := t.held()
 	var m map[string]any
 	if status == http.StatusOK && json.Unmarshal(body, &m) == nil {
-		m["token_type"] = t.tokenType
+		if t.tokenType != "" {
+			m["token_type"] = t.tokenType
+		}
+		if t.omitExpiry {
+			delete(m, "expires_in")
+			delete(m, "expires")
+		}
 		if b, err := json.Marshal(m); err == nil {
 			body = b
-			t.s.countFault("token_type " + t.tokenType)
+			if t.tokenType != "" {
+				t.s.countFault("token_type " + t.tokenType)
+			}
+			if t.omitExpiry {
+				t.s.countFault("no expiry in the answer")
+			}
 		}
 	}
 	t.send(status, body)

@@ -83,6 +83,15 @@ func TestFaults(t *testing.T) {
 				t.Errorf("body %s", res.body)
 			}
 		}},
+		"expiry omitted": {provider: "phoneburner", faults: Faults{OmitExpiry: true}, check: func(t *testing.T, res result) {
+			wantStatus(t, res, http.StatusOK)
+			m := res.json(t)
+			_, hasIn := m["expires_in"]
+			_, hasAt := m["expires"]
+			if hasIn || hasAt || res.str(t, "access_token") == "" || res.str(t, "refresh_token") == "" {
+				t.Errorf("body %s: want tokens without expires_in or expires", res.body)
+			}
+		}},
 		"other endpoints only": {provider: "sms77", faults: Faults{FailNext: 5, Endpoints: []string{"check"}}, check: func(t *testing.T, res result) {
 			wantStatus(t, res, http.StatusOK)
 		}},
@@ -95,7 +104,7 @@ func TestFaults(t *testing.T) {
 			tc.check(t, f.exchange(code, pk))
 			faulted := f.srv.Stats().Faults
 			f.srv.SetFaults(Faults{})
-			if name == "truncate" || name == "other endpoints only" || name == "token_type replaced" {
+			if name == "truncate" || name == "other endpoints only" || name == "token_type replaced" || name == "expiry omitted" {
 				if name != "other endpoints only" && faulted != 1 {
 					t.Errorf("faults = %d, want 1", faulted)
 				}

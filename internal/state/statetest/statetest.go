@@ -128,6 +128,7 @@ func FullRecord(conn string) *state.Record {
 		Refresh:          secret.New("refresh-" + conn),
 		TokenType:        "Bearer",
 		Expiry:           time.Date(2031, 2, 3, 4, 5, 6, 789000000, loc),
+		ExpiryAssumed:    true,
 		Status:           state.StatusNeedsReconnect,
 		LastError: &state.LastError{
 			Kind:    "invalid_grant",

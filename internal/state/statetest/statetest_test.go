@@ -37,6 +37,7 @@ func TestCompareRecords(t *testing.T) {
 		"Refresh":          func(r *state.Record) { r.Refresh = secret.New("") },
 		"TokenType":        func(r *state.Record) { r.TokenType = "mac" },
 		"Expiry":           func(r *state.Record) { r.Expiry = r.Expiry.Add(time.Nanosecond) },
+		"ExpiryAssumed":    func(r *state.Record) { r.ExpiryAssumed = false },
 		"Status":           func(r *state.Record) { r.Status = state.StatusActive },
 		"LastError":        func(r *state.Record) { r.LastError = nil },
 		"LastError.At":     func(r *state.Record) { r.LastError.At = time.Time{} },
