@@ -314,7 +314,8 @@ func (op *operation) run(ctx context.Context) int {
 				// Refuse before a grant is made whose tokens could not be
 				// stored.
 				writeDiags(g, g.streams.Err, nil, errDiag("The state is encrypted",
-					fmt.Sprintf("oauthform %s needs the state's passphrase to read and write tokens. Give it with an encryption block in the configuration or with %s.",
+					fmt.Sprintf("oauthform %s needs the state's passphrase to read and write tokens. Give it with an encryption block in the configuration or with %s; "+
+						"to keep tokens unencrypted on purpose, decrypt the state once with \"oauthform state rekey -decrypt\" (it asks for the passphrase).",
 						a.command, passphraseEnv)))
 				return exitError
 			}

@@ -111,6 +111,12 @@ func runPlan(ctx context.Context, g *globals, args []string) int {
 		return planFailed(g, a, cfg, diags)
 	}
 	diags = append(diags, custodyDiags(apply.CustodyReport(localStateDir(cfg), snap))...)
+	if snap.Encrypted && configPassphrase(cfg).IsZero() {
+		diags = append(diags, warnDiag("The state is encrypted, the configuration is not",
+			fmt.Sprintf("The state's tokens are sealed at rest, but no encryption is configured (no encryption block, no %s): "+
+				"apply, refresh and token will refuse until the passphrase is given. To keep tokens unencrypted on purpose, "+
+				"run \"oauthform state rekey -decrypt\" once with the passphrase.", passphraseEnv))...)
+	}
 	if !isPG(cfg) {
 		diags = append(diags, behindDiags(statePath(cfg), snap)...)
 	}
