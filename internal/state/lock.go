@@ -123,8 +123,16 @@ func (s *BoltStore) LockConn(ctx context.Context, conn string, wait time.Duratio
 		return nil, fmt.Errorf("locking connection %q in %s: %w", conn, s.path, errClosed)
 	}
 	lp := s.ConnLockPath(conn)
-	if err := os.MkdirAll(filepath.Dir(lp), 0o700); err != nil {
-		return nil, fmt.Errorf("locking connection %q: %w", conn, err)
+	if _, err := os.Stat(filepath.Dir(lp)); err != nil {
+		// The first connection lock; the state's folder, too, may be
+		// missing.
+		err := MakeDir(filepath.Dir(s.path))
+		if err == nil {
+			err = os.MkdirAll(filepath.Dir(lp), 0o700)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("locking connection %q: %w", conn, err)
+		}
 	}
 	f, err := flockWait(ctx, lp, wait, connPollMax)
 	if err != nil {
