@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oauthform/oauthform/internal/config"
 	"github.com/oauthform/oauthform/internal/secret"
 )
 
@@ -70,5 +71,25 @@ func TestPGUnreachable(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".oauthform", "state.db")); err == nil {
 		t.Error("a local state was created")
+	}
+}
+
+// TestEmergencyDirIgnoredByGit: with a PostgreSQL state the tokens a
+// failed state write leaves go to the local folder a local state would
+// have, and that folder, created for them, ignores itself in git.
+func TestEmergencyDirIgnoredByGit(t *testing.T) {
+	cfg := &config.Config{Dir: t.TempDir()}
+	cfg.Settings.Backend = &config.Backend{Type: config.BackendPG}
+	dir := emergencyDir(cfg)
+	if want := filepath.Join(cfg.Dir, ".oauthform"); dir != want {
+		t.Fatalf("emergencyDir = %q, want %q", dir, want)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, ".gitignore"))
+	if err != nil || !strings.Contains(string(b), "\n*\n") {
+		t.Errorf("%s/.gitignore: %q, %v; want it to ignore everything", dir, b, err)
+	}
+	// A local state's folder is made by the store, not here.
+	if dir := emergencyDir(&config.Config{Dir: t.TempDir()}); dir != "" {
+		t.Errorf("emergencyDir of a local state = %q, want \"\"", dir)
 	}
 }

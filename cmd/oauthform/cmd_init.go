@@ -17,8 +17,10 @@ const initHelp = `Usage: oauthform init [options]
 
 Check the configuration, create the state (.oauthform/state.db, mode 0600)
 if it does not exist, and add the state folder to .gitignore: tokens never
-belong in git. With a backend "pg" block, create the state (its schema and
-tables) in PostgreSQL instead. Safe to run again.
+belong in git. (The .oauthform folder also ignores itself, with a .gitignore
+of its own holding "*", so a state that apply created without init is not
+committed either.) With a backend "pg" block, create the state (its schema
+and tables) in PostgreSQL instead. Safe to run again.
 
 Options:
   -var 'NAME=VALUE'  Set a variable (repeatable).

@@ -12,7 +12,8 @@ import (
 const forceUnlockHelp = `Usage: oauthform force-unlock LOCK_ID
 
 Terraform's force-unlock removes a lock left behind by a crashed run.
-oauthform's state lock is held by the operating system (flock), or with
+oauthform's state lock is held by the operating system (flock; LockFileEx on
+Windows), or with
 the pg backend by PostgreSQL (an advisory lock of the holder's session),
 for exactly as long as its holder process lives, so a crash never leaves
 one behind: force-unlock checks whether the lock with LOCK_ID is still

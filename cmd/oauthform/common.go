@@ -193,14 +193,15 @@ func isPG(cfg *config.Config) bool {
 
 // emergencyDir is where a refresh whose state write failed saves the new
 // tokens: the state's folder for a local state, and for a PostgreSQL
-// state the local folder a local state would have (created, 0700), never
-// the database it could not write to.
+// state the local folder a local state would have (created, 0700, and
+// ignored by git like a local state's: state.MakeDir), never the database
+// it could not write to.
 func emergencyDir(cfg *config.Config) string {
 	if !isPG(cfg) {
 		return ""
 	}
 	dir := filepath.Dir(statePath(cfg))
-	_ = os.MkdirAll(dir, 0o700)
+	_ = state.MakeDir(dir)
 	return dir
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/oauthform/oauthform/internal/config"
 	"github.com/oauthform/oauthform/internal/providers"
 	"github.com/oauthform/oauthform/internal/providers/emulator"
+	"github.com/oauthform/oauthform/internal/state"
 )
 
 // localEmulators runs, inside this process, the emulators of the providers
@@ -60,6 +61,12 @@ func (l *localEmulators) url(p *providers.Profile, cfg *config.Config) (string, 
 	defer l.mu.Unlock()
 	if r, ok := l.running[p.Name]; ok {
 		return r.url, nil
+	}
+	// The emulators' files live in the state's folder, which they may be
+	// the first to create: it is made as the state makes it, ignored by
+	// git.
+	if err := state.MakeDir(filepath.Dir(l.dir)); err != nil {
+		return "", fmt.Errorf("starting the built-in emulator of %s: %w", p.Name, err)
 	}
 	srv, err := emulator.New(emulator.Options{
 		Provider:    p.Name,

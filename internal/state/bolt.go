@@ -767,21 +767,28 @@ func (s *BoltStore) Close() error {
 	return perr
 }
 
-// ensure creates the folder and the state file when missing. The file is
-// built under a temporary name and hard-linked into place, which fails if
-// the name exists: a reader never sees a half-made state, two creators
-// never overwrite each other, and an existing file is never touched.
+// ensure creates the folder (MakeDir: git ignores it) and the state file
+// when missing. The file is built under a temporary name and hard-linked
+// into place, which fails if the name exists: a reader never sees a
+// half-made state, two creators never overwrite each other, and an
+// existing file is never touched.
 func (s *BoltStore) ensure() (created bool, err error) {
 	dir := filepath.Dir(s.path)
 	fail := func(err error) (bool, error) {
 		return false, fmt.Errorf("creating state %s: %w", s.path, err)
 	}
 	if _, err := os.Stat(s.path); err == nil {
+		// A state made before oauthform wrote the .gitignore of its
+		// folder gets it now (MakeDir); best effort, so that a state
+		// in a folder this process cannot write to can still be read.
+		if ownedDir(dir) {
+			_ = writeGitignore(dir)
+		}
 		return false, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fail(err)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := MakeDir(dir); err != nil {
 		return fail(err)
 	}
 	tmp, err := os.CreateTemp(dir, filepath.Base(s.path)+".new-*") // 0600

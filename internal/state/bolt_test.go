@@ -217,6 +217,7 @@ func TestFileModes(t *testing.T) {
 		s.LockPath():       0o600,
 		s.BackupPath():     0o600,
 		path + ".serial":   0o600,
+		filepath.Join(filepath.Dir(path), GitignoreName): 0o600,
 	} {
 		if got := mode(t, p); got != want {
 			t.Errorf("mode of %s = %o, want %o", p, got, want)
@@ -231,7 +232,7 @@ func TestFileModes(t *testing.T) {
 	for _, e := range ents {
 		names = append(names, e.Name())
 	}
-	if got, want := strings.Join(names, " "), "state.db state.db.backup state.db.lock state.db.serial"; got != want {
+	if got, want := strings.Join(names, " "), ".gitignore state.db state.db.backup state.db.lock state.db.serial"; got != want {
 		t.Errorf("state folder holds %q, want %q", got, want)
 	}
 }

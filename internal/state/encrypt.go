@@ -390,9 +390,10 @@ func (s *BoltStore) holdsOpLock() bool {
 // reader or writer elsewhere that opened the old file meanwhile gets its
 // lock only then, finds the file replaced and opens the new one (view,
 // commit), so no write goes into the old file and no backup copies it.
-// (Windows, where the rename of an open file fails, has no state locks, so
-// no writes and no compaction.) The caller holds s.wmu and the operation
-// lock.
+// On Windows the rename over a file that is open (here src, held open for
+// that exclusion) is refused, so compact fails there and leaves the old
+// file, correct but with its freed pages not cleared; its callers report
+// that. The caller holds s.wmu and the operation lock.
 func (s *BoltStore) compact(then func()) (err error) {
 	fl := fileLock(s.path)
 	fl.Lock()

@@ -24,10 +24,11 @@ const (
 	connPollMax = 20 * time.Millisecond
 )
 
-// Lock implements Store. The lock is an exclusive flock on LockPath, held
-// until Unlock or Close, or until the process exits (the OS releases it, so
-// a crashed process leaves no stale lock). The holder writes its LockInfo
-// into the file for contenders to show.
+// Lock implements Store. The lock is an exclusive flock on LockPath (on
+// Windows, LockFileEx on one byte past its content: see flock_windows.go),
+// held until Unlock or Close, or until the process exits (the OS releases
+// it, so a crashed process leaves no stale lock). The holder writes its
+// LockInfo into the file for contenders to show.
 func (s *BoltStore) Lock(ctx context.Context, operation string) (*LockInfo, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -122,8 +123,16 @@ func (s *BoltStore) LockConn(ctx context.Context, conn string, wait time.Duratio
 		return nil, fmt.Errorf("locking connection %q in %s: %w", conn, s.path, errClosed)
 	}
 	lp := s.ConnLockPath(conn)
-	if err := os.MkdirAll(filepath.Dir(lp), 0o700); err != nil {
-		return nil, fmt.Errorf("locking connection %q: %w", conn, err)
+	if _, err := os.Stat(filepath.Dir(lp)); err != nil {
+		// The first connection lock; the state's folder, too, may be
+		// missing.
+		err := MakeDir(filepath.Dir(s.path))
+		if err == nil {
+			err = os.MkdirAll(filepath.Dir(lp), 0o700)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("locking connection %q: %w", conn, err)
+		}
 	}
 	f, err := flockWait(ctx, lp, wait, connPollMax)
 	if err != nil {
@@ -136,10 +145,12 @@ func (s *BoltStore) LockConn(ctx context.Context, conn string, wait time.Duratio
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed.Load() || s.connLocks[conn] != nil {
+		_ = funlock(f)
 		_ = f.Close()
 		return nil, fmt.Errorf("locking connection %q in %s: this store already holds it or is closed", conn, s.path)
 	}
 	if err := writeLockInfo(f, s.newLockInfo("refresh "+conn)); err != nil {
+		_ = funlock(f)
 		_ = f.Close()
 		return nil, fmt.Errorf("writing %s: %w", lp, err)
 	}
