@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,6 +40,13 @@ type emergencyTokens struct {
 	Expiry        time.Time `json:"expiry,omitzero"`
 	ExpiryAssumed bool      `json:"expiry_assumed,omitempty"`
 	GrantedScopes []string  `json:"granted_scopes,omitempty"`
+	// The grant's settings, so that a restore can recreate the record of
+	// a new grant the state could not take.
+	RedirectURI   string            `json:"redirect_uri,omitempty"`
+	Scopes        []string          `json:"scopes,omitempty"`
+	Params        map[string]string `json:"params,omitempty"`
+	RefreshBefore string            `json:"refresh_before,omitempty"`
+	Created       time.Time         `json:"created,omitzero"`
 }
 
 // writeEmergency writes rec's tokens to a new 0600 file in dir and returns
@@ -48,6 +56,10 @@ func writeEmergency(dir string, rec *state.Record, now time.Time) (string, error
 		Format: emergencyFormat, Conn: rec.Conn, Provider: rec.Provider, ClientID: rec.ClientID,
 		Written: now.UTC(), AccessToken: rec.Access.Reveal(), RefreshToken: rec.Refresh.Reveal(),
 		TokenType: rec.TokenType, Expiry: rec.Expiry, ExpiryAssumed: rec.ExpiryAssumed, GrantedScopes: rec.GrantedScopes,
+		RedirectURI: rec.RedirectURI, Scopes: rec.Scopes, Params: rec.Params, Created: rec.Created,
+	}
+	if rec.RefreshBefore != 0 {
+		e.RefreshBefore = rec.RefreshBefore.String()
 	}
 	b, err := json.MarshalIndent(e, "", "  ")
 	if err != nil {
@@ -143,6 +155,18 @@ func readEmergency(path string) (*emergencyTokens, error) {
 	return &e, nil
 }
 
+// newRecord is the record of the grant the file saved, without tokens
+// (apply puts them in) and without the client secret's fingerprint (the
+// next apply records it as an update).
+func (e *emergencyTokens) newRecord() *state.Record {
+	rec := &state.Record{Conn: e.Conn, Provider: e.Provider, ClientID: e.ClientID, RedirectURI: e.RedirectURI,
+		Scopes: slices.Clone(e.Scopes), Params: maps.Clone(e.Params), Created: e.Created}
+	if d, err := time.ParseDuration(e.RefreshBefore); err == nil {
+		rec.RefreshBefore = d
+	}
+	return rec
+}
+
 // apply puts the file's tokens into rec.
 func (e *emergencyTokens) apply(rec *state.Record) {
 	rec.Access, rec.Refresh = secret.New(e.AccessToken), secret.New(e.RefreshToken)
@@ -189,6 +213,10 @@ func Restore(ctx context.Context, st state.Store, path string, force bool) (stri
 	}
 	defer func() { _ = release() }()
 	rec, err := st.Get(ctx, e.Conn)
+	if errors.Is(err, state.ErrNotFound) && !e.Created.IsZero() {
+		// A new grant the state could not take: the file recreates it.
+		rec, err = e.newRecord(), nil
+	}
 	if err != nil {
 		return e.Conn, fmt.Errorf("restoring %s: %w", e.Conn, err)
 	}

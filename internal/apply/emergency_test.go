@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthform/oauthform/internal/config"
+	"github.com/oauthform/oauthform/internal/plan"
 	"github.com/oauthform/oauthform/internal/providers"
 	"github.com/oauthform/oauthform/internal/state"
 )
@@ -125,5 +127,56 @@ func TestRestoreRefusesForeignFiles(t *testing.T) {
 	}
 	if _, err := Restore(context.Background(), st, path, false); err == nil || !strings.Contains(err.Error(), "another-client") {
 		t.Errorf("tokens of another client: err = %v", err)
+	}
+}
+
+// A new grant whose tokens the state cannot take is not dropped: they go
+// to an emergency file, and restoring it recreates the connection, so the
+// next plan does not ask for the grant again.
+func TestGrantStateWriteFailureKeepsTheGrant(t *testing.T) {
+	w := newWorld(t)
+	conns := "connection \"c\" {\n  app = app.sms77\n  scopes = [\"sms\"]\n}\n"
+	if err := os.WriteFile(filepath.Join(w.dir, "main.oauth.hcl"), []byte(w.providerBlocks()+conns), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := config.Load(w.dir, config.Inputs{})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	ctx := context.Background()
+	lineage, err := w.store.Init(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, _ := w.store.Snapshot(ctx)
+	p, _ := plan.Diff(cfg, snap, w.now, plan.Options{})
+	st := &failingPuts{Store: w.store, fail: true}
+	dir := t.TempDir()
+	ex := &Executor{Store: st, Config: cfg, Lineage: lineage, Granter: w.g, Now: func() time.Time { return w.now }, EmergencyDir: dir,
+		NewClient: func(app *config.App) (*providers.Client, error) {
+			return &providers.Client{Profile: cfg.Providers[app.Provider], ClientID: app.ClientID,
+				ClientSecret: app.ClientSecret, RedirectURI: app.RedirectURI, Now: func() time.Time { return w.now }}, nil
+		}}
+	outs := ex.Run(ctx, p)
+	if len(outs) != 1 || outs[0].Err == nil || !strings.Contains(outs[0].Err.Error(), "oauthform state restore") {
+		t.Fatalf("outcomes = %+v, want the grant kept in an emergency file", outs)
+	}
+	path := regexp.MustCompile(`saved to (\S+) \(mode 0600\)`).FindStringSubmatch(outs[0].Err.Error())
+	if path == nil {
+		t.Fatalf("no emergency file named: %v", outs[0].Err)
+	}
+	if _, err := Restore(ctx, w.store, path[1], false); err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	snap, _ = w.store.Snapshot(ctx)
+	rec := snap.Records["c"]
+	if rec == nil || rec.Access.IsZero() || rec.RedirectURI != redirect {
+		t.Fatalf("restored record = %+v", rec)
+	}
+	p, _ = plan.Diff(cfg, snap, w.now, plan.Options{})
+	for _, a := range p.Actions {
+		if a.Kind == plan.Connect || a.Kind == plan.Reconnect {
+			t.Fatalf("after restoring the grant the plan asks for it again: %s %v", kinds(p), a.Reasons)
+		}
 	}
 }
