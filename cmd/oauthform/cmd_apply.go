@@ -454,13 +454,15 @@ func (op *operation) report(p *plan.Plan, outcomes []apply.Outcome, prog *progre
 	}
 	var notes []string
 	for _, o := range outcomes {
-		if o.Err == nil && o.Action.Kind == plan.Disconnect && !o.Action.CanRevoke && o.Action.Before != nil {
+		// What happened, not what the plan expected: a discovered
+		// revocation endpoint revokes although the plan could not know.
+		if o.Err == nil && o.Action.Kind == plan.Disconnect && !o.Revoked && o.Action.Before != nil {
 			notes = append(notes, fmt.Sprintf("%s (%s)", o.Action.Conn, o.Action.Before.Provider))
 		}
 	}
 	if len(notes) > 0 {
 		writeDiags(g, g.streams.Err, nil, hcl.Diagnostics{sourceless(hcl.DiagWarning, "Revoke these at the provider",
-			"oauthform forgot these connections, but their providers cannot revoke tokens remotely. "+
+			"oauthform forgot these connections, but their tokens were not revoked (the provider cannot revoke remotely, or no declared app could). "+
 				"Revoke the app's access in each provider's settings:\n\n  "+strings.Join(notes, "\n  "))})
 	}
 	out := g.streams.Out

@@ -74,6 +74,9 @@ type jsonChange struct {
 	Expiry          string       `json:"expiry,omitempty"`
 	HasRefreshToken bool         `json:"has_refresh_token"`
 	CanRevoke       *bool        `json:"can_revoke,omitempty"`
+	// RevokeByDiscovery: can_revoke is left out, the provider's discovery
+	// document decides at apply.
+	RevokeByDiscovery bool `json:"revoke_by_discovery,omitempty"`
 }
 
 func newJSONPlan(p *plan.Plan, diags hcl.Diagnostics) *jsonPlan {
@@ -120,10 +123,11 @@ func newJSONChange(a *plan.Action) jsonChange {
 	if !a.Expiry.IsZero() {
 		jc.Expiry = a.Expiry.UTC().Format(time.RFC3339)
 	}
-	if a.Kind == plan.Disconnect {
+	if a.Kind == plan.Disconnect && !a.RevokeByDiscovery {
 		cr := a.CanRevoke
 		jc.CanRevoke = &cr
 	}
+	jc.RevokeByDiscovery = a.RevokeByDiscovery
 	return jc
 }
 
@@ -254,6 +258,8 @@ func renderChange(w io.Writer, c jsonChange, now time.Time, pal palette) {
 		header += " (needs a person: browser grant)"
 	case c.CanRevoke != nil && *c.CanRevoke && c.Before != nil:
 		header += fmt.Sprintf(" (revoked at %s, then forgotten)", c.Before.Provider)
+	case c.RevokeByDiscovery && c.Before != nil:
+		header += fmt.Sprintf(" (revoked at %s if its discovery document offers revocation, then forgotten)", c.Before.Provider)
 	}
 	fmt.Fprintln(w, header)
 	for _, r := range c.Reasons {

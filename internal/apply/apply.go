@@ -42,6 +42,9 @@ type Outcome struct {
 	// Note is a message for the person (for a disconnect without remote
 	// revocation: revoke at the provider).
 	Note string
+	// Revoked, for a disconnect, says the grant is dead at the provider:
+	// revoked now, or found already dead.
+	Revoked bool
 }
 
 // Executor carries out a plan. The caller holds the state's operation
@@ -229,7 +232,7 @@ func (e *Executor) do(ctx context.Context, a *plan.Action, slots *wireSlots) Out
 	case plan.Update:
 		err = e.update(ctx, a)
 	case plan.Disconnect:
-		o.Note, err = e.disconnect(ctx, a)
+		o.Note, o.Revoked, err = e.disconnect(ctx, a)
 	default:
 		err = fmt.Errorf("%s %s: not a non-interactive action", a.Kind, a.Conn)
 	}
@@ -295,20 +298,19 @@ func (e *Executor) update(ctx context.Context, a *plan.Action) error {
 // disconnect revokes where the provider can and then forgets the record.
 // A revocation that fails (other than because the token is already dead)
 // keeps the record, so nothing is forgotten that may still be live.
-func (e *Executor) disconnect(ctx context.Context, a *plan.Action) (string, error) {
+func (e *Executor) disconnect(ctx context.Context, a *plan.Action) (note string, revoked bool, err error) {
 	release, err := e.Store.LockConn(ctx, a.Conn, DefaultLockWait)
 	if err != nil {
-		return "", fmt.Errorf("disconnecting %s: %w", a.Conn, err)
+		return "", false, fmt.Errorf("disconnecting %s: %w", a.Conn, err)
 	}
 	defer func() { _ = release() }()
 	rec, err := e.Store.Get(ctx, a.Conn)
 	if errors.Is(err, state.ErrNotFound) {
-		return "already gone from the state", nil
+		return "already gone from the state", true, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("disconnecting %s: %w", a.Conn, err)
+		return "", false, fmt.Errorf("disconnecting %s: %w", a.Conn, err)
 	}
-	note := ""
 	client, cerr := e.clientForRecord(rec)
 	switch {
 	case cerr != nil:
@@ -320,20 +322,20 @@ func (e *Executor) disconnect(ctx context.Context, a *plan.Action) (string, erro
 		case errors.Is(err, providers.ErrNoRevoke):
 			note = fmt.Sprintf("%s cannot revoke remotely: revoke the app's access in %s's settings", rec.Provider, rec.Provider)
 		case errors.As(err, &pe) && (pe.Kind == providers.KindInvalidToken || pe.Kind == providers.KindInvalidGrant):
-			note = "the token was already dead at the provider"
+			note, revoked = "the token was already dead at the provider", true
 		case err != nil:
-			return "", fmt.Errorf("disconnecting %s: %w (the connection stays in the state)", a.Conn, err)
+			return "", false, fmt.Errorf("disconnecting %s: %w (the connection stays in the state)", a.Conn, err)
 		default:
-			note = "revoked at " + rec.Provider
+			note, revoked = "revoked at "+rec.Provider, true
 		}
 	}
 	if err := e.Store.Delete(ctx, a.Conn); err != nil && !errors.Is(err, state.ErrNotFound) {
-		return note, fmt.Errorf("disconnecting %s: %w", a.Conn, err)
+		return note, revoked, fmt.Errorf("disconnecting %s: %w", a.Conn, err)
 	}
 	if err := Forget(e.dir(), a.Conn); err != nil {
-		return note, fmt.Errorf("disconnecting %s: %w", a.Conn, err)
+		return note, revoked, fmt.Errorf("disconnecting %s: %w", a.Conn, err)
 	}
-	return note, nil
+	return note, revoked, nil
 }
 
 // dir is the state's local folder (custody journal, emergency files).

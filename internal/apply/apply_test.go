@@ -219,8 +219,8 @@ connection "pb" {
 		t.Fatalf("plan after removing pb: %s", kinds(p))
 	}
 	mustSucceed(t, outs)
-	if !strings.Contains(outs[0].Note, "cannot revoke remotely") {
-		t.Errorf("note = %q", outs[0].Note)
+	if !strings.Contains(outs[0].Note, "cannot revoke remotely") || outs[0].Revoked {
+		t.Errorf("note = %q, revoked = %v: PhoneBurner cannot revoke", outs[0].Note, outs[0].Revoked)
 	}
 	snap, _ = w.store.Snapshot(context.Background())
 	if _, ok := snap.Records["pb"]; ok || len(snap.Records) != 1 {

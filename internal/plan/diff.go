@@ -322,6 +322,9 @@ func (d *differ) disconnect(name string, rec *state.Record, reasons []Reason) *A
 		Expiry:     rec.Expiry,
 		HasRefresh: !rec.Refresh.IsZero(),
 		CanRevoke:  p != nil && p.RevokeURL != "",
+		// An issuer-only provider's endpoints, revocation included, come
+		// from its discovery document when the apply runs.
+		RevokeByDiscovery: p != nil && p.RevokeURL == "" && p.Issuer != "" && p.TokenURL == "",
 	}
 }
 

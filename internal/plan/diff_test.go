@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/oauthform/oauthform/internal/config"
+	"github.com/oauthform/oauthform/internal/providers"
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
 )
@@ -307,6 +308,15 @@ func diffCases() map[string]testCase {
 			prior: snapshot(mailRec, gone),
 			want:  []*Action{disconnectAction(gone, true, ReasonNotDeclared)},
 		},
+		"disconnect, an issuer-only provider: its discovery document decides": func() testCase {
+			cfg := newConfig(mail)
+			acme := &providers.Profile{Name: "acme", Issuer: "https://auth.acme.example"}
+			cfg.Providers[acme.Name] = acme
+			r := withRec(gone, func(r *state.Record) { r.Provider = "acme" })
+			want := disconnectAction(r, false, ReasonNotDeclared)
+			want.RevokeByDiscovery = true
+			return testCase{cfg: cfg, prior: snapshot(mailRec, r), want: []*Action{want}}
+		}(),
 		"disconnect, provider cannot revoke": {
 			cfg:   newConfig(),
 			prior: snapshot(goneNarrow),

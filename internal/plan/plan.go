@@ -183,6 +183,9 @@ type Action struct {
 	// CanRevoke, for Disconnect, says whether the provider can revoke
 	// remotely; when false the user must revoke at the provider.
 	CanRevoke bool `json:"can_revoke"`
+	// RevokeByDiscovery, for Disconnect, says that whether the provider
+	// can revoke is known only from its discovery document, at apply.
+	RevokeByDiscovery bool `json:"revoke_by_discovery,omitempty"`
 }
 
 // Interactive reports whether the action needs a person.
