@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthform/oauthform/internal/providers"
 	"github.com/oauthform/oauthform/internal/providers/emulator"
 	"github.com/oauthform/oauthform/internal/state"
 )
@@ -269,6 +268,4 @@ func TestEnsureWaitsForAnswerOnCancel(t *testing.T) {
 	if after, _ := st.Get(context.Background(), "c"); after.InFlight == nil {
 		t.Fatal("an abandoned refresh left no intent in the record")
 	}
-	var pe *providers.Error
-	_ = errors.As(err, &pe)
 }

@@ -206,8 +206,8 @@ func (r *Refresher) refresh(ctx context.Context, rec *state.Record, client *prov
 	if err != nil {
 		answered()
 		var pe *providers.Error
-		answered := errors.As(err, &pe) && pe.Kind != providers.KindNetwork
-		if !answered && wrote.Load() {
+		gotAnswer := errors.As(err, &pe) && pe.Kind != providers.KindNetwork
+		if !gotAnswer && wrote.Load() {
 			return nil, r.recordUnanswered(wctx, rec, err, abandoned)
 		}
 		rec.InFlight = nil
