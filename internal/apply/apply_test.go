@@ -133,12 +133,16 @@ func (w *world) apply(conns string) (*plan.Plan, []Outcome, *config.Config) {
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
-	ex := &Executor{Store: w.store, Config: cfg, Lineage: lineage, Granter: w.g, Now: func() time.Time { return w.now }, Stop: w.stop,
+	return p, w.executor(cfg, w.store, lineage).Run(ctx, p), cfg
+}
+
+// executor runs plans of cfg against st with the world's granter and clock.
+func (w *world) executor(cfg *config.Config, st state.Store, lineage string) *Executor {
+	return &Executor{Store: st, Config: cfg, Lineage: lineage, Granter: w.g, Now: func() time.Time { return w.now }, Stop: w.stop,
 		NewClient: func(app *config.App) (*providers.Client, error) {
 			return &providers.Client{Profile: cfg.Providers[app.Provider], ClientID: app.ClientID,
 				ClientSecret: app.ClientSecret, RedirectURI: app.RedirectURI, Now: func() time.Time { return w.now }}, nil
 		}}
-	return p, ex.Run(ctx, p), cfg
 }
 
 func kinds(p *plan.Plan) string {

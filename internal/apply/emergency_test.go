@@ -152,11 +152,8 @@ func TestGrantStateWriteFailureKeepsTheGrant(t *testing.T) {
 	p, _ := plan.Diff(cfg, snap, w.now, plan.Options{})
 	st := &failingPuts{Store: w.store, fail: true}
 	dir := t.TempDir()
-	ex := &Executor{Store: st, Config: cfg, Lineage: lineage, Granter: w.g, Now: func() time.Time { return w.now }, EmergencyDir: dir,
-		NewClient: func(app *config.App) (*providers.Client, error) {
-			return &providers.Client{Profile: cfg.Providers[app.Provider], ClientID: app.ClientID,
-				ClientSecret: app.ClientSecret, RedirectURI: app.RedirectURI, Now: func() time.Time { return w.now }}, nil
-		}}
+	ex := w.executor(cfg, st, lineage)
+	ex.EmergencyDir = dir
 	outs := ex.Run(ctx, p)
 	if len(outs) != 1 || outs[0].Err == nil || !strings.Contains(outs[0].Err.Error(), "oauthform state restore") {
 		t.Fatalf("outcomes = %+v, want the grant kept in an emergency file", outs)
