@@ -706,3 +706,55 @@ func TestDiscover(t *testing.T) {
 		t.Error("want an error for a relative issuer")
 	}
 }
+
+// An OpenID Connect issuer serves only /.well-known/openid-configuration:
+// discovery falls back to it, checks its issuer, and when neither document
+// answers the error lists both addresses and what came back.
+func TestDiscoverOpenIDConfiguration(t *testing.T) {
+	var srv *httptest.Server
+	serve := true
+	var issuerInDoc string
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !serve || r.URL.Path != "/realms/main/.well-known/openid-configuration" {
+			http.NotFound(w, r)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"issuer": issuerInDoc, "authorization_endpoint": srv.URL + "/realms/main/auth",
+			"token_endpoint": srv.URL + "/realms/main/token", "revocation_endpoint": srv.URL + "/realms/main/revoke",
+		})
+	}))
+	t.Cleanup(srv.Close)
+	issuer := srv.URL + "/realms/main"
+	newClient := func() *Client {
+		p := Generic("kc")
+		p.Issuer = issuer
+		return &Client{Profile: p, ClientID: "id"}
+	}
+	issuerInDoc = issuer
+	c := newClient()
+	if err := c.Discover(context.Background()); err != nil {
+		t.Fatalf("Discover of an OpenID Connect issuer: %v", err)
+	}
+	if c.Profile.TokenURL != srv.URL+"/realms/main/token" || c.Profile.RevokeURL != srv.URL+"/realms/main/revoke" {
+		t.Errorf("profile = %+v", c.Profile)
+	}
+	issuerInDoc = "https://other.example/realms/main"
+	if err := newClient().Discover(context.Background()); err == nil || !strings.Contains(err.Error(), "other.example") {
+		t.Errorf("issuer mismatch in openid-configuration: err = %v", err)
+	}
+	serve = false
+	err := newClient().Discover(context.Background())
+	for _, want := range []string{
+		srv.URL + "/.well-known/oauth-authorization-server/realms/main",
+		srv.URL + "/realms/main/.well-known/openid-configuration",
+		"404",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("neither document answers: err = %v, want it to name %q", err, want)
+		}
+	}
+	if got, _ := OpenIDConfigurationURL("https://auth.example.com/"); got != "https://auth.example.com/.well-known/openid-configuration" {
+		t.Errorf("OpenIDConfigurationURL = %s", got)
+	}
+}

@@ -3,6 +3,7 @@ package providers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -35,34 +36,34 @@ func MetadataURL(issuer string) (string, error) {
 	return u.String(), nil
 }
 
+// OpenIDConfigurationURL is OpenID Connect Discovery 1.0 §4's address for
+// issuer: the well-known segment is appended to the issuer's path.
+func OpenIDConfigurationURL(issuer string) (string, error) {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("issuer %q is not an absolute URL", issuer)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/.well-known/openid-configuration"
+	u.RawPath = ""
+	return u.String(), nil
+}
+
 // Discover fills the endpoints the profile leaves empty from the issuer's
-// RFC 8414 metadata. It does nothing when there is no issuer or the
+// metadata: RFC 8414's document, then OpenID Connect's
+// openid-configuration. It does nothing when there is no issuer or the
 // authorize and token endpoints are already declared. The document's issuer
-// must equal the configured one (RFC 8414 §3.3), and every endpoint must be
-// https (or http to loopback). c.Profile is replaced by a filled copy.
+// must equal the configured one (RFC 8414 §3.3, OIDC Discovery §4.3), and
+// every endpoint must be https (or http to loopback). c.Profile is
+// replaced by a filled copy. When no document answers, the error lists
+// every address tried and what came back.
 func (c *Client) Discover(ctx context.Context) error {
 	p := c.Profile
 	if p.Issuer == "" || (p.AuthorizeURL != "" && p.TokenURL != "") {
 		return nil
 	}
-	where, err := MetadataURL(p.Issuer)
-	if err != nil {
-		return fmt.Errorf("discovering %s: %w", p.Name, err)
-	}
-	body, err := c.send(ctx, "discover", where, true, false, c.sent(), func(ctx context.Context) (*http.Request, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, where, nil)
-		if err == nil {
-			req.Header.Set("Accept", "application/json")
-		}
-		return req, err
-	})
+	m, where, err := c.fetchMetadata(ctx)
 	if err != nil {
 		return err
-	}
-	var m Metadata
-	if err := json.Unmarshal(body, &m); err != nil {
-		return &Error{Op: "discover", Provider: p.Name, Kind: KindMalformed, Err: err,
-			Message: fmt.Sprintf("%s is not an RFC 8414 metadata document: %v", where, err)}
 	}
 	if strings.TrimSuffix(m.Issuer, "/") != strings.TrimSuffix(p.Issuer, "/") {
 		return &Error{Op: "discover", Provider: p.Name, Kind: KindMalformed,
@@ -99,4 +100,41 @@ func (c *Client) Discover(ctx context.Context) error {
 	c.Profile = filled
 	c.issRequired = m.AuthorizationResponseIssParamSupported
 	return nil
+}
+
+// fetchMetadata reads the first metadata document that answers, RFC 8414's
+// then OpenID Connect's, and returns it with its address.
+func (c *Client) fetchMetadata(ctx context.Context) (*Metadata, string, error) {
+	p := c.Profile
+	var tried []string
+	var last error
+	for _, addr := range []func(string) (string, error){MetadataURL, OpenIDConfigurationURL} {
+		where, err := addr(p.Issuer)
+		if err != nil {
+			return nil, "", fmt.Errorf("discovering %s: %w", p.Name, err)
+		}
+		body, err := c.send(ctx, "discover", where, true, false, c.sent(), func(ctx context.Context) (*http.Request, error) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, where, nil)
+			if err == nil {
+				req.Header.Set("Accept", "application/json")
+			}
+			return req, err
+		})
+		if err == nil {
+			var m Metadata
+			if err = json.Unmarshal(body, &m); err == nil {
+				return &m, where, nil
+			}
+			err = fmt.Errorf("not a JSON metadata document: %w", err)
+		}
+		last = err
+		tried = append(tried, fmt.Sprintf("%s: %v", where, err))
+	}
+	kind := KindMalformed
+	var pe *Error
+	if errors.As(last, &pe) {
+		kind = pe.Kind
+	}
+	return nil, "", &Error{Op: "discover", Provider: p.Name, Kind: kind, Err: last,
+		Message: "no metadata document answered; tried " + strings.Join(tried, "; ")}
 }
