@@ -176,7 +176,9 @@ type custodyFile struct {
 // for an answer of about answerSize bytes, and syncs it. The file stays
 // open for answer.
 func (j *Journal) prepare(e CustodyEntry, answerSize int) (*custodyFile, error) {
-	if err := os.MkdirAll(j.Dir, 0o700); err != nil {
+	// A custody folder ignores itself in git (it holds tokens), wherever
+	// state_path put the state.
+	if err := state.MakeDir(j.Dir); err != nil {
 		return nil, fmt.Errorf("creating the custody folder: %w", err)
 	}
 	p := j.path(e.Conn)

@@ -269,3 +269,23 @@ func TestEnsureWaitsForAnswerOnCancel(t *testing.T) {
 		t.Fatal("an abandoned refresh left no intent in the record")
 	}
 }
+
+// The custody folder ignores itself in git wherever the state lives (a
+// state_path outside .oauthform too): it holds tokens.
+func TestCustodyFolderIgnoresItself(t *testing.T) {
+	dir := t.TempDir()
+	j := &Journal{Dir: CustodyDir(dir)}
+	cf, err := j.prepare(CustodyEntry{Conn: "c", Generation: 1}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf.close()
+	b, err := os.ReadFile(filepath.Join(j.Dir, ".gitignore"))
+	if err != nil || !strings.Contains(string(b), "*") {
+		t.Fatalf(".gitignore of the custody folder = %q, %v", b, err)
+	}
+	entries, err := j.List()
+	if err != nil || len(entries) != 1 || entries[0].Conn != "c" {
+		t.Fatalf("List = %+v, %v", entries, err)
+	}
+}
