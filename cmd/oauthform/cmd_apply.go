@@ -210,7 +210,7 @@ func (op *operation) handleInterrupts(ctx context.Context) (context.Context, fun
 	go func() {
 		defer close(finished)
 		soft := ctx.Done()
-		stopped := false
+		stopped, signals := false, 0
 		first := func() {
 			stopped, soft = true, nil
 			close(op.stop)
@@ -225,10 +225,15 @@ func (op *operation) handleInterrupts(ctx context.Context) (context.Context, fun
 			case <-quit:
 				return
 			case <-soft:
+				// ctx ends with the first signal (main's NotifyContext),
+				// which sigs receives too: only signals are counted.
 				first()
 			case <-sigs:
-				if !stopped {
-					first()
+				signals++
+				if signals == 1 {
+					if !stopped {
+						first()
+					}
 					continue
 				}
 				fmt.Fprintln(op.g.streams.Err, "Two interrupts received. Stopping now; everything finished so far is in the state.")

@@ -378,6 +378,9 @@ func TestCustodySignalDuringRefreshCommand(t *testing.T) {
 	if !strings.Contains(out.String(), "Waiting for the provider's answer to the refresh of "+custodyConn) {
 		t.Fatalf("the interrupt message does not name the refresh on the wire:\n%s", out)
 	}
+	if strings.Contains(out.String(), "Two interrupts") {
+		t.Fatalf("one SIGTERM was counted as two (the signal also ends main's context):\n%s", out)
+	}
 	if err != nil || !strings.Contains(out.String(), "Refresh complete!") {
 		t.Fatalf("refresh interrupted mid-flight = %v, want the answer stored\n%s", err, out)
 	}
