@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthform/oauthform/internal/providers"
 	"github.com/oauthform/oauthform/internal/providers/emulator"
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
@@ -47,35 +45,10 @@ const custodyConn = "sms_main"
 
 func newCustodyWorld(t *testing.T, answer time.Duration) *custodyWorld {
 	t.Helper()
-	emu, err := emulator.New(emulator.Options{Provider: "sms77",
-		Clients: []emulator.Client{{ID: "cid", Secret: "cs+abc/secret", RedirectURIs: []string{"http://127.0.0.1:8765/cb"}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	emu.SetFaults(emulator.Faults{AnswerLatency: answer})
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
-	b, _ := providers.Builtin("sms77")
-	p, _ := b.Rebase(srv.URL)
+	emu, _, cfg := crashProvider(t, "sms77", "cid", "cs+abc/secret", time.Now, emulator.Faults{AnswerLatency: answer})
+	fmt.Fprintf(cfg, "connection %q {\n  app    = app.cid\n  scopes = [\"sms\"]\n}\n", custodyConn)
 	dir := t.TempDir()
-	cfg := fmt.Sprintf(`provider "sms77" {
-  authorize_url = %q
-  token_url     = %q
-  revoke_url    = %q
-  check_url     = %q
-}
-app "sms" {
-  provider      = "sms77"
-  client_id     = "cid"
-  client_secret = "cs+abc/secret"
-  redirect_uri  = "http://127.0.0.1:8765/cb"
-}
-connection %q {
-  app    = app.sms
-  scopes = ["sms"]
-}
-`, p.AuthorizeURL, p.TokenURL, p.RevokeURL, p.CheckURL, custodyConn)
-	if err := os.WriteFile(filepath.Join(dir, "main.oauth.hcl"), []byte(cfg), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "main.oauth.hcl"), []byte(cfg.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	w := &custodyWorld{t: t, emu: emu, dir: dir, state: filepath.Join(dir, ".oauthform", "state.db"),
