@@ -252,29 +252,39 @@ func TestPurgeOncePerCommand(t *testing.T) {
 
 // TestUnlockAndClosePurge: a caller that deletes and never calls Purge
 // still leaves nothing behind: Unlock, or Close holding the lock, purges.
+// withDeleted opens the state at path with opts, writes the records keep
+// and gone under one operation, then deletes gone under a second one,
+// whose lock the returned store still holds: a purge is pending.
+func withDeleted(t *testing.T, path string, opts Options) *BoltStore {
+	t.Helper()
+	ctx := context.Background()
+	s := mustOpen(t, path, opts)
+	if _, err := s.Lock(ctx, "apply"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"keep", "gone"} {
+		if err := s.Put(ctx, forgetRecord(c)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Lock(ctx, "state rm"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestUnlockAndClosePurge(t *testing.T) {
 	for _, how := range []string{"Unlock", "Close"} {
 		t.Run(how, func(t *testing.T) {
 			ctx := context.Background()
 			path := statePath(t)
-			s := mustOpen(t, path, Options{Create: true})
-			if _, err := s.Lock(ctx, "apply"); err != nil {
-				t.Fatal(err)
-			}
-			for _, c := range []string{"keep", "gone"} {
-				if err := s.Put(ctx, forgetRecord(c)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := s.Unlock(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := s.Lock(ctx, "state rm"); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Delete(ctx, "gone"); err != nil {
-				t.Fatal(err)
-			}
+			s := withDeleted(t, path, Options{Create: true})
 			var err error
 			if how == "Unlock" {
 				// A cancelled context does not stop the purge.
@@ -301,24 +311,7 @@ func TestPurgeUnreadableBackup(t *testing.T) {
 	ctx := context.Background()
 	path := statePath(t)
 	var notes []string
-	s := mustOpen(t, path, Options{Create: true, Notify: func(m string) { notes = append(notes, m) }})
-	if _, err := s.Lock(ctx, "apply"); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []string{"keep", "gone"} {
-		if err := s.Put(ctx, forgetRecord(c)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.Unlock(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Lock(ctx, "state rm"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Delete(ctx, "gone"); err != nil {
-		t.Fatal(err)
-	}
+	s := withDeleted(t, path, Options{Create: true, Notify: func(m string) { notes = append(notes, m) }})
 	garbage := []byte("not a bbolt file, AT-gone-b7f3e1")
 	if err := os.WriteFile(s.BackupPath(), garbage, 0o600); err != nil {
 		t.Fatal(err)
