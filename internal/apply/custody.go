@@ -58,7 +58,8 @@ const (
 type CustodyEntry struct {
 	Format string `json:"format"`
 	Conn   string `json:"connection"`
-	// Lineage is the state's; a file of another state is ignored.
+	// Lineage is the state's, recorded with the answer; an answer of
+	// another state is ignored.
 	Lineage string `json:"lineage"`
 	// Grant is the Created time of the record the refresh belongs to: a
 	// new grant of the connection starts over.

@@ -159,15 +159,17 @@ func (r *Refresher) refresh(ctx context.Context, rec *state.Record, client *prov
 	if err := r.Store.Put(context.WithoutCancel(ctx), rec); err != nil {
 		return nil, fmt.Errorf("refreshing %s: not sent, the state cannot be written: %w", conn, err)
 	}
-	// 2. The custody file, sized for the answer.
-	sealer, _ := r.Store.(state.Custodian)
+	// 2. The custody file, sized for the answer (the record's plain
+	// encoding estimates it; the answer is sealed, and the lineage that
+	// binds it recorded, when it is kept).
 	var cf *custodyFile
-	if sealer != nil {
-		lineage, enc, err := sealer.SealRecord(ctx, rec)
+	if _, ok := r.Store.(state.Custodian); ok {
+		enc, err := state.EncodeRecord(rec)
 		if err == nil {
 			cf, err = r.journal().prepare(CustodyEntry{
-				Conn: conn, Lineage: lineage, Grant: rec.Created, Generation: flight.Generation, Flight: *flight,
+				Conn: conn, Grant: rec.Created, Generation: flight.Generation, Flight: *flight,
 			}, len(enc))
+			clear(enc)
 		}
 		if err != nil {
 			rec.InFlight = interrupted
@@ -256,10 +258,11 @@ func (r *Refresher) keep(ctx context.Context, cf *custodyFile, rec *state.Record
 	if cf == nil {
 		return errors.New("no custody journal")
 	}
-	_, enc, err := r.Store.(state.Custodian).SealRecord(ctx, rec)
+	lineage, enc, err := r.Store.(state.Custodian).SealRecord(ctx, rec)
 	if err != nil {
 		return err
 	}
+	cf.entry.Lineage = lineage
 	return cf.answer(enc, r.now())
 }
 
