@@ -283,8 +283,7 @@ func validTokenFast(ctx context.Context, g *globals, ta *tokenArgs) *state.Recor
 	return rec
 }
 
-// newClient builds the provider client of app, discovering its endpoints
-// when the provider is declared by issuer.
+// newClient builds the provider client of app.
 func newClient(ctx context.Context, g *globals, cfg *config.Config, app *config.App) (*providers.Client, error) {
 	p, ok := cfg.Providers[app.Provider]
 	if !ok {
@@ -310,9 +309,9 @@ func newClient(ctx context.Context, g *globals, cfg *config.Config, app *config.
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Discover(ctx); err != nil {
-		return nil, err
-	}
+	// Endpoints of a provider declared by issuer are discovered when they
+	// are needed (apply.Refresher, Executor), from the state's copy while
+	// it is fresh.
 	return c, nil
 }
 

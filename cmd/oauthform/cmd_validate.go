@@ -3,8 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/oauthform/oauthform/internal/config"
+	"github.com/oauthform/oauthform/internal/providers"
 )
 
 const validateHelp = `Usage: oauthform validate [options]
@@ -16,14 +21,17 @@ no value here (CI validates without secrets); plan and apply require one.
 
 Options:
   -json              Print diagnostics as JSON.
+  -online            Also fetch the discovery document of every provider
+                     declared by issuer, and report what fails.
   -var 'NAME=VALUE'  Set a variable (repeatable).
   -var-file=FILE     Read variables from an HCL file (repeatable).
 `
 
-func runValidate(_ context.Context, g *globals, args []string) int {
+func runValidate(ctx context.Context, g *globals, args []string) int {
 	fs := newFlagSet("validate")
 	var vars varFlags
 	asJSON := fs.Bool("json", false, "")
+	online := fs.Bool("online", false, "")
 	vars.register(fs)
 	help, diags := parseFlags(fs, args, validateHelp)
 	if help {
@@ -40,6 +48,9 @@ func runValidate(_ context.Context, g *globals, args []string) int {
 		cfg, cdiags := loadConfig(in)
 		diags = append(diags, cdiags...)
 		fm = files(cfg)
+		if *online && cfg != nil && !cdiags.HasErrors() {
+			diags = append(diags, discoveryDiags(ctx, g, cfg)...)
+		}
 	}
 	errs, warns := countDiags(diags)
 	if *asJSON {
@@ -69,4 +80,31 @@ func runValidate(_ context.Context, g *globals, args []string) int {
 		return exitError
 	}
 	return exitOK
+}
+
+// discoveryDiags fetches the metadata of every provider that takes its
+// endpoints from discovery (validate -online), one error per provider
+// whose discovery fails, at its issuer.
+func discoveryDiags(ctx context.Context, g *globals, cfg *config.Config) hcl.Diagnostics {
+	timeout, err := envDuration(requestTimeoutEnv)
+	if err != nil {
+		return errDiag("Invalid environment", err.Error())
+	}
+	var diags hcl.Diagnostics
+	for _, name := range slices.Sorted(maps.Keys(cfg.Providers)) {
+		p := cfg.Providers[name]
+		rng, declared := cfg.IssuerRange(name)
+		if !declared || p.Emulator || (p.AuthorizeURL != "" && p.TokenURL != "") {
+			continue
+		}
+		c := &providers.Client{Profile: p, Logger: g.log.Named("provider"), Timeout: timeout, Now: clock}
+		if err := c.Discover(ctx); err != nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Discovery failed", Subject: rng.Ptr(),
+				Detail: fmt.Sprintf("Provider %q takes its endpoints from its issuer's metadata, which could not be read: %v. "+
+					"Check the issuer, or declare authorize_url and token_url.", name, err),
+			})
+		}
+	}
+	return diags
 }

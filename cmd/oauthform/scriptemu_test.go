@@ -177,6 +177,7 @@ func (e *scriptEnv) start(ts *testscript.TestScript, provider string, args []str
 	var clients multiFlag
 	accessTTL := fs.Duration("access-ttl", 0, "")
 	rotate := fs.String("rotate", "", "")
+	issuerOnly := fs.Bool("issuer-only", false, "declare the provider by its issuer alone (discovery)")
 	fs.Var(&clients, "client", "ID,SECRET,REDIRECT")
 	ts.Check(fs.Parse(args))
 	opts := emulator.Options{Provider: provider, AccessTTL: *accessTTL, Now: e.now}
@@ -200,6 +201,9 @@ func (e *scriptEnv) start(ts *testscript.TestScript, provider string, args []str
 	ts.Defer(func() { _ = hs.Close() })
 	base := "http://" + ln.Addr().String()
 	block, err := emulatorProviderBlock(provider, srv, base)
+	if *issuerOnly {
+		block = fmt.Appendf(nil, "provider %q {\n  issuer = %q\n}\n", provider, base)
+	}
 	ts.Check(err)
 	ts.Check(os.WriteFile(ts.MkAbs("emulator_"+provider+".oauth.hcl"), block, 0o644))
 	e.mu.Lock()

@@ -64,6 +64,18 @@ type jsonConnection struct {
 	// the state does not: a refresh in flight or interrupted, tokens kept
 	// outside the state, a state gone back in time.
 	Custody *jsonCustody `json:"custody,omitempty"`
+	// Discovery: the endpoints an issuer-only provider's metadata gave,
+	// kept so that refreshes need not fetch it.
+	Discovery *jsonDiscovery `json:"discovery,omitempty"`
+}
+
+type jsonDiscovery struct {
+	Issuer    string `json:"issuer"`
+	Authorize string `json:"authorization_endpoint"`
+	Token     string `json:"token_endpoint"`
+	Revoke    string `json:"revocation_endpoint,omitempty"`
+	Userinfo  string `json:"userinfo_endpoint,omitempty"`
+	Fetched   string `json:"fetched"`
 }
 
 type jsonCustody struct {
@@ -114,6 +126,10 @@ func newJSONConnection(rec *state.Record, declared bool, showSensitive bool) jso
 	}
 	for k, v := range rec.Params {
 		jc.Params[k] = v
+	}
+	if d := rec.Discovery; d != nil {
+		jc.Discovery = &jsonDiscovery{Issuer: d.Issuer, Authorize: d.AuthorizeURL, Token: d.TokenURL,
+			Revoke: d.RevokeURL, Userinfo: d.CheckURL, Fetched: timeOrEmpty(d.Fetched)}
 	}
 	if showSensitive {
 		a, r := rec.Access.Reveal(), rec.Refresh.Reveal()
@@ -302,6 +318,9 @@ func renderConnection(w io.Writer, c jsonConnection, now time.Time) {
 	}
 	if c.Refreshed != "" {
 		row("refreshed", c.Refreshed)
+	}
+	if d := c.Discovery; d != nil {
+		row("discovered", fmt.Sprintf("from %s at %s", d.Issuer, d.Fetched))
 	}
 	if cu := c.Custody; cu != nil {
 		row("custody", cu.Detail)

@@ -312,6 +312,9 @@ func (e *Executor) disconnect(ctx context.Context, a *plan.Action) (note string,
 		return "", false, fmt.Errorf("disconnecting %s: %w", a.Conn, err)
 	}
 	client, cerr := e.clientForRecord(rec)
+	if cerr == nil {
+		cerr = client.DiscoverCached(ctx, cachedEndpoints(rec))
+	}
 	switch {
 	case cerr != nil:
 		note = fmt.Sprintf("not revoked: %v; revoke it at %s", cerr, rec.Provider)
@@ -393,6 +396,9 @@ func (e *Executor) grant(ctx context.Context, a *plan.Action, index, total int) 
 		return o
 	}
 	client, err := e.NewClient(c.App)
+	if err == nil {
+		err = client.Discover(ctx)
+	}
 	if err != nil {
 		o.Err = fmt.Errorf("connecting %s: %w", a.Conn, err)
 		return o
@@ -417,6 +423,7 @@ func (e *Executor) grant(ctx context.Context, a *plan.Action, index, total int) 
 		Status: state.StatusActive, Meta: metaOf(tok.Metadata),
 		Created: now, Refreshed: now,
 	}
+	keepDiscovery(rec, client)
 	o.Err = e.withRecord(ctx, a.Conn, func(old *state.Record) (bool, error) {
 		*old = *rec
 		return true, nil

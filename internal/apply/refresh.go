@@ -143,6 +143,9 @@ func (r *Refresher) Ensure(ctx context.Context, conn string, client *providers.C
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("refreshing %s: not sent: %w", conn, err)
 	}
+	if err := client.DiscoverCached(ctx, cachedEndpoints(rec)); err != nil {
+		return nil, fmt.Errorf("refreshing %s: not sent: %w", conn, err)
+	}
 	return r.refresh(ctx, rec, client)
 }
 
@@ -232,6 +235,7 @@ func (r *Refresher) refresh(ctx context.Context, rec *state.Record, client *prov
 	rec.LastError = nil
 	rec.Refreshed = r.now()
 	rec.Generation, rec.InFlight = flight.Generation, nil
+	keepDiscovery(rec, client)
 	// 4. The answer: the custody file first (its room is reserved), then
 	// the state. Neither write may be abandoned because the caller gave
 	// up: with a rotating provider the old refresh token is already dead.

@@ -153,6 +153,9 @@ func (l *loader) decodeProviders() {
 		content, diags := b.Body.Content(providerSchema)
 		l.diags = append(l.diags, diags...)
 		ok := !diags.HasErrors()
+		if attr, present := content.Attributes["issuer"]; present {
+			l.cfg.issuers[name] = attr.Expr.Range()
+		}
 		for _, attr := range sortedAttrs(content.Attributes) {
 			if !l.setKnob(p, attr) {
 				ok = false

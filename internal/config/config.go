@@ -59,6 +59,15 @@ type Config struct {
 	Connections map[string]*Connection
 
 	files map[string]*hcl.File
+	// issuers holds where each provider block sets its issuer.
+	issuers map[string]hcl.Range
+}
+
+// IssuerRange returns where provider name's block sets its issuer, for
+// diagnostics about its discovery.
+func (c *Config) IssuerRange(name string) (hcl.Range, bool) {
+	r, ok := c.issuers[name]
+	return r, ok
 }
 
 // Files returns the parsed source files by name, for rendering diagnostics

@@ -95,6 +95,7 @@ func emptyConfig(dir string) *Config {
 		Apps:        map[string]*App{},
 		Connections: map[string]*Connection{},
 		files:       map[string]*hcl.File{},
+		issuers:     map[string]hcl.Range{},
 	}
 }
 

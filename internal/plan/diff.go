@@ -313,7 +313,7 @@ func (d *differ) change(name string, conn *config.Connection, rec *state.Record)
 }
 
 func (d *differ) disconnect(name string, rec *state.Record, reasons []Reason) *Action {
-	p := d.cfg.Providers[rec.Provider]
+	canRevoke, byDiscovery := revocable(d.cfg.Providers[rec.Provider], rec)
 	return &Action{
 		Conn:       name,
 		Kind:       Disconnect,
@@ -321,11 +321,29 @@ func (d *differ) disconnect(name string, rec *state.Record, reasons []Reason) *A
 		Before:     d.beforeSide(rec),
 		Expiry:     rec.Expiry,
 		HasRefresh: !rec.Refresh.IsZero(),
-		CanRevoke:  p != nil && p.RevokeURL != "",
+		CanRevoke:  canRevoke,
 		// An issuer-only provider's endpoints, revocation included, come
-		// from its discovery document when the apply runs.
-		RevokeByDiscovery: p != nil && p.RevokeURL == "" && p.Issuer != "" && p.TokenURL == "",
+		// from its discovery document when the apply runs; the record
+		// keeps what the last one found.
+		RevokeByDiscovery: byDiscovery,
 	}
+}
+
+// revocable says whether rec's tokens can be revoked at provider p, and
+// whether that is only known once p's discovery runs (no copy of its
+// metadata in the record).
+func revocable(p *providers.Profile, rec *state.Record) (can, byDiscovery bool) {
+	switch {
+	case p == nil:
+		return false, false
+	case p.RevokeURL != "":
+		return true, false
+	case p.Issuer == "" || p.TokenURL != "":
+		return false, false
+	case rec.Discovery != nil && providers.SameIssuer(rec.Discovery.Issuer, p.Issuer):
+		return rec.Discovery.RevokeURL != "", false
+	}
+	return false, true
 }
 
 func (d *differ) destroy(name string, conn *config.Connection, rec *state.Record) *Action {

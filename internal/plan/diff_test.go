@@ -317,6 +317,30 @@ func diffCases() map[string]testCase {
 			want.RevokeByDiscovery = true
 			return testCase{cfg: cfg, prior: snapshot(mailRec, r), want: []*Action{want}}
 		}(),
+		"disconnect, an issuer-only provider whose metadata the record keeps: exact": func() testCase {
+			cfg := newConfig(mail)
+			acme := &providers.Profile{Name: "acme", Issuer: "https://auth.acme.example"}
+			cfg.Providers[acme.Name] = acme
+			with := withRec(gone, func(r *state.Record) {
+				r.Conn, r.Provider = "with", "acme"
+				r.Discovery = &state.Discovery{Issuer: acme.Issuer + "/", TokenURL: acme.Issuer + "/token", RevokeURL: acme.Issuer + "/revoke"}
+			})
+			without := withRec(gone, func(r *state.Record) {
+				r.Conn, r.Provider = "without", "acme"
+				r.Discovery = &state.Discovery{Issuer: acme.Issuer, TokenURL: acme.Issuer + "/token"}
+			})
+			// Metadata of another issuer (the provider block changed) says
+			// nothing about this one.
+			other := withRec(gone, func(r *state.Record) {
+				r.Conn, r.Provider = "other", "acme"
+				r.Discovery = &state.Discovery{Issuer: "https://old.example", RevokeURL: "https://old.example/revoke"}
+			})
+			wantOther := disconnectAction(other, false, ReasonNotDeclared)
+			wantOther.RevokeByDiscovery = true
+			return testCase{cfg: cfg, prior: snapshot(mailRec, with, without, other), want: []*Action{
+				wantOther, disconnectAction(with, true, ReasonNotDeclared), disconnectAction(without, false, ReasonNotDeclared),
+			}}
+		}(),
 		"disconnect, provider cannot revoke": {
 			cfg:   newConfig(),
 			prior: snapshot(goneNarrow),

@@ -69,6 +69,8 @@ type Client struct {
 	// issRequired is set by Discover when the server promises `iss` in
 	// every authorization response (RFC 9207).
 	issRequired bool
+	// discovered is what Discover found.
+	discovered *Endpoints
 }
 
 // AuthRequest is one authorization request in flight: the URL a person

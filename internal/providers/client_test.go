@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -756,5 +757,70 @@ func TestDiscoverOpenIDConfiguration(t *testing.T) {
 	}
 	if got, _ := OpenIDConfigurationURL("https://auth.example.com/"); got != "https://auth.example.com/.well-known/openid-configuration" {
 		t.Errorf("OpenIDConfigurationURL = %s", got)
+	}
+}
+
+// Endpoints kept from an earlier discovery are used without a fetch while
+// they are fresh; older ones are fetched again, and used (with a warning)
+// when the fetch fails; another issuer's are ignored.
+func TestDiscoverCached(t *testing.T) {
+	var fetches atomic.Int32
+	up := true
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		if !up || r.URL.Path != "/.well-known/oauth-authorization-server" {
+			http.NotFound(w, r)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"issuer": srv.URL, "authorization_endpoint": srv.URL + "/authorize", "token_endpoint": srv.URL + "/token",
+		})
+	}))
+	t.Cleanup(srv.Close)
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	newClient := func() *Client {
+		p := Generic("acme")
+		p.Issuer = srv.URL
+		return &Client{Profile: p, ClientID: "id", Now: func() time.Time { return now }}
+	}
+	cached := &Endpoints{Issuer: srv.URL + "/", AuthorizeURL: srv.URL + "/a-kept", TokenURL: srv.URL + "/t-kept",
+		RevokeURL: srv.URL + "/r-kept", Fetched: now.Add(-time.Hour)}
+	ctx := context.Background()
+
+	c := newClient()
+	if err := c.DiscoverCached(ctx, cached); err != nil {
+		t.Fatal(err)
+	}
+	if fetches.Load() != 0 || c.Profile.TokenURL != srv.URL+"/t-kept" || c.Profile.RevokeURL != srv.URL+"/r-kept" {
+		t.Errorf("fresh cache: %d fetches, profile %+v; want none and the kept endpoints", fetches.Load(), c.Profile)
+	}
+
+	stale := *cached
+	stale.Fetched = now.Add(-DiscoveryMaxAge - time.Minute)
+	c = newClient()
+	if err := c.DiscoverCached(ctx, &stale); err != nil {
+		t.Fatal(err)
+	}
+	if fetches.Load() != 1 || c.Profile.TokenURL != srv.URL+"/token" || c.Profile.RevokeURL != "" {
+		t.Errorf("stale cache: %d fetches, profile %+v; want one fetch and the served endpoints", fetches.Load(), c.Profile)
+	}
+	if d := c.Discovered(); d == nil || !d.Fetched.Equal(now) || d.TokenURL != srv.URL+"/token" {
+		t.Errorf("Discovered() = %+v, want the fetched endpoints at %v", d, now)
+	}
+
+	up = false
+	c = newClient()
+	if err := c.DiscoverCached(ctx, &stale); err != nil {
+		t.Fatalf("stale cache while the metadata is down: %v", err)
+	}
+	if c.Profile.TokenURL != srv.URL+"/t-kept" {
+		t.Errorf("stale cache, metadata down: profile %+v; want the kept endpoints", c.Profile)
+	}
+
+	other := *cached
+	other.Issuer = "https://other.example"
+	if err := newClient().DiscoverCached(ctx, &other); err == nil {
+		t.Error("another issuer's endpoints were used while the metadata is down")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Metadata is the part of an RFC 8414 authorization server metadata
@@ -48,27 +49,103 @@ func OpenIDConfigurationURL(issuer string) (string, error) {
 	return u.String(), nil
 }
 
+// Endpoints are what discovery found for an issuer, with the time they
+// were fetched. A state keeps them with each connection's record so that a
+// refresh or a revocation does not fetch the metadata every time.
+type Endpoints struct {
+	Issuer       string
+	AuthorizeURL string
+	TokenURL     string
+	RevokeURL    string
+	CheckURL     string
+	// IssRequired: the server promises `iss` in authorization responses
+	// (RFC 9207).
+	IssRequired bool
+	Fetched     time.Time
+}
+
+// DiscoveryMaxAge is how long endpoints found by discovery are used
+// without fetching the metadata again.
+const DiscoveryMaxAge = 24 * time.Hour
+
 // Discover fills the endpoints the profile leaves empty from the issuer's
 // metadata: RFC 8414's document, then OpenID Connect's
 // openid-configuration. It does nothing when there is no issuer or the
 // authorize and token endpoints are already declared. The document's issuer
 // must equal the configured one (RFC 8414 §3.3, OIDC Discovery §4.3), and
 // every endpoint must be https (or http to loopback). c.Profile is
-// replaced by a filled copy. When no document answers, the error lists
-// every address tried and what came back.
+// replaced by a filled copy, and [Client.Discovered] returns what was
+// found. When no document answers, the error lists every address tried and
+// what came back.
 func (c *Client) Discover(ctx context.Context) error {
+	return c.DiscoverCached(ctx, nil)
+}
+
+// DiscoverCached is Discover using cached, endpoints an earlier discovery
+// of the same issuer found, instead of fetching while they are younger
+// than DiscoveryMaxAge. Older ones are fetched again; when that fails they
+// are used, with a warning in the log, rather than leave a connection
+// unrefreshable while its provider's metadata is down.
+func (c *Client) DiscoverCached(ctx context.Context, cached *Endpoints) error {
 	p := c.Profile
 	if p.Issuer == "" || (p.AuthorizeURL != "" && p.TokenURL != "") {
 		return nil
 	}
+	if cached != nil && !SameIssuer(cached.Issuer, p.Issuer) {
+		cached = nil
+	}
+	now := c.now()
+	if cached != nil && !cached.Fetched.After(now) && now.Sub(cached.Fetched) < DiscoveryMaxAge {
+		return c.useEndpoints(*cached, "the endpoints kept in the state")
+	}
+	e, where, err := c.fetchEndpoints(ctx)
+	if err != nil {
+		if cached == nil {
+			return err
+		}
+		c.logger().Warn("discovery failed; using the endpoints found earlier", "provider", p.Name,
+			"fetched", cached.Fetched.UTC().Format(time.RFC3339), "error", err)
+		return c.useEndpoints(*cached, "the endpoints kept in the state")
+	}
+	return c.useEndpoints(e, where)
+}
+
+// Discovered returns the endpoints Discover found (fetched or cached), or
+// nil when the profile was not filled by discovery.
+func (c *Client) Discovered() *Endpoints {
+	if c.discovered == nil {
+		return nil
+	}
+	e := *c.discovered
+	return &e
+}
+
+// SameIssuer compares two issuer identifiers, ignoring a trailing slash.
+func SameIssuer(a, b string) bool {
+	return strings.TrimSuffix(a, "/") == strings.TrimSuffix(b, "/")
+}
+
+// fetchEndpoints fetches the issuer's metadata and checks its issuer.
+func (c *Client) fetchEndpoints(ctx context.Context) (Endpoints, string, error) {
+	p := c.Profile
 	m, where, err := c.fetchMetadata(ctx)
 	if err != nil {
-		return err
+		return Endpoints{}, "", err
 	}
-	if strings.TrimSuffix(m.Issuer, "/") != strings.TrimSuffix(p.Issuer, "/") {
-		return &Error{Op: "discover", Provider: p.Name, Kind: KindMalformed,
+	if !SameIssuer(m.Issuer, p.Issuer) {
+		return Endpoints{}, "", &Error{Op: "discover", Provider: p.Name, Kind: KindMalformed,
 			Message: fmt.Sprintf("the metadata names issuer %q, not %q (RFC 8414 §3.3)", m.Issuer, p.Issuer)}
 	}
+	return Endpoints{
+		Issuer: p.Issuer, AuthorizeURL: m.AuthorizationEndpoint, TokenURL: m.TokenEndpoint,
+		RevokeURL: m.RevocationEndpoint, CheckURL: m.UserinfoEndpoint,
+		IssRequired: m.AuthorizationResponseIssParamSupported, Fetched: c.now(),
+	}, where, nil
+}
+
+// useEndpoints fills the profile's empty endpoints from e, found at where.
+func (c *Client) useEndpoints(e Endpoints, where string) error {
+	p := c.Profile
 	filled := p.Clone()
 	for _, f := range []struct {
 		name      string
@@ -76,10 +153,10 @@ func (c *Client) Discover(ctx context.Context) error {
 		v         string
 		mandatory bool
 	}{
-		{"authorization_endpoint", &filled.AuthorizeURL, m.AuthorizationEndpoint, true},
-		{"token_endpoint", &filled.TokenURL, m.TokenEndpoint, true},
-		{"revocation_endpoint", &filled.RevokeURL, m.RevocationEndpoint, false},
-		{"userinfo_endpoint", &filled.CheckURL, m.UserinfoEndpoint, false},
+		{"authorization_endpoint", &filled.AuthorizeURL, e.AuthorizeURL, true},
+		{"token_endpoint", &filled.TokenURL, e.TokenURL, true},
+		{"revocation_endpoint", &filled.RevokeURL, e.RevokeURL, false},
+		{"userinfo_endpoint", &filled.CheckURL, e.CheckURL, false},
 	} {
 		if *f.dst != "" {
 			continue
@@ -98,7 +175,8 @@ func (c *Client) Discover(ctx context.Context) error {
 		*f.dst = f.v
 	}
 	c.Profile = filled
-	c.issRequired = m.AuthorizationResponseIssParamSupported
+	c.issRequired = e.IssRequired
+	c.discovered = &e
 	return nil
 }
 

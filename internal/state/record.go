@@ -50,6 +50,8 @@ type recordV1 struct {
 	// Record); older builds ignore them.
 	Generation uint64  `json:"generation,omitempty"`
 	InFlight   *Flight `json:"in_flight,omitempty"`
+	// Discovery: see Record; older builds ignore it.
+	Discovery *Discovery `json:"discovery,omitempty"`
 
 	// In an encrypted state (format 2) the three secret fields above are
 	// absent: Sealed holds them (sealedV1, sealed with the state's key and
@@ -129,6 +131,7 @@ func encodeRecord(rec *Record, sl *sealer) ([]byte, error) {
 		Refreshed:        rec.Refreshed,
 		Generation:       rec.Generation,
 		InFlight:         rec.InFlight,
+		Discovery:        rec.Discovery,
 	}
 	if rec.RefreshBefore != 0 {
 		v.RefreshBefore = rec.RefreshBefore.String()
@@ -274,6 +277,7 @@ func (v *recordV1) toRecord(conn string, encrypted bool, sl *sealer) (*Record, e
 		Refreshed:        v.Refreshed,
 		Generation:       v.Generation,
 		InFlight:         v.InFlight,
+		Discovery:        v.Discovery,
 	}
 	if encrypted {
 		if err := v.unseal(r, conn, sl); err != nil {

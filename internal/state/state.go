@@ -172,6 +172,10 @@ type Record struct {
 	// it means the refresh was interrupted: its answer never reached the
 	// state, and the provider may have rotated the refresh token.
 	InFlight *Flight
+	// Discovery holds the endpoints of a provider declared by issuer, as
+	// its metadata gave them, so that refreshes and plan need not fetch
+	// it; nil for providers whose endpoints are declared.
+	Discovery *Discovery
 
 	// Sealed is set on a record read from an encrypted state by a store
 	// without the passphrase. Its metadata is real; its secrets are not
@@ -196,6 +200,19 @@ type Flight struct {
 // String describes the flight for messages.
 func (f *Flight) String() string {
 	return fmt.Sprintf("at %s by process %d on %s", f.Since.UTC().Format(time.RFC3339), f.PID, f.Host)
+}
+
+// Discovery is what a provider's discovery document gave for the
+// connection's last grant or refresh (RFC 8414 / OpenID Connect
+// Discovery), and when it was fetched.
+type Discovery struct {
+	Issuer       string    `json:"issuer"`
+	AuthorizeURL string    `json:"authorization_endpoint"`
+	TokenURL     string    `json:"token_endpoint"`
+	RevokeURL    string    `json:"revocation_endpoint,omitempty"`
+	CheckURL     string    `json:"userinfo_endpoint,omitempty"`
+	IssRequired  bool      `json:"iss_required,omitempty"`
+	Fetched      time.Time `json:"fetched"`
 }
 
 // Snapshot is a consistent read of the whole state.
