@@ -20,6 +20,7 @@ import (
 	"github.com/oauthform/oauthform/internal/grant"
 	"github.com/oauthform/oauthform/internal/plan"
 	"github.com/oauthform/oauthform/internal/providers"
+	"github.com/oauthform/oauthform/internal/providers/emulator"
 	"github.com/oauthform/oauthform/internal/state"
 )
 
@@ -533,7 +534,7 @@ func (c *cliGranter) Grant(ctx context.Context, req apply.GrantRequest) (*provid
 	}
 	switch {
 	case req.Client.Profile.Emulator:
-		c.r.Browser = &grant.HTTPBrowser{Approve: true}
+		c.r.Browser = &emulator.Browser{Approve: true}
 	case c.a.noBrowser:
 		c.r.Browser = nil
 	default:

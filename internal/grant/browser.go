@@ -4,23 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
 	"time"
-
-	"github.com/oauthform/oauthform/internal/providers/emulator"
 )
 
 // Browser opens an authorization URL for the person.
 //
 // [Runner.Run] calls Open in its own goroutine while it waits for the
 // callback, so Open may block until the authorization is done
-// ([HTTPBrowser] does); ctx ends when the grant ends, and Run waits for
+// (the emulators' in-process browser does); ctx ends when the grant ends, and Run waits for
 // Open to return before it returns. An error from Open is not fatal: Run
 // tells the person to open the printed URL by hand. Implementations must
 // not put the URL (it carries the state) in their errors.
@@ -119,46 +115,6 @@ func commandLine(argv []string, url string) []string {
 		out = append(out, url)
 	}
 	return out
-}
-
-// HTTPBrowser is an in-process browser for the quickstart's emulators and
-// for tests: it loads an emulator's consent page, clicks Approve (or Deny),
-// and follows the redirect to the callback, the way a person's browser
-// would. Its Open returns once the callback has been answered, which
-// [Runner.Run] allows for by calling Open in its own goroutine.
-type HTTPBrowser struct {
-	// HTTP is the client for both the consent page and the callback; nil
-	// means http.DefaultClient.
-	HTTP *http.Client
-	// Approve clicks Approve; false clicks Deny.
-	Approve bool
-}
-
-// Open authorizes at the consent page behind authURL and delivers the
-// callback. Any answer from the callback counts as delivered; its page is
-// read and discarded.
-func (b HTTPBrowser) Open(ctx context.Context, authURL string) error {
-	hc := b.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	cb, err := emulator.Consent(ctx, hc, authURL, b.Approve)
-	if err != nil {
-		return fmt.Errorf("at the consent page: %w", stripURL(err))
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cb.String(), nil)
-	if err != nil {
-		return fmt.Errorf("following the redirect to the callback: %w", err)
-	}
-	req.Header.Set("Accept", "text/html")
-	resp, err := hc.Do(req)
-	if err != nil {
-		// The URL carries the code: name only where it went.
-		return fmt.Errorf("following the redirect to the callback %s://%s%s: %w", cb.Scheme, cb.Host, cb.Path, stripURL(err))
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	return nil
 }
 
 // stripURL returns the cause of a *url.Error, whose message carries the

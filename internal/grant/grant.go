@@ -184,7 +184,7 @@ func (s *session) printURL() {
 }
 
 // startBrowser opens the authorization URL in its own goroutine, because
-// an opener may block until the callback is answered ([HTTPBrowser]). The
+// an opener may block until the callback is answered (the emulators' in-process browser). The
 // goroutine is bound to the session's context; Open's error arrives on
 // errc (nil when there is no browser: a nil channel never delivers), and
 // wait blocks until the goroutine has ended.

@@ -30,7 +30,7 @@ func TestLoopbackHTTPBrowser(t *testing.T) {
 			f := newFixture(t, provider, redirect)
 			var out bytes.Buffer
 			var addr string
-			r := &Runner{Out: &out, Browser: HTTPBrowser{HTTP: f.srv.Client(), Approve: true}, Timeout: 10 * time.Second,
+			r := &Runner{Out: &out, Browser: emulator.Browser{HTTP: f.srv.Client(), Approve: true}, Timeout: 10 * time.Second,
 				ListenHook: func(a string) { addr = a }}
 			req := f.request("sms_main")
 			req.Index, req.Total = 2, 3
@@ -105,7 +105,7 @@ func TestLoopbackDeny(t *testing.T) {
 	t.Run("HTTPBrowser", func(t *testing.T) {
 		redirect := loopbackRedirect(t)
 		f := newFixture(t, "sms77", redirect)
-		r := &Runner{Browser: HTTPBrowser{HTTP: f.srv.Client(), Approve: false}, Timeout: 10 * time.Second}
+		r := &Runner{Browser: emulator.Browser{HTTP: f.srv.Client(), Approve: false}, Timeout: 10 * time.Second}
 		_, err := r.Run(context.Background(), f.request("sms_main"))
 		var pe *providers.Error
 		if !errors.As(err, &pe) || pe.Kind != providers.KindAccessDenied || pe.Op != "authorize" {
@@ -181,7 +181,7 @@ func TestLoopbackWrongStateKeepsWaiting(t *testing.T) {
 			}
 			got = append(got, a)
 		}
-		return HTTPBrowser{HTTP: f.srv.Client(), Approve: true}.Open(ctx, u)
+		return emulator.Browser{HTTP: f.srv.Client(), Approve: true}.Open(ctx, u)
 	})
 	r := &Runner{Browser: browser, Timeout: 10 * time.Second}
 	tok, err := r.Run(context.Background(), f.request("sms_main"))
@@ -368,7 +368,7 @@ func TestLoopbackHosts(t *testing.T) {
 			redirect := fmt.Sprintf("http://%s:%d/cb", c.host, port)
 			f := newFixture(t, "sms77", redirect)
 			var addr string
-			r := &Runner{Browser: HTTPBrowser{HTTP: f.srv.Client(), Approve: true}, Timeout: 10 * time.Second,
+			r := &Runner{Browser: emulator.Browser{HTTP: f.srv.Client(), Approve: true}, Timeout: 10 * time.Second,
 				ListenHook: func(a string) { addr = a }}
 			if _, err := r.Run(context.Background(), f.request("c")); err != nil {
 				t.Fatalf("Run: %v", err)
@@ -397,7 +397,7 @@ func TestGranter(t *testing.T) {
 	redirect := loopbackRedirect(t)
 	f := newFixture(t, "sms77", redirect)
 	var out bytes.Buffer
-	var g apply.Granter = &Runner{Out: &out, Browser: HTTPBrowser{HTTP: f.srv.Client(), Approve: true}, Timeout: 10 * time.Second}
+	var g apply.Granter = &Runner{Out: &out, Browser: emulator.Browser{HTTP: f.srv.Client(), Approve: true}, Timeout: 10 * time.Second}
 	tok, err := g.Grant(context.Background(), apply.GrantRequest{Conn: "sms_main", Provider: "sms77", Client: f.client,
 		Scopes: []string{"sms"}, Index: 3, Total: 4})
 	if err != nil || tok.AccessToken.IsZero() {
@@ -458,7 +458,7 @@ func TestLoopbackPreconnectDoesNotDelay(t *testing.T) {
 			return err
 		}
 		pre = c
-		return HTTPBrowser{HTTP: f.srv.Client(), Approve: true}.Open(ctx, u)
+		return emulator.Browser{HTTP: f.srv.Client(), Approve: true}.Open(ctx, u)
 	})
 	r := &Runner{Browser: browser, Timeout: 10 * time.Second}
 	start := time.Now()
