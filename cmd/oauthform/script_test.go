@@ -26,6 +26,7 @@ func TestMain(m *testing.M) {
 	testscript.Main(pgtestMain{m}, map[string]func(){
 		"oauthform":   scriptOAuthform,
 		"testbrowser": testBrowser,
+		"oidcbrowser": oidcBrowser,
 		"holdlock":    holdLock,
 	})
 }
