@@ -253,8 +253,12 @@ connection "me" {
 	}
 	last := issued[1]
 
+	// The state keeps the discovered endpoints, so plan knows the OP
+	// revokes without fetching its metadata.
 	out, _ = run("plan", "-destroy", "-json")
-	t.Logf("plan -destroy -json:\n%s", out)
+	if !strings.Contains(out, `"can_revoke": true`) || strings.Contains(out, "revoke_by_discovery") {
+		t.Errorf("plan -destroy -json does not say the OP can revoke:\n%s", out)
+	}
 
 	out, errOut := run("destroy", "-auto-approve")
 	if !strings.Contains(out, "Destroy complete! 1 disconnected.") || !strings.Contains(out+errOut, "revoked at zitadel") {

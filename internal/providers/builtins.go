@@ -1,7 +1,7 @@
 package providers
 
-// The built-in profiles follow the binding decisions in shared/providers.md,
-// which are drawn from each provider's own documentation.
+// The built-in profiles follow each provider's own documentation, quirk
+// by quirk (docs/providers.md; `oauthform providers` lists them).
 
 var sms77Scopes = []string{
 	"analytics", "balance", "contacts", "hooks", "journal", "lookup",

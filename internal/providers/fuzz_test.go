@@ -21,8 +21,8 @@ import (
 
 // Fuzz targets for what oauthform reads from the outside: the callback's
 // query, token-endpoint answers and error bodies. Their seed corpora are in
-// testdata/fuzz/<target>; the realistic ones come from shared/providers.md
-// and the emulators' error shapes.
+// testdata/fuzz/<target>; the realistic ones come from the providers'
+// documented answers and the emulators' error shapes.
 
 // Secrets sent by the fuzzed requests. Every one is at least 4 bytes, so
 // scrub applies to it.

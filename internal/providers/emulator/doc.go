@@ -1,7 +1,7 @@
 // Package emulator runs faithful local imitations of the OAuth 2.0
 // providers oauthform knows, so that the project's OAuth client is tested
-// against servers written independently from the provider documentation
-// (the seeds in shared/seeds and the decision table in shared/providers.md).
+// against servers written independently from each provider's own
+// documentation, not from oauthform's client.
 //
 // The entry point is [New], which returns a [Server] (an [http.Handler]) for
 // one provider. A server answers on the exact paths of the provider's real
