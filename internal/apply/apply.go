@@ -411,19 +411,7 @@ func (e *Executor) grant(ctx context.Context, a *plan.Action, index, total int) 
 		o.Err = fmt.Errorf("connecting %s: %w", a.Conn, err)
 		return o
 	}
-	now := e.now()
-	assumed := client.Profile.AssumeExpiry(tok, c.TokenLifetime, now)
-	rec := &state.Record{
-		Conn: a.Conn, Provider: c.App.Provider, ClientID: c.App.ClientID,
-		ClientSecretHash: state.HashSecret(e.Lineage, c.App.ClientSecret),
-		RedirectURI:      c.App.RedirectURI,
-		Scopes:           slices.Clone(c.Scopes), GrantedScopes: tok.Scopes,
-		Params: c.Params, RefreshBefore: c.RefreshBefore,
-		Access: tok.AccessToken, Refresh: tok.RefreshToken, TokenType: tok.TokenType, Expiry: tok.Expiry, ExpiryAssumed: assumed,
-		Status: state.StatusActive, Meta: metaOf(tok.Metadata),
-		Created: now, Refreshed: now,
-	}
-	keepDiscovery(rec, client)
+	rec := grantRecord(a.Conn, c, client, tok, e.Lineage, e.now())
 	o.Err = e.withRecord(ctx, a.Conn, func(old *state.Record) (bool, error) {
 		*old = *rec
 		return true, nil
@@ -432,6 +420,26 @@ func (e *Executor) grant(ctx context.Context, a *plan.Action, index, total int) 
 		o.Err = e.keepGrant(ctx, client, rec, o.Err)
 	}
 	return o
+}
+
+// grantRecord is the record of a new grant of connection name (declared
+// as c), whose tokens client obtained: it matches the configuration, so
+// the next plan shows no change for it.
+func grantRecord(name string, c *config.Connection, client *providers.Client, tok *providers.Token, lineage string, now time.Time) *state.Record {
+	// First: it may set tok.Expiry.
+	assumed := client.Profile.AssumeExpiry(tok, c.TokenLifetime, now)
+	rec := &state.Record{
+		Conn: name, Provider: c.App.Provider, ClientID: c.App.ClientID,
+		ClientSecretHash: state.HashSecret(lineage, c.App.ClientSecret),
+		RedirectURI:      c.App.RedirectURI,
+		Scopes:           slices.Clone(c.Scopes), GrantedScopes: tok.Scopes,
+		Params: c.Params, RefreshBefore: c.RefreshBefore,
+		Access: tok.AccessToken, Refresh: tok.RefreshToken, TokenType: tok.TokenType, Expiry: tok.Expiry,
+		ExpiryAssumed: assumed, Status: state.StatusActive, Meta: metaOf(tok.Metadata),
+		Created: now, Refreshed: now,
+	}
+	keepDiscovery(rec, client)
+	return rec
 }
 
 // keepGrant handles a new grant whose tokens could not be written to the
