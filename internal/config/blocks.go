@@ -402,6 +402,7 @@ var connectionSchema = &hcl.BodySchema{
 		{Name: "params"},
 		{Name: "refresh_before"},
 		{Name: "token_lifetime"},
+		{Name: "username"},
 	},
 }
 
@@ -419,6 +420,7 @@ func (l *loader) decodeConnections() {
 			Scopes:        []string{},
 			Params:        map[string]string{},
 			RefreshBefore: DefaultRefreshBefore,
+			Username:      DefaultUsername,
 			DeclRange:     b.DefRange,
 			NameRange:     b.LabelRanges[0],
 		}
@@ -463,6 +465,16 @@ func (l *loader) decodeConnections() {
 		if attr, ok := content.Attributes["token_lifetime"]; ok {
 			if d, set, ok := l.attrLifetime(attr, "connection"); ok && set {
 				c.TokenLifetime = d
+			}
+		}
+		if attr, ok := content.Attributes["username"]; ok {
+			if s, set, ok := l.attrString(attr, false); ok && set {
+				if s == "" || strings.ContainsAny(s, "\n\r\x00") {
+					l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid username",
+						"username is the user name git's credential helper answers with the token; it must be non-empty and on one line."))
+				} else {
+					c.Username = s
+				}
 			}
 		}
 	}

@@ -40,6 +40,11 @@ const DefaultPGSchema = "oauthform"
 // DefaultRefreshBefore is a connection's refresh margin when it sets none.
 const DefaultRefreshBefore = 10 * time.Minute
 
+// DefaultUsername is the user name git's credential helper answers with
+// a token when the connection sets none: the convention of git hosts
+// that take OAuth tokens as passwords (GitLab, Bitbucket, Gitea).
+const DefaultUsername = "oauth2"
+
 // Config is a loaded, validated configuration. Invariant: when Load returns
 // no error diagnostics, every App has a Profile that passed Validate, every
 // Connection points at an App of this Config, and every name is unique.
@@ -170,6 +175,9 @@ type Connection struct {
 	// answer says none (token_lifetime); zero means the provider's
 	// (providers.Profile.AssumedLifetime).
 	TokenLifetime time.Duration
+	// Username is what `oauthform credential git` answers as the user
+	// name beside the token (username; DefaultUsername if unset).
+	Username string
 	// DeclRange is the block header; NameRange its label.
 	DeclRange hcl.Range
 	NameRange hcl.Range

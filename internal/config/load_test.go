@@ -552,7 +552,7 @@ func TestLoadResult(t *testing.T) {
 	c := cfg.Connections["sms_main"]
 	want := &Connection{
 		Name: "sms_main", App: app, Scopes: []string{"sms", "analytics", "lookup"},
-		Params: map[string]string{}, RefreshBefore: 10 * time.Minute,
+		Params: map[string]string{}, RefreshBefore: 10 * time.Minute, Username: "oauth2",
 	}
 	if diff := cmp.Diff(want, c, cmp.Comparer(func(a, b *App) bool { return a == b }),
 		cmp.FilterPath(func(p cmp.Path) bool { return strings.HasSuffix(p.String(), "Range") }, cmp.Ignore())); diff != "" {
@@ -620,5 +620,35 @@ func TestTokenTypeKnob(t *testing.T) {
 		if got := cfg.Providers[name].TokenType; got != want {
 			t.Errorf("provider %s: token_type %q, want %q", name, got, want)
 		}
+	}
+}
+
+// A connection's username (git's credential helper) defaults to oauth2 and
+// must be one non-empty line.
+func TestConnectionUsername(t *testing.T) {
+	dir := t.TempDir()
+	write := func(username string) {
+		body := `app "a" {
+  provider      = "sms77"
+  client_id     = "id"
+  client_secret = "s"
+  redirect_uri  = "http://127.0.0.1:8765/callback"
+}
+connection "c" {
+  app = app.a
+` + username + `}
+`
+		if err := os.WriteFile(filepath.Join(dir, "main.oauth.hcl"), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`  username = "x-access-token"` + "\n")
+	cfg, diags := Load(dir, Inputs{Environ: []string{}})
+	if diags.HasErrors() || cfg.Connections["c"].Username != "x-access-token" {
+		t.Fatalf("username = %q, %v", cfg.Connections["c"].Username, diags)
+	}
+	write(`  username = ""` + "\n")
+	if _, diags := Load(dir, Inputs{Environ: []string{}}); !diags.HasErrors() || !strings.Contains(diags.Error(), "main.oauth.hcl:9") {
+		t.Errorf("an empty username: %v", diags)
 	}
 }
