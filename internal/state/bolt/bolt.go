@@ -22,10 +22,10 @@ import (
 
 // On-disk layout of the bbolt file.
 //
-//	meta         the state's meta entries (state.MetaFormat, state.MetaLineage,
-//	             ...; see state.Meta), the values as text
-//	connections  <conn name>     the record's encoding (state.Sealer.Encode):
-//	                             when encrypted, the secrets are sealed in it
+//	meta         the state's meta entries (state.MetaFormat,
+//	             state.MetaLineage, ...; see state.Meta), values as text
+//	connections  <conn name>  the record's encoding (state.Sealer.Encode):
+//	                          when encrypted, the secrets are sealed in it
 const (
 	bucketMeta  = "meta"
 	bucketConns = "connections"
@@ -218,8 +218,8 @@ func (s *Store) Get(ctx context.Context, conn string) (*state.Record, error) {
 	return r, nil
 }
 
-// Put implements state.Store. With a passphrase on an unencrypted state it first
-// turns encryption on (see update).
+// Put implements state.Store. With a passphrase on an unencrypted state it
+// first turns encryption on (see update).
 //
 // Puts from many goroutines (an apply refreshing at -parallelism 50) are
 // group-committed: while one transaction is being written, the puts that
@@ -321,8 +321,8 @@ func (s *Store) writePuts(batch []*pendingPut) {
 	}
 }
 
-// Delete implements state.Store. It needs no passphrase: removing a record seals
-// nothing. The record's bytes stay in the pages bbolt freed, and in the
+// Delete implements state.Store. It needs no passphrase: removing a record
+// seals nothing. The record's bytes stay in the pages bbolt freed, and in the
 // backup, until Purge (or Unlock) clears them.
 func (s *Store) Delete(ctx context.Context, conn string) error {
 	err := s.update(ctx, conn, fmt.Sprintf("removing %q from state", conn), false, func(w *writer) error {
@@ -598,9 +598,9 @@ func (s *Store) commit(what string, fn func(*bbolt.Tx, *state.Meta) error) (err 
 	return nil
 }
 
-// Init implements state.Store. It creates the state when it is missing, whatever
-// Options.Create says, and needs no lock: the new file is built aside and
-// linked into place, so concurrent Inits agree on one lineage. An existing
+// Init implements state.Store. It creates the state when it is missing,
+// whatever Options.Create says, and needs no lock: the new file is built aside
+// and linked into place, so concurrent Inits agree on one lineage. An existing
 // file is only read.
 func (s *Store) Init(ctx context.Context) (string, error) {
 	const what = "initializing state"
@@ -847,9 +847,9 @@ func replaced(path string, f *os.File) bool {
 // fileLocks order this process's own readers and writers of a state file.
 // bbolt takes a flock for each open and, when it is held, retries every
 // 50 ms: with an apply's many goroutines reading and writing one file,
-// those sleeps were most of the time a refresh spent outside the network.
-// Within the process, a RWMutex hands the file over without sleeping;
-// bbolt's flock still guards it from other processes.
+// those sleeps would be most of the time a refresh spends outside the
+// network. Within the process, a RWMutex hands the file over without
+// sleeping; bbolt's flock still guards it from other processes.
 var fileLocks sync.Map // cleaned path -> *sync.RWMutex
 
 func fileLock(path string) *sync.RWMutex {

@@ -193,8 +193,8 @@ func writeLockInfo(f *os.File, info *state.LockInfo) error {
 		return err
 	}
 	// No fsync: the info is for contenders, which read it through the
-	// page cache while the holder lives, and a crash ends the lock anyway.
-	// (An fsync here cost every refresh of an apply a disk flush.)
+	// page cache while the holder lives, and a crash ends the lock anyway;
+	// an fsync here would cost every refresh of an apply a disk flush.
 	_, err = f.WriteAt(append(b, '\n'), 0)
 	return err
 }

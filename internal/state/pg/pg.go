@@ -280,8 +280,9 @@ func (s *Store) readRaw(ctx context.Context, q pgQuerier, metaT, connsT string, 
 	return raw, nil
 }
 
-// missingOrCorrupt turns a failed read of metaT and connsT into state.ErrMissing
-// (no meta table: no state) or ErrCorrupt (meta without connections).
+// missingOrCorrupt turns a failed read of metaT and connsT into
+// state.ErrMissing (no meta table: no state) or ErrCorrupt (meta without
+// connections).
 func (s *Store) missingOrCorrupt(ctx context.Context, q pgQuerier, metaT, connsT string, err error) error {
 	if !isMissing(err) {
 		return notOurs(err)
@@ -432,10 +433,10 @@ func (s *Store) Get(ctx context.Context, conn string) (*state.Record, error) {
 	return r, nil
 }
 
-// Init implements state.Store. It creates the state when it is missing, whatever
-// Options.Create says, and needs no lock: creators are serialised by a
-// transaction-level advisory lock, so concurrent Inits agree on one
-// lineage. An existing state is only read.
+// Init implements state.Store. It creates the state when it is missing,
+// whatever Options.Create says, and needs no lock: creators are serialised by a
+// transaction-level advisory lock, so concurrent Inits agree on one lineage. An
+// existing state is only read.
 func (s *Store) Init(ctx context.Context) (string, error) {
 	const what = "initializing state"
 	if err := s.base.Readable(ctx, what); err != nil {

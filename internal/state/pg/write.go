@@ -14,14 +14,14 @@ import (
 )
 
 // Writes of the PostgreSQL store. Each runs in one transaction on the lock
-// session (see Store) that first locks the serial entry of meta, which
-// orders it with every other write and Backup, then reads meta again, and
-// ends by incrementing the serial. Encryption at rest is decided by the
-// state package (state.PlanWrite) and made in one transaction: turning it on seals every
-// record, replaces the backup with the sealed state and then makes the
-// write. PostgreSQL keeps old row versions until VACUUM reuses their
-// space, and its WAL and any base backups keep them longer: after turning
-// encryption on or rekeying, the old form of the secrets may linger there.
+// session (see Store) that first locks the serial entry of meta, which orders
+// it with every other write and Backup, then reads meta again, and ends by
+// incrementing the serial. Encryption at rest is decided by the state package
+// (state.PlanWrite) and made in one transaction: turning it on seals every
+// record, replaces the backup with the sealed state and then makes the write.
+// PostgreSQL keeps old row versions until VACUUM reuses their space, and its
+// WAL and any base backups keep them longer: after turning encryption on or
+// rekeying, the old form of the secrets may linger there.
 
 // pgTx is one write transaction.
 type pgTx struct {
@@ -196,8 +196,8 @@ func (s *Store) inTx(ctx context.Context, conn, what string, fn func(t *pgTx) er
 	return nil
 }
 
-// Put implements state.Store. With a passphrase on an unencrypted state it first
-// turns encryption on (see update).
+// Put implements state.Store. With a passphrase on an unencrypted state it
+// first turns encryption on (see update).
 func (s *Store) Put(ctx context.Context, rec *state.Record) error {
 	if err := state.CheckWritable(rec); err != nil {
 		return fmt.Errorf("writing state %s: %w", s.display, err)
@@ -211,8 +211,8 @@ func (s *Store) Put(ctx context.Context, rec *state.Record) error {
 	return err
 }
 
-// Delete implements state.Store. It needs no passphrase: removing a record seals
-// nothing. The deleted row version stays in the table's pages, and the
+// Delete implements state.Store. It needs no passphrase: removing a record
+// seals nothing. The deleted row version stays in the table's pages, and the
 // record in the backup tables, until Purge (or Unlock) clears them.
 func (s *Store) Delete(ctx context.Context, conn string) error {
 	err := s.update(ctx, conn, fmt.Sprintf("removing %q from state", conn), false, func(t *pgTx, _ *state.WritePlan) error {
