@@ -11,7 +11,7 @@
 //	    oauthform's in-process sms77 emulator reads, so `token` can refresh
 //	    them. With -pg, the configuration keeps its state in PostgreSQL
 //	    (backend "pg", conn_str = env("OAUTHFORM_PG"), that schema) and the
-//	    state is seeded there (state.OpenPG), OAUTHFORM_PG naming the
+//	    state is seeded there (pg.Open), OAUTHFORM_PG naming the
 //	    database.
 //
 //	gen serve -dir D -n N -latency 50ms -access-ttl 5m -ready FILE
@@ -60,6 +60,8 @@ import (
 	"github.com/oauthform/oauthform/internal/providers/emulator"
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/bolt"
+	"github.com/oauthform/oauthform/internal/state/pg"
 )
 
 // perFile is how many connections go in one .oauth.hcl file.
@@ -214,7 +216,7 @@ func seedState(dir, pgSchema string, conns []conn, issuer func(conn) *emulator.S
 	ctx := context.Background()
 	var st state.Store
 	if pgSchema != "" {
-		pst, err := state.OpenPG(ctx, os.Getenv("OAUTHFORM_PG"), pgSchema, state.Options{Create: true})
+		pst, err := pg.Open(ctx, secret.New(os.Getenv("OAUTHFORM_PG")), pgSchema, state.Options{Create: true})
 		if err != nil {
 			return err
 		}
@@ -228,7 +230,7 @@ func seedState(dir, pgSchema string, conns []conn, issuer func(conn) *emulator.S
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
-		bst, err := state.Open(path, state.Options{Create: true})
+		bst, err := bolt.Open(path, state.Options{Create: true})
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/bolt"
 )
 
 // benchFixture writes a configuration of n connections over the four seed
@@ -45,7 +46,7 @@ func benchFixture(b *testing.B, n int) string {
 		write(fmt.Sprintf("conn%02d.oauth.hcl", f), sb.String())
 	}
 
-	st, err := state.Open(filepath.Join(dir, ".oauthform", "state.db"), state.Options{Create: true})
+	st, err := bolt.Open(filepath.Join(dir, ".oauthform", "state.db"), state.Options{Create: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/oauthform/oauthform/internal/config"
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/bolt"
 )
 
 const stateMigrateHelp = `Usage: oauthform state migrate -to pg|local [options]
@@ -67,7 +68,7 @@ func (m *migrateSide) open(ctx context.Context, opts state.Options) (state.Store
 		return openPGState(ctx, m.connStr, m.schema, opts)
 	}
 	// Not openState: a zero passphrase must stay zero here.
-	st, err := state.Open(m.path, opts)
+	st, err := bolt.Open(m.path, opts)
 	if err != nil {
 		return nil, stateErrDiags("Failed to open the state", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/oauthform/oauthform/internal/providers"
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/bolt"
 	"github.com/oauthform/oauthform/internal/textsafe"
 )
 
@@ -148,7 +149,7 @@ func runToken(ctx context.Context, g *globals, args []string) int {
 // encrypted at rest while encryption is configured (pass set): the
 // configured protection is in force, or the command refuses.
 func plainUnderEncryption(ctx context.Context, st state.Store, pass secret.Secret) hcl.Diagnostics {
-	er, ok := st.(state.EncryptionReporter)
+	er, ok := state.Store(st).(state.EncryptionReporter)
 	if pass.IsZero() || !ok {
 		return nil
 	}
@@ -251,7 +252,7 @@ func validTokenFast(ctx context.Context, g *globals, ta *tokenArgs) *state.Recor
 	if _, err := os.Stat(path); err != nil {
 		return nil
 	}
-	st, err := state.Open(path, state.Options{Version: version, Now: clock, Passphrase: passphraseFor(path), Notify: func(string) {}})
+	st, err := bolt.Open(path, state.Options{Version: version, Now: clock, Passphrase: passphraseFor(path), Notify: func(string) {}})
 	if err != nil {
 		return nil
 	}
@@ -263,7 +264,7 @@ func validTokenFast(ctx context.Context, g *globals, ta *tokenArgs) *state.Recor
 	if !passphraseFor(path).IsZero() {
 		// Encryption is configured: a plain state is refused by the full
 		// path.
-		er, ok := st.(state.EncryptionReporter)
+		er, ok := state.Store(st).(state.EncryptionReporter)
 		if !ok {
 			return nil
 		}

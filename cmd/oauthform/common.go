@@ -20,6 +20,8 @@ import (
 	"github.com/oauthform/oauthform/internal/config"
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/bolt"
+	"github.com/oauthform/oauthform/internal/state/pg"
 )
 
 // multiFlag collects a repeatable string flag (-var, -var-file, -target).
@@ -156,7 +158,7 @@ func openPGState(ctx context.Context, connStr secret.Secret, schema string, opts
 		opts.Notify = stateNotice
 	}
 	openedConnStrs.Store(connStr.Reveal(), connStr)
-	st, err := state.OpenPG(ctx, connStr.Reveal(), schema, opts)
+	st, err := pg.Open(ctx, connStr, schema, opts)
 	if err != nil {
 		return nil, stateErrDiags("Failed to open the state", err)
 	}
@@ -277,7 +279,7 @@ func openState(path string, opts state.Options) (state.Store, hcl.Diagnostics) {
 	if opts.Notify == nil {
 		opts.Notify = stateNotice
 	}
-	st, err := state.Open(path, opts)
+	st, err := bolt.Open(path, opts)
 	if err != nil {
 		return nil, stateErrDiags("Failed to open the state", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/oauthform/oauthform/internal/providers/emulator"
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/bolt"
 )
 
 // TestConcurrentTokenAndRefreshProcesses: 50 `token` processes across 10
@@ -46,7 +47,7 @@ func TestConcurrentTokenAndRefreshProcesses(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "main.oauth.hcl"), []byte(cfg.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	st, err := state.Open(filepath.Join(dir, ".oauthform", "state.db"), state.Options{Create: true})
+	st, err := bolt.Open(filepath.Join(dir, ".oauthform", "state.db"), state.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +116,7 @@ func TestConcurrentTokenAndRefreshProcesses(t *testing.T) {
 		t.Errorf("emulator saw %d refreshes and %d rejections (last: %s), want %d and 0",
 			stats.Refreshes, stats.Rejections, stats.LastRejection, conns)
 	}
-	st, err = state.Open(filepath.Join(dir, ".oauthform", "state.db"), state.Options{})
+	st, err = bolt.Open(filepath.Join(dir, ".oauthform", "state.db"), state.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

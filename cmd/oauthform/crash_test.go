@@ -19,6 +19,7 @@ import (
 	"github.com/oauthform/oauthform/internal/providers/emulator"
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/bolt"
 )
 
 // TestCrashDuringApply kill -9s an apply of many refreshes at random
@@ -152,7 +153,7 @@ func TestCrashDuringApply(t *testing.T) {
 // seedTokens writes conns records holding tokens the emulator issued.
 func seedTokens(t *testing.T, emu *emulator.Server, path string, conns int, now func() time.Time) {
 	t.Helper()
-	st, err := state.Open(path, state.Options{Create: true})
+	st, err := bolt.Open(path, state.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +184,7 @@ func seedTokens(t *testing.T, emu *emulator.Server, path string, conns int, now 
 
 func snapshot(t *testing.T, path string) *state.Snapshot {
 	t.Helper()
-	st, err := state.Open(path, state.Options{})
+	st, err := bolt.Open(path, state.Options{})
 	if err != nil {
 		t.Fatalf("opening %s: %v", path, err)
 	}
@@ -215,7 +216,7 @@ func TestCrashDuringApplyRotating(t *testing.T) {
 	}
 	statePath := filepath.Join(dir, ".oauthform", "state.db")
 	ctx := context.Background()
-	st, err := state.Open(statePath, state.Options{Create: true})
+	st, err := bolt.Open(statePath, state.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +227,7 @@ func TestCrashDuringApplyRotating(t *testing.T) {
 	_ = st.Close()
 	// seed (re)issues the tokens of the named connections, as a new grant.
 	seed := func(names ...string) {
-		st, err := state.Open(statePath, state.Options{})
+		st, err := bolt.Open(statePath, state.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/oauthform/oauthform/internal/providers/emulator"
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/bolt"
 )
 
 // The custody fault tests run the oauthform program (the test binary's
@@ -53,7 +54,7 @@ func newCustodyWorld(t *testing.T, answer time.Duration) *custodyWorld {
 	}
 	w := &custodyWorld{t: t, emu: emu, dir: dir, state: filepath.Join(dir, ".oauthform", "state.db"),
 		env: append(os.Environ(), "GORACE=atexit_sleep_ms=0", "NO_COLOR=1", "OAUTHFORM_LOG=")}
-	st, err := state.Open(w.state, state.Options{Create: true})
+	st, err := bolt.Open(w.state, state.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/oauthform/oauthform/internal/providers/emulator"
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/bolt"
 )
 
 // hostileDescription is a provider's error_description that attacks the
@@ -156,7 +157,7 @@ func testHostileProviderError(t *testing.T, clientAuth string) {
 func TestShowSanitizesStoredText(t *testing.T) {
 	_, dir := tokenFixture(t, time.Hour)
 	t.Chdir(dir)
-	st, err := state.Open(filepath.Join(dir, ".oauthform", "state.db"), state.Options{})
+	st, err := bolt.Open(filepath.Join(dir, ".oauthform", "state.db"), state.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/oauthform/oauthform/internal/providers/emulator"
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/pg"
 	"github.com/oauthform/oauthform/internal/state/pgtest"
 )
 
@@ -141,9 +142,9 @@ func (e *pgEnv) noSecret(what, out string) {
 }
 
 // openPG opens the test database's state from the test process.
-func (e *pgEnv) openPG(opts state.Options) *state.PGStore {
+func (e *pgEnv) openPG(opts state.Options) *pg.Store {
 	e.t.Helper()
-	st, err := state.OpenPG(context.Background(), e.connStr, "oauthform", opts)
+	st, err := pg.Open(context.Background(), secret.New(e.connStr), "oauthform", opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -563,7 +564,7 @@ func TestPGMigrateWithFlags(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	st, err := state.OpenPG(ctx, e.connStr, "team_a", state.Options{})
+	st, err := pg.Open(ctx, secret.New(e.connStr), "team_a", state.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

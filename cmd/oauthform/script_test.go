@@ -15,6 +15,7 @@ import (
 
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
+	statebolt "github.com/oauthform/oauthform/internal/state/bolt"
 	"github.com/oauthform/oauthform/internal/state/pgtest"
 )
 
@@ -98,7 +99,7 @@ func cmdSeedState(ts *testscript.TestScript, neg bool, args []string) {
 	ctx := context.Background()
 	var recs []seedRecord
 	ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[1])), &recs))
-	st, err := state.Open(ts.MkAbs(args[0]), state.Options{Create: true})
+	st, err := statebolt.Open(ts.MkAbs(args[0]), state.Options{Create: true})
 	ts.Check(err)
 	defer st.Close()
 	lineage, err := st.Init(ctx)
@@ -207,7 +208,7 @@ func holdLock() {
 		os.Exit(2)
 	}
 	ctx := context.Background()
-	st, err := state.Open(os.Args[1], state.Options{})
+	st, err := statebolt.Open(os.Args[1], state.Options{})
 	var rec *state.Record
 	var releaseConn func() error
 	switch {

@@ -19,6 +19,7 @@ import (
 	"github.com/oauthform/oauthform/internal/providers/emulator"
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/bolt"
 )
 
 // tokenFixture is a configuration with one sms77 connection pointed at an
@@ -67,7 +68,7 @@ connection "sms_main" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := state.Open(filepath.Join(dir, ".oauthform", "state.db"), state.Options{Create: true})
+	st, err := bolt.Open(filepath.Join(dir, ".oauthform", "state.db"), state.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}

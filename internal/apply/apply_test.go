@@ -16,6 +16,7 @@ import (
 	"github.com/oauthform/oauthform/internal/providers"
 	"github.com/oauthform/oauthform/internal/providers/emulator"
 	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/bolt"
 )
 
 // scriptedGranter approves every grant at the emulator's consent page the
@@ -76,7 +77,7 @@ func newWorld(t *testing.T) *world {
 		t.Cleanup(srv.Close)
 		w.emus[p], w.urls[p] = emu, srv.URL
 	}
-	st, err := state.Open(filepath.Join(w.dir, "state.db"), state.Options{Create: true, Now: func() time.Time { return w.now }})
+	st, err := bolt.Open(filepath.Join(w.dir, "state.db"), state.Options{Create: true, Now: func() time.Time { return w.now }})
 	if err != nil {
 		t.Fatal(err)
 	}

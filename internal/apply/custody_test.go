@@ -13,12 +13,13 @@ import (
 
 	"github.com/oauthform/oauthform/internal/providers/emulator"
 	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/bolt"
 )
 
 // custodyFailingPuts is the real bbolt store (custody journal included)
 // whose writes fail from the (after+1)th on while fail is set.
 type custodyFailingPuts struct {
-	*state.BoltStore
+	*bolt.Store
 	fail  bool
 	after int
 	puts  int
@@ -33,7 +34,7 @@ func (s *custodyFailingPuts) Put(ctx context.Context, rec *state.Record) error {
 		}
 		return fmt.Errorf("writing state: %w", syscall.ENOSPC)
 	}
-	return s.BoltStore.Put(ctx, rec)
+	return s.Store.Put(ctx, rec)
 }
 
 // writeFaults are the errors a state write meets on a full or failing
@@ -42,11 +43,11 @@ var writeFaults = []error{syscall.ENOSPC, syscall.EIO}
 
 func custodyStore(t *testing.T, f *fixture, after int) *custodyFailingPuts {
 	t.Helper()
-	bs, ok := f.store(t).(*state.BoltStore)
+	bs, ok := f.store(t).(*bolt.Store)
 	if !ok {
 		t.Fatal("the fixture's store is not a BoltStore")
 	}
-	return &custodyFailingPuts{BoltStore: bs, fail: true, after: after}
+	return &custodyFailingPuts{Store: bs, fail: true, after: after}
 }
 
 // A state that cannot be written is found before the refresh is sent: the
@@ -139,7 +140,7 @@ func TestEnsureRefusesStateBehindCustody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.BoltStore.Put(context.Background(), before); err != nil {
+	if err := st.Store.Put(context.Background(), before); err != nil {
 		t.Fatal(err)
 	}
 	_ = release()
@@ -181,7 +182,7 @@ func TestEnsureExplainsInterruptedRefresh(t *testing.T) {
 	// provider, answer never read.
 	release, _ := st.LockConn(context.Background(), "c", time.Second)
 	rec.InFlight = &state.Flight{Since: f.now, PID: 4242, Host: "laptop", Generation: 1}
-	if err := st.BoltStore.Put(context.Background(), rec); err != nil {
+	if err := st.Store.Put(context.Background(), rec); err != nil {
 		t.Fatal(err)
 	}
 	_ = release()
@@ -216,7 +217,7 @@ func TestEnsureInterruptedBeforeReachingProvider(t *testing.T) {
 	rec, _ := st.Get(context.Background(), "c")
 	release, _ := st.LockConn(context.Background(), "c", time.Second)
 	rec.InFlight = &state.Flight{Since: f.now, PID: 4242, Host: "laptop", Generation: 1}
-	if err := st.BoltStore.Put(context.Background(), rec); err != nil {
+	if err := st.Store.Put(context.Background(), rec); err != nil {
 		t.Fatal(err)
 	}
 	_ = release()

@@ -14,6 +14,7 @@ import (
 	"github.com/oauthform/oauthform/internal/providers/emulator"
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/bolt"
 )
 
 // A provider declared by issuer is discovered once: the refresh keeps the
@@ -43,7 +44,7 @@ func TestRefreshKeepsDiscoveredEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "state.db")
-	st, err := state.Open(path, state.Options{Create: true})
+	st, err := bolt.Open(path, state.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}

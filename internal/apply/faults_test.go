@@ -38,6 +38,7 @@ import (
 	"github.com/oauthform/oauthform/internal/providers/emulator"
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/bolt"
 )
 
 // fltProviders are the providers every fault is tried against (unless a
@@ -243,7 +244,7 @@ func (w *fltWorld) clock() time.Time { return w.now }
 // open opens the state file as another process would.
 func (w *fltWorld) open() state.Store {
 	w.t.Helper()
-	st, err := state.Open(w.path, state.Options{Create: true, Now: w.clock})
+	st, err := bolt.Open(w.path, state.Options{Create: true, Now: w.clock})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -255,7 +256,7 @@ func (w *fltWorld) open() state.Store {
 // must exist (a fault never deletes it).
 func (w *fltWorld) get() *state.Record {
 	w.t.Helper()
-	st, err := state.Open(w.path, state.Options{Now: w.clock})
+	st, err := bolt.Open(w.path, state.Options{Now: w.clock})
 	if err != nil {
 		w.t.Fatal(err)
 	}

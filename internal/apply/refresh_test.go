@@ -14,6 +14,7 @@ import (
 	"github.com/oauthform/oauthform/internal/providers/emulator"
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/bolt"
 )
 
 type fixture struct {
@@ -66,7 +67,7 @@ func newFixture(t *testing.T, provider string, scopes []string, expiry time.Time
 
 func (f *fixture) store(t *testing.T) state.Store {
 	t.Helper()
-	st, err := state.Open(f.path, state.Options{Create: true})
+	st, err := bolt.Open(f.path, state.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}

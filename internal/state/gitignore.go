@@ -17,8 +17,8 @@ import (
 // GitignoreName is the file in a state folder that makes git ignore it.
 const GitignoreName = ".gitignore"
 
-// gitignoreText is what GitignoreName holds.
-const gitignoreText = "# Created by oauthform: this folder holds OAuth tokens; git ignores all of it.\n*\n"
+// GitignoreText is what GitignoreName holds.
+const GitignoreText = "# Created by oauthform: this folder holds OAuth tokens; git ignores all of it.\n*\n"
 
 // ownDirName is the name of the folder oauthform keeps its state in by
 // default (config.DefaultStatePath is .oauthform/state.db). A folder of
@@ -73,7 +73,7 @@ func writeGitignore(dir string) error {
 	} else if err != nil {
 		return fmt.Errorf("making git ignore %s: %w", dir, err)
 	}
-	_, err = f.WriteString(gitignoreText)
+	_, err = f.WriteString(GitignoreText)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -1,11 +1,9 @@
 package state
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // hasGitignore reports whether dir holds the .gitignore MakeDir writes.
@@ -18,8 +16,8 @@ func hasGitignore(t *testing.T, dir string) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(b) != gitignoreText {
-		t.Fatalf("%s/.gitignore holds %q, want %q", dir, b, gitignoreText)
+	if string(b) != GitignoreText {
+		t.Fatalf("%s/.gitignore holds %q, want %q", dir, b, GitignoreText)
 	}
 	return true
 }
@@ -87,72 +85,5 @@ func TestMakeDirIgnoresOwnFolders(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(other, GitignoreName)); string(b) != mine {
 		t.Errorf("MakeDir replaced a .gitignore: it holds %q", b)
-	}
-}
-
-// TestStoreIgnoresItsFolder: every way a local store creates its folder
-// writes the .gitignore, and opening an existing state in .oauthform
-// brings a missing one back.
-func TestStoreIgnoresItsFolder(t *testing.T) {
-	ctx := context.Background()
-
-	// Open with Create.
-	path := statePath(t)
-	s := mustOpen(t, path, Options{Create: true})
-	if !hasGitignore(t, filepath.Dir(path)) {
-		t.Error("Open(Create) made the folder without .gitignore")
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	// A state made before: the file comes back on the next Open(Create),
-	// not on a read-only open.
-	if err := os.Remove(filepath.Join(filepath.Dir(path), GitignoreName)); err != nil {
-		t.Fatal(err)
-	}
-	mustOpen(t, path, Options{})
-	if hasGitignore(t, filepath.Dir(path)) {
-		t.Error("Open without Create wrote a .gitignore")
-	}
-	mustOpen(t, path, Options{Create: true})
-	if !hasGitignore(t, filepath.Dir(path)) {
-		t.Error("Open(Create) of an existing state in .oauthform did not restore its .gitignore")
-	}
-
-	// Lock of a state (and folder) removed since Open(Create).
-	path = statePath(t)
-	s = mustOpen(t, path, Options{Create: true})
-	if err := os.RemoveAll(filepath.Dir(path)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Lock(ctx, "apply"); err != nil {
-		t.Fatal(err)
-	}
-	if !hasGitignore(t, filepath.Dir(path)) {
-		t.Error("Lock made the folder without .gitignore")
-	}
-	if err := s.Unlock(ctx); err != nil {
-		t.Fatal(err)
-	}
-
-	// A connection lock before there is any state.
-	path = filepath.Join(t.TempDir(), "custom", "state.db")
-	s = mustOpen(t, path, Options{})
-	unlock, err := s.LockConn(ctx, "c", time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unlock(); err != nil {
-		t.Fatal(err)
-	}
-	if !hasGitignore(t, filepath.Dir(path)) {
-		t.Error("LockConn made the state's folder without .gitignore")
-	}
-
-	// A state_path in an existing folder of the user's: nothing written.
-	dir := t.TempDir()
-	mustOpen(t, filepath.Join(dir, "state.db"), Options{Create: true})
-	if hasGitignore(t, dir) {
-		t.Error("Open(Create) wrote a .gitignore into an existing folder of the user's")
 	}
 }

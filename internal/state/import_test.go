@@ -1,4 +1,4 @@
-package state
+package state_test
 
 import (
 	"context"
@@ -7,6 +7,9 @@ import (
 	"testing"
 
 	"github.com/oauthform/oauthform/internal/secret"
+	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/bolt"
+	"github.com/oauthform/oauthform/internal/state/pg"
 	"github.com/oauthform/oauthform/internal/state/pgtest"
 )
 
@@ -16,20 +19,20 @@ import (
 func TestImportKeepsLineage(t *testing.T) {
 	ctx := context.Background()
 	pass := secret.New("import-pass-1")
-	src := &Snapshot{Lineage: "11111111-2222-3333-4444-555555555555", Serial: 7, Records: map[string]*Record{
-		"a": {Conn: "a", Provider: "sms77", Access: secret.New("tok-a"), Refresh: secret.New("ref-a"), Status: StatusActive},
-		"b": {Conn: "b", Provider: "burner", Access: secret.New("tok-b"), Status: StatusActive},
+	src := &state.Snapshot{Lineage: "11111111-2222-3333-4444-555555555555", Serial: 7, Records: map[string]*state.Record{
+		"a": {Conn: "a", Provider: "sms77", Access: secret.New("tok-a"), Refresh: secret.New("ref-a"), Status: state.StatusActive},
+		"b": {Conn: "b", Provider: "burner", Access: secret.New("tok-b"), Status: state.StatusActive},
 	}}
-	open := map[string]func(t *testing.T, pass secret.Secret) Store{
-		"bolt": func(t *testing.T, pass secret.Secret) Store {
-			st, err := Open(filepath.Join(t.TempDir(), "state.db"), Options{Create: true, Passphrase: pass})
+	open := map[string]func(t *testing.T, pass secret.Secret) state.Store{
+		"bolt": func(t *testing.T, pass secret.Secret) state.Store {
+			st, err := bolt.Open(filepath.Join(t.TempDir(), "state.db"), state.Options{Create: true, Passphrase: pass})
 			if err != nil {
 				t.Fatal(err)
 			}
 			return st
 		},
-		"pg": func(t *testing.T, pass secret.Secret) Store {
-			st, err := OpenPG(ctx, pgtest.Start(t), "imp", Options{Create: true, Passphrase: pass})
+		"pg": func(t *testing.T, pass secret.Secret) state.Store {
+			st, err := pg.Open(ctx, secret.New(pgtest.Start(t)), "imp", state.Options{Create: true, Passphrase: pass})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -55,7 +58,7 @@ func TestImportKeepsLineage(t *testing.T) {
 				if _, err := st.Lock(ctx, "migrate"); err != nil {
 					t.Fatal(err)
 				}
-				im := st.(Importer)
+				im := st.(state.Importer)
 				if err := im.Import(ctx, src); err != nil {
 					t.Fatal(err)
 				}
@@ -69,8 +72,8 @@ func TestImportKeepsLineage(t *testing.T) {
 				if got := snap.Records["a"]; got.Access.Reveal() != "tok-a" || got.Refresh.Reveal() != "ref-a" {
 					t.Errorf("record a = %+v", got)
 				}
-				if err := im.Import(ctx, src); !errors.Is(err, errNotEmpty) {
-					t.Errorf("second import: %v, want errNotEmpty", err)
+				if err := im.Import(ctx, src); !errors.Is(err, state.ErrNotEmpty) {
+					t.Errorf("second import: %v, want ErrNotEmpty", err)
 				}
 				_ = st.Unlock(ctx)
 			})

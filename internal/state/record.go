@@ -77,8 +77,10 @@ func recordAAD(lineage, conn string) []byte {
 	return []byte("oauthform/state/record/v1\x00" + lineage + "\x00" + conn)
 }
 
-// sealer seals and opens the records of one encrypted state.
-type sealer struct {
+// Sealer seals and opens the records of one encrypted state (see
+// NewEncryption, OpenSealer). A nil *Sealer stands for an unencrypted
+// state, or an encrypted one read without its passphrase.
+type Sealer struct {
 	key     *seal.Key
 	lineage string
 }
@@ -93,8 +95,8 @@ func EncodeRecord(rec *Record) ([]byte, error) {
 	return encodeRecord(rec, nil)
 }
 
-// checkWritable validates a record before it is encoded or written.
-func checkWritable(rec *Record) error {
+// CheckWritable validates a record before it is encoded or written.
+func CheckWritable(rec *Record) error {
 	switch {
 	case rec == nil:
 		return errors.New("encoding record: nil record")
@@ -106,10 +108,26 @@ func checkWritable(rec *Record) error {
 	return nil
 }
 
+// Encode is EncodeRecord sealing the secrets with sl when sl is not nil
+// (an encrypted state): what a backend stores.
+func (sl *Sealer) Encode(rec *Record) ([]byte, error) {
+	return encodeRecord(rec, sl)
+}
+
+// EncodeStored is Encode for a write to a state that is encrypted or not
+// (encrypted): a record of an encrypted state cannot be written without
+// its Sealer (ErrSealed).
+func EncodeStored(rec *Record, sl *Sealer, encrypted bool) ([]byte, error) {
+	if sl == nil && encrypted {
+		return nil, ErrSealed
+	}
+	return encodeRecord(rec, sl)
+}
+
 // encodeRecord is EncodeRecord sealing the secrets with sl when it is not
 // nil (an encrypted state).
-func encodeRecord(rec *Record, sl *sealer) ([]byte, error) {
-	if err := checkWritable(rec); err != nil {
+func encodeRecord(rec *Record, sl *Sealer) ([]byte, error) {
+	if err := CheckWritable(rec); err != nil {
 		return nil, err
 	}
 	v := recordV1{
@@ -183,9 +201,9 @@ func DecodeRecord(conn string, data []byte) (*Record, error) {
 	return v.toRecord(conn, v.Sealed != nil, nil)
 }
 
-// decodeStored decodes a record read from a state: encrypted tells whether
+// DecodeStored decodes a record read from a state: encrypted tells whether
 // the state is, and sl (nil without the passphrase) opens its seal.
-func decodeStored(conn string, data []byte, encrypted bool, sl *sealer) (*Record, error) {
+func DecodeStored(conn string, data []byte, encrypted bool, sl *Sealer) (*Record, error) {
 	v, err := decodeRaw(conn, data)
 	if err != nil {
 		return nil, err
@@ -246,7 +264,7 @@ func decodeRecord(conn string, version int, data []byte) (*recordV1, error) {
 
 // toRecord converts v. In an encrypted state (encrypted) the secrets come
 // from v.Sealed, opened with sl, or stay sealed when sl is nil.
-func (v *recordV1) toRecord(conn string, encrypted bool, sl *sealer) (*Record, error) {
+func (v *recordV1) toRecord(conn string, encrypted bool, sl *Sealer) (*Record, error) {
 	hasPlain := v.AccessToken != "" || v.RefreshToken != "" || v.ClientSecretHash != ""
 	switch {
 	case encrypted && v.Sealed == nil:
@@ -308,7 +326,7 @@ func (v *recordV1) toRecord(conn string, encrypted bool, sl *sealer) (*Record, e
 
 // unseal fills r's secrets from v.Sealed, or marks r Sealed when there is
 // no key.
-func (v *recordV1) unseal(r *Record, conn string, sl *sealer) error {
+func (v *recordV1) unseal(r *Record, conn string, sl *Sealer) error {
 	if sl == nil {
 		r.Sealed = true
 		r.Access, r.Refresh, r.ClientSecretHash = secret.Secret{}, secret.Secret{}, ""

@@ -1,58 +1,3 @@
-// Package state records what oauthform has done: one versioned Record per
-// connection (tokens, scopes, expiry, status) plus meta (format version,
-// lineage, serial). Store is the storage interface; Open returns the bbolt
-// implementation, the only code in oauthform that touches bbolt.
-//
-// Every write increments the serial, so a saved plan can tell that the state
-// moved on. Tokens are secret.Secret values: they redact when printed and are
-// revealed only inside the store's on-disk encoding (EncodeRecord).
-//
-// The bbolt store keeps three files side by side: the state (state.db,
-// 0600, in a 0700 folder), the operation lock (state.db.lock, an flock the
-// OS releases when its holder dies) and the backup taken before the first
-// write after each Lock (state.db.backup). A file it cannot read as an
-// oauthform state is reported (ErrCorrupt, ErrNewerFormat) and never
-// modified.
-//
-// # Encryption at rest
-//
-// With Options.Passphrase, the secrets of every record (access and refresh
-// tokens, the client secret fingerprint) are sealed with XChaCha20-Poly1305
-// under a key derived from the passphrase with Argon2id (package seal). The
-// KDF parameters, the salt and a sealed check value live in the state's
-// meta; each record's seal is bound to the state's lineage and the
-// connection's name (associated data), so sealed values cannot be moved
-// between records or states. Everything plan and show need (provider,
-// client_id, scopes, expiry, status, refresh_before, whether there is an
-// access and a refresh token) stays readable, so a store opened without the
-// passphrase reads an encrypted state as Sealed records (see Record.Sealed)
-// and refuses only what needs the secrets: Get and Put give ErrSealed
-// (Delete needs no passphrase). A wrong passphrase is found by the check
-// value before anything is read or written: ErrWrongPassphrase.
-//
-// Encryption is turned on by the first write of a store that has a
-// passphrase and holds the operation lock on an unencrypted state (every
-// record is sealed in one transaction of its own, before the write, and
-// Options.Notify is told), or explicitly by Rekey, which also changes the
-// passphrase and turns encryption off, again in one transaction. Either
-// way the store then rewrites the file from its live data and replaces the
-// backup, because bbolt leaves freed pages as they were: no copy of a
-// secret in its old form is left in either file. Reads never change the
-// encryption, so plan shows nothing for it.
-//
-// # Forgetting
-//
-// A deleted record's bytes outlive Delete: bbolt frees its pages without
-// overwriting them, PostgreSQL keeps the dead row version until VACUUM,
-// and the backup holds the record as it was before the command. Purge,
-// called once per command after its deletes (and by Unlock and Close when
-// the caller did not), clears them: the bbolt file is compacted into a
-// fresh copy and the backup rewritten without the deleted records; on
-// PostgreSQL they are deleted from the backup tables and both tables are
-// VACUUM FULLed. Copies outside the store's reach are not cleared: disk
-// blocks of replaced files, PostgreSQL's write-ahead log and backups, an
-// old state set aside by `state migrate` (state.db.migrated-*), emergency
-// files.
 package state
 
 import (
@@ -302,7 +247,7 @@ var (
 	ErrWrongPassphrase = errors.New("the passphrase does not open this state")
 )
 
-// Options configure Open.
+// Options configure a backend's Open (bolt.Open, pg.Open).
 type Options struct {
 	// LockTimeout is how long Lock waits for another holder before failing
 	// with a LockError. Zero fails at once.
@@ -331,9 +276,8 @@ type Options struct {
 	Notify func(msg string)
 }
 
-// Store is the state storage. The bbolt implementation is returned by Open;
-// a PostgreSQL implementation will follow. Every implementation must pass
-// statetest.TestStore.
+// Store is the state storage, implemented by the backends (packages bolt
+// and pg). Every implementation must pass statetest.TestStore.
 //
 // Reads never block each other and do not need the lock. Writes (Put,
 // Delete) need the lock taken with Lock; each is its own transaction,
@@ -389,6 +333,16 @@ type Store interface {
 	Close() error
 }
 
+// Backend is what a backend's store implements: Store and every optional
+// interface of this package. Both backends' stores are Backends.
+type Backend interface {
+	Store
+	Rekeyer
+	Importer
+	Custodian
+	EncryptionReporter
+}
+
 // HashSecret returns the fingerprint of a client secret stored in a Record:
 // HMAC-SHA256 keyed by the state's lineage, so the value cannot be looked up
 // in a table built for another state. Plan compares fingerprints to notice a
@@ -403,7 +357,7 @@ func HashSecret(lineage string, s secret.Secret) string {
 }
 
 // Rekeyer is implemented by stores that can change how their secrets are
-// sealed at rest. BoltStore implements it.
+// sealed at rest. Both backends implement it.
 type Rekeyer interface {
 	// Rekey rewrites every record in one transaction under newPass: with
 	// a fresh salt, a new key and a new check value when newPass is set

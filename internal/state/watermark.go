@@ -24,10 +24,11 @@ type Watermark struct {
 // watermarkPath is the watermark file of the state at path.
 func watermarkPath(path string) string { return path + ".serial" }
 
-// writeWatermark replaces the watermark of the state at path (best effort,
-// not synced: a watermark lost with a crash is behind the state, never
-// ahead of it, so it can never raise a false alarm).
-func writeWatermark(path string, m *Watermark) {
+// WriteWatermark replaces the watermark of the local state at path, for
+// the backend that keeps one after every commit (best effort, not synced:
+// a watermark lost with a crash is behind the state, never ahead of it, so
+// it can never raise a false alarm).
+func WriteWatermark(path string, m *Watermark) {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return

@@ -1,6 +1,7 @@
 // Package statetest is the conformance suite every state.Store backend must
-// pass. The bbolt backend runs it from internal/state; a PostgreSQL backend
-// will run it the same way.
+// pass; each backend (internal/state/bolt, internal/state/pg) runs it,
+// plain and encrypted, from its tests. It also holds what those tests
+// share (Main, CheapKDF, RecordsN).
 package statetest
 
 import (
@@ -19,9 +20,27 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/oauthform/oauthform/internal/seal"
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/pgtest"
 )
+
+// CheapKDF gives cheap Argon2id parameters, so that tests derive keys in
+// microseconds (Main installs them with state.SetKDFParams).
+func CheapKDF() seal.Params {
+	p := seal.NewParams()
+	p.Time, p.MemoryKiB, p.Threads = 1, 64, 1
+	return p
+}
+
+// Main is the TestMain of the state packages' tests: os.Exit(statetest.Main(m)).
+// It installs CheapKDF, runs the tests and then stops the PostgreSQL test
+// server if they started one (pgtest.Main).
+func Main(m *testing.M) int {
+	state.SetKDFParams(CheapKDF)
+	return pgtest.Main(m)
+}
 
 // LockTimeoutSetter is implemented by stores whose lock timeout can be
 // changed after Open. The suite needs it to test waiting for the lock; a
@@ -108,6 +127,23 @@ func snapshot(t *testing.T, st state.Store) *state.Snapshot {
 		t.Fatalf("Snapshot returned %#v: want a non-nil Records map", snap)
 	}
 	return snap
+}
+
+// RecordsN returns n records conn-00000, conn-00001, ... with tokens
+// TOKEN-<i> and REFRESH, for setting up tests and benchmarks.
+func RecordsN(n int) []*state.Record {
+	recs := make([]*state.Record, n)
+	for i := range recs {
+		recs[i] = &state.Record{
+			Conn: fmt.Sprintf("conn-%05d", i), Provider: "burner", ClientID: "client",
+			Scopes: []string{"contacts:read", "messages:connect"}, Params: map[string]string{"owner_type": "vendor"},
+			Access: secret.New(fmt.Sprintf("TOKEN-%d", i)), Refresh: secret.New("REFRESH"), TokenType: "Bearer",
+			Expiry: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), Status: state.StatusActive,
+			Meta:    map[string]any{"connected_burners": []any{map[string]any{"id": i}}},
+			Created: time.Date(2029, 1, 1, 0, 0, 0, 0, time.UTC),
+		}
+	}
+	return recs
 }
 
 // FullRecord returns a record with every field set, for round-trip tests.

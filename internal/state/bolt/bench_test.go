@@ -1,20 +1,23 @@
-package state
+package bolt
 
 import (
 	"context"
 	"fmt"
 	"path/filepath"
 	"testing"
+
+	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/statetest"
 )
 
 const benchRecords = 10_000
 
 // benchStore returns a locked store on a state holding benchRecords
 // records, loaded in one transaction.
-func benchStore(b *testing.B) *BoltStore {
+func benchStore(b *testing.B) *Store {
 	b.Helper()
 	path := filepath.Join(b.TempDir(), ".oauthform", "state.db")
-	s, err := OpenBolt(path, Options{Create: true})
+	s, err := Open(path, state.Options{Create: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -22,7 +25,7 @@ func benchStore(b *testing.B) *BoltStore {
 	if _, err := s.Lock(context.Background(), "bench"); err != nil {
 		b.Fatal(err)
 	}
-	if err := s.putMany(recordsN(benchRecords)); err != nil {
+	if err := s.putMany(statetest.RecordsN(benchRecords)); err != nil {
 		b.Fatal(err)
 	}
 	return s
@@ -64,7 +67,7 @@ func BenchmarkGet(b *testing.B) {
 func BenchmarkPut(b *testing.B) {
 	s := benchStore(b)
 	ctx := context.Background()
-	rec := recordsN(1)[0]
+	rec := statetest.RecordsN(1)[0]
 	rec.Conn = "bench-put"
 	if err := s.Put(ctx, rec); err != nil { // takes the backup
 		b.Fatal(err)

@@ -1,4 +1,4 @@
-package state_test
+package pg_test
 
 import (
 	"bytes"

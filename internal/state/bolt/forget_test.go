@@ -1,4 +1,4 @@
-package state
+package bolt
 
 import (
 	"bufio"
@@ -17,15 +17,17 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
 
 	"github.com/oauthform/oauthform/internal/secret"
+	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/statetest"
 )
 
 // forgetRecord is a record whose tokens are unique, to be searched for in
 // raw bytes.
-func forgetRecord(conn string) *Record {
-	r := recordsN(1)[0]
+func forgetRecord(conn string) *state.Record {
+	r := statetest.RecordsN(1)[0]
 	r.Conn = conn
 	r.Access = secret.New("AT-" + conn + "-b7f3e1")
 	r.Refresh = secret.New("RT-" + conn + "-0c9d42")
@@ -37,13 +39,13 @@ func forgetRecord(conn string) *Record {
 // last 24 characters, any of which found later is a copy of that record.
 func rawSealed(t *testing.T, path, conn string) []string {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	var data []byte
-	_ = db.View(func(tx *bolt.Tx) error {
+	_ = db.View(func(tx *bbolt.Tx) error {
 		data = bytes.Clone(tx.Bucket([]byte(bucketConns)).Get([]byte(conn)))
 		return nil
 	})
@@ -113,7 +115,7 @@ func TestForgottenMeansGone(t *testing.T) {
 			ctx := context.Background()
 			path := statePath(t)
 			dir := filepath.Dir(path)
-			s := mustOpen(t, path, Options{Create: true, Passphrase: tc.pass})
+			s := mustOpen(t, path, state.Options{Create: true, Passphrase: tc.pass})
 			if _, err := s.Lock(ctx, "apply"); err != nil {
 				t.Fatal(err)
 			}
@@ -205,11 +207,11 @@ func TestForgottenMeansGone(t *testing.T) {
 func TestPurgeOncePerCommand(t *testing.T) {
 	ctx := context.Background()
 	path := statePath(t)
-	s := mustOpen(t, path, Options{Create: true})
+	s := mustOpen(t, path, state.Options{Create: true})
 	if _, err := s.Lock(ctx, "apply"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.putMany(recordsN(200)); err != nil {
+	if err := s.putMany(statetest.RecordsN(200)); err != nil {
 		t.Fatal(err)
 	}
 	stat := func() os.FileInfo {
@@ -224,7 +226,7 @@ func TestPurgeOncePerCommand(t *testing.T) {
 	if err := s.Purge(ctx); err != nil || !os.SameFile(orig, stat()) {
 		t.Fatalf("Purge with nothing deleted: %v, file replaced: %v", err, !os.SameFile(orig, stat()))
 	}
-	for _, r := range recordsN(200) {
+	for _, r := range statetest.RecordsN(200) {
 		if err := s.Delete(ctx, r.Conn); err != nil {
 			t.Fatal(err)
 		}
@@ -255,7 +257,7 @@ func TestPurgeOncePerCommand(t *testing.T) {
 // withDeleted opens the state at path with opts, writes the records keep
 // and gone under one operation, then deletes gone under a second one,
 // whose lock the returned store still holds: a purge is pending.
-func withDeleted(t *testing.T, path string, opts Options) *BoltStore {
+func withDeleted(t *testing.T, path string, opts state.Options) *Store {
 	t.Helper()
 	ctx := context.Background()
 	s := mustOpen(t, path, opts)
@@ -284,7 +286,7 @@ func TestUnlockAndClosePurge(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			ctx := context.Background()
 			path := statePath(t)
-			s := withDeleted(t, path, Options{Create: true})
+			s := withDeleted(t, path, state.Options{Create: true})
 			var err error
 			if how == "Unlock" {
 				// A cancelled context does not stop the purge.
@@ -311,14 +313,14 @@ func TestPurgeUnreadableBackup(t *testing.T) {
 	ctx := context.Background()
 	path := statePath(t)
 	var notes []string
-	s := withDeleted(t, path, Options{Create: true, Notify: func(m string) { notes = append(notes, m) }})
+	s := withDeleted(t, path, state.Options{Create: true, Notify: func(m string) { notes = append(notes, m) }})
 	garbage := []byte("not a bbolt file, AT-gone-b7f3e1")
 	if err := os.WriteFile(s.BackupPath(), garbage, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	err := s.Purge(ctx)
-	var pe *PurgeError
-	if !errors.As(err, &pe) || !errors.Is(err, ErrCorrupt) {
+	var pe *state.PurgeError
+	if !errors.As(err, &pe) || !errors.Is(err, state.ErrCorrupt) {
 		t.Fatalf("Purge with a garbage backup = %v, want a PurgeError wrapping ErrCorrupt", err)
 	}
 	msg := err.Error()
@@ -349,7 +351,7 @@ func TestPurgeUnreadableBackup(t *testing.T) {
 func TestPurgeNeedsTheLock(t *testing.T) {
 	ctx := context.Background()
 	path := statePath(t)
-	s := mustOpen(t, path, Options{Create: true})
+	s := mustOpen(t, path, state.Options{Create: true})
 	if _, err := s.Lock(ctx, "apply"); err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +368,7 @@ func TestPurgeNeedsTheLock(t *testing.T) {
 	if err := s.Delete(ctx, "gone"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Purge(ctx); !errors.Is(err, ErrNotLocked) {
+	if err := s.Purge(ctx); !errors.Is(err, state.ErrNotLocked) {
 		t.Errorf("Purge under a connection lock = %v, want ErrNotLocked", err)
 	}
 	if err := release(); err != nil {
@@ -394,18 +396,18 @@ const purgerEnv = "OAUTHFORM_STATE_TEST_PURGER"
 
 func purger(path string) int {
 	ctx := context.Background()
-	s, err := OpenBolt(path, Options{})
+	s, err := Open(path, state.Options{})
 	if err == nil {
 		_, err = s.Lock(ctx, "destroy")
 	}
 	if err == nil {
 		err = s.update(ctx, "", "deleting", false, func(w *writer) error {
-			for i, r := range recordsN(crashRecords) {
+			for i, r := range statetest.RecordsN(crashRecords) {
 				if i%2 == 0 {
 					if err := w.conns.Delete([]byte(r.Conn)); err != nil {
 						return err
 					}
-					s.forget.deleted(r.Conn)
+					s.base.Forget.Deleted(r.Conn)
 				}
 			}
 			return nil
@@ -439,12 +441,12 @@ func TestCrashDuringPurge(t *testing.T) {
 	landed := 0
 	for it := range iterations {
 		path := statePath(t)
-		s := mustOpen(t, path, Options{Create: true})
+		s := mustOpen(t, path, state.Options{Create: true})
 		ctx := context.Background()
 		if _, err := s.Lock(ctx, "apply"); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.putMany(recordsN(crashRecords)); err != nil {
+		if err := s.putMany(statetest.RecordsN(crashRecords)); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Put(ctx, forgetRecord("extra")); err != nil { // the backup: all the records
@@ -480,7 +482,7 @@ func TestCrashDuringPurge(t *testing.T) {
 
 		check := func(file string, wantAny ...int) {
 			t.Helper()
-			snap, err := mustOpen(t, path, Options{}).snapshotOf(file, "reading", "")
+			snap, err := mustOpen(t, path, state.Options{}).snapshotOf(file, "reading", "")
 			if err != nil {
 				t.Fatalf("iteration %d: %s does not open after the kill: %v", it, filepath.Base(file), err)
 			}
@@ -509,7 +511,7 @@ const writerEnv = "OAUTHFORM_STATE_TEST_WRITER"
 
 func refresher(path string) int {
 	ctx := context.Background()
-	s, err := OpenBolt(path, Options{})
+	s, err := Open(path, state.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -555,13 +557,13 @@ func refresher(path string) int {
 func TestPurgeWhileAnotherProcessRefreshes(t *testing.T) {
 	ctx := context.Background()
 	path := statePath(t)
-	s := mustOpen(t, path, Options{Create: true})
+	s := mustOpen(t, path, state.Options{Create: true})
 	if _, err := s.Lock(ctx, "apply"); err != nil {
 		t.Fatal(err)
 	}
 	busy := forgetRecord("busy")
 	busy.Access = secret.New("AT-busy-0")
-	if err := s.putMany(append(recordsN(300), busy)); err != nil {
+	if err := s.putMany(append(statetest.RecordsN(300), busy)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Unlock(ctx); err != nil {

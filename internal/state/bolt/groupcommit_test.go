@@ -1,4 +1,4 @@
-package state
+package bolt
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/oauthform/oauthform/internal/secret"
+	"github.com/oauthform/oauthform/internal/state"
 )
 
 // Concurrent puts are group-committed: every one is durable when it
@@ -18,7 +19,7 @@ import (
 func TestPutGroupCommit(t *testing.T) {
 	const n = 60
 	path := filepath.Join(t.TempDir(), "state.db")
-	st, err := Open(path, Options{Create: true})
+	st, err := Open(path, state.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,7 @@ func TestPutGroupCommit(t *testing.T) {
 				}
 				defer func() { _ = release() }()
 			}
-			errs[i] = st.Put(ctx, &Record{Conn: conn, Provider: "sms77", Access: secret.New("a" + conn), Status: StatusActive})
+			errs[i] = st.Put(ctx, &state.Record{Conn: conn, Provider: "sms77", Access: secret.New("a" + conn), Status: state.StatusActive})
 		}()
 	}
 	wg.Wait()
@@ -54,7 +55,7 @@ func TestPutGroupCommit(t *testing.T) {
 		conn := fmt.Sprintf("c%02d", i)
 		_, written := snap.Records[conn]
 		if i%10 == 7 {
-			if !errors.Is(errs[i], ErrNotLocked) || written {
+			if !errors.Is(errs[i], state.ErrNotLocked) || written {
 				t.Errorf("%s without its lock: err %v, written %v; want ErrNotLocked and nothing written", conn, errs[i], written)
 			}
 			continue

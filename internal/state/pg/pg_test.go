@@ -1,4 +1,4 @@
-package state_test
+package pg_test
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/pg"
 	"github.com/oauthform/oauthform/internal/state/pgtest"
 	"github.com/oauthform/oauthform/internal/state/statetest"
 )
@@ -28,9 +29,9 @@ var schemaSeq atomic.Int64
 func newSchema() string { return "s" + strconv.FormatInt(schemaSeq.Add(1), 10) }
 
 // openPG opens a store on connStr/schema, closed when t ends.
-func openPG(t testing.TB, connStr, schema string, opts state.Options) *state.PGStore {
+func openPG(t testing.TB, connStr, schema string, opts state.Options) *pg.Store {
 	t.Helper()
-	s, err := state.OpenPG(context.Background(), connStr, schema, opts)
+	s, err := pg.Open(context.Background(), secret.New(connStr), schema, opts)
 	if err != nil {
 		t.Fatalf("OpenPG: %v", err)
 	}
@@ -73,7 +74,7 @@ func pgConformance(t *testing.T, opts state.Options) {
 			schemas[t] = sc
 		}
 		mu.Unlock()
-		s, err := state.OpenPG(context.Background(), connStr, sc, opts)
+		s, err := pg.Open(context.Background(), secret.New(connStr), sc, opts)
 		if err != nil {
 			t.Fatalf("OpenPG: %v", err)
 		}
@@ -271,11 +272,11 @@ func TestPGConcurrentWriters(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := setup.Unlock(ctx); err != nil {
-		t.Fatal(err)
-	}
 	base, err := setup.Snapshot(ctx)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := setup.Unlock(ctx); err != nil {
 		t.Fatal(err)
 	}
 	const stores, rounds = 4, 6
@@ -498,7 +499,7 @@ func TestPGNoState(t *testing.T) {
 // TestPGPath: the state is named without credentials.
 func TestPGPath(t *testing.T) {
 	ctx := context.Background()
-	st, err := state.OpenPG(ctx, "postgres://alice:s3cret@db.example.com:6543/team?sslmode=require", "oauthform", state.Options{})
+	st, err := pg.Open(ctx, secret.New("postgres://alice:s3cret@db.example.com:6543/team?sslmode=require"), "oauthform", state.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -506,10 +507,10 @@ func TestPGPath(t *testing.T) {
 	if p := st.Path(); strings.Contains(p, "s3cret") || strings.Contains(p, "alice") || p != "postgres://db.example.com:6543/team?schema=oauthform" {
 		t.Errorf("Path = %q", p)
 	}
-	if _, err := state.OpenPG(ctx, "postgres://alice:s3cret@db.example.com:bad/x", "", state.Options{}); err == nil || strings.Contains(err.Error(), "s3cret") {
+	if _, err := pg.Open(ctx, secret.New("postgres://alice:s3cret@db.example.com:bad/x"), "", state.Options{}); err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("OpenPG of a bad connection string = %v, want an error without the password", err)
 	}
-	if _, err := state.OpenPG(ctx, "postgres://localhost/x", strings.Repeat("s", 64), state.Options{}); err == nil {
+	if _, err := pg.Open(ctx, secret.New("postgres://localhost/x"), strings.Repeat("s", 64), state.Options{}); err == nil {
 		t.Error("OpenPG accepted a schema name PostgreSQL would truncate")
 	}
 }
@@ -681,7 +682,7 @@ func TestPGApplyAndToken(t *testing.T) {
 	var mu sync.Mutex
 	used := map[string]string{} // conn/refresh token -> who used it
 	refreshes := 0
-	refresh := func(st *state.PGStore, who, c string) error {
+	refresh := func(st *pg.Store, who, c string) error {
 		release, err := st.LockConn(ctx, c, 10*time.Second)
 		if err != nil {
 			return err

@@ -1,4 +1,4 @@
-package state_test
+package bolt_test
 
 import (
 	"path/filepath"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/bolt"
 	"github.com/oauthform/oauthform/internal/state/statetest"
 )
 
@@ -22,7 +23,7 @@ func TestBoltConformance(t *testing.T) {
 			paths[t] = p
 		}
 		mu.Unlock()
-		s, err := state.Open(p, state.Options{Create: true})
+		s, err := bolt.Open(p, state.Options{Create: true})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
@@ -44,7 +45,7 @@ func TestBoltConformanceEncrypted(t *testing.T) {
 			paths[t] = p
 		}
 		mu.Unlock()
-		s, err := state.Open(p, state.Options{Create: true, Passphrase: pass})
+		s, err := bolt.Open(p, state.Options{Create: true, Passphrase: pass})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}

@@ -1,4 +1,4 @@
-package state
+package bolt
 
 import (
 	"bytes"
@@ -13,19 +13,13 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
 
 	"github.com/oauthform/oauthform/internal/seal"
 	"github.com/oauthform/oauthform/internal/secret"
+	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/statetest"
 )
-
-// testKDFParams are cheap Argon2id parameters, so that the tests derive
-// keys in microseconds; TestDefaultKDF checks the real defaults.
-func testKDFParams() seal.Params {
-	p := seal.NewParams()
-	p.Time, p.MemoryKiB, p.Threads = 1, 64, 1
-	return p
-}
 
 var (
 	passA = secret.New("correct horse battery staple")
@@ -34,12 +28,12 @@ var (
 
 const clientSecret = "client-secret-value"
 
-// secretRecords returns recordsN(n) with client secret fingerprints for
+// secretRecords returns statetest.RecordsN(n) with client secret fingerprints for
 // lineage, and the last one without a refresh token.
-func secretRecords(lineage string, n int) []*Record {
-	recs := recordsN(n)
+func secretRecords(lineage string, n int) []*state.Record {
+	recs := statetest.RecordsN(n)
 	for _, r := range recs {
-		r.ClientSecretHash = HashSecret(lineage, secret.New(clientSecret))
+		r.ClientSecretHash = state.HashSecret(lineage, secret.New(clientSecret))
 		r.RefreshBefore = 5 * time.Minute
 	}
 	recs[n-1].Refresh = secret.Secret{}
@@ -51,7 +45,7 @@ func secretRecords(lineage string, n int) []*Record {
 func encryptedState(t *testing.T, path string, pass secret.Secret, n int) string {
 	t.Helper()
 	ctx := context.Background()
-	s, err := OpenBolt(path, Options{Create: true, Passphrase: pass})
+	s, err := Open(path, state.Options{Create: true, Passphrase: pass})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +77,7 @@ func readBytes(t *testing.T, path string) []byte {
 func noSecretsIn(t *testing.T, path, lineage string) {
 	t.Helper()
 	b := readBytes(t, path)
-	hash := strings.TrimPrefix(HashSecret(lineage, secret.New(clientSecret)), "hmac-sha256:")
+	hash := strings.TrimPrefix(state.HashSecret(lineage, secret.New(clientSecret)), "hmac-sha256:")
 	for _, s := range []string{"TOKEN-", "REFRESH", hash, clientSecret, passA.Reveal(), passB.Reveal()} {
 		if bytes.Contains(b, []byte(s)) {
 			t.Errorf("%s holds %q in the clear", path, s)
@@ -94,12 +88,12 @@ func noSecretsIn(t *testing.T, path, lineage string) {
 func metaOf(t *testing.T, path string) map[string]string {
 	t.Helper()
 	got := map[string]string{}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	_ = db.View(func(tx *bolt.Tx) error {
+	_ = db.View(func(tx *bbolt.Tx) error {
 		return tx.Bucket([]byte(bucketMeta)).ForEach(func(k, v []byte) error {
 			got[string(k)] = string(v)
 			return nil
@@ -120,16 +114,16 @@ func TestEncryptedAtRest(t *testing.T) {
 		}
 	}
 	m := metaOf(t, path)
-	if m[keyFormat] != "2" {
-		t.Errorf("format_version = %q, want 2 for an encrypted state", m[keyFormat])
+	if m[state.MetaFormat] != "2" {
+		t.Errorf("format_version = %q, want 2 for an encrypted state", m[state.MetaFormat])
 	}
-	e, err := parseEncryption([]byte(m[keyEncryption]))
+	e, err := state.ParseEncryption([]byte(m[state.MetaEncryption]))
 	if err != nil || e.KDF != seal.KDFArgon2id || len(e.Salt) != seal.SaltSize || e.Cipher != seal.CipherXChaCha20Poly1305 {
-		t.Errorf("encryption meta = %s (%v)", m[keyEncryption], err)
+		t.Errorf("encryption meta = %s (%v)", m[state.MetaEncryption], err)
 	}
 
 	// Another store with the passphrase reads everything back.
-	s := mustOpen(t, path, Options{Passphrase: passA})
+	s := mustOpen(t, path, state.Options{Passphrase: passA})
 	snap, err := s.Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +164,7 @@ func TestSealedWithoutPassphrase(t *testing.T) {
 	ctx := context.Background()
 	path := statePath(t)
 	lineage := encryptedState(t, path, passA, 3)
-	s := mustOpen(t, path, Options{})
+	s := mustOpen(t, path, state.Options{})
 	snap, err := s.Snapshot(ctx)
 	if err != nil {
 		t.Fatalf("Snapshot without the passphrase: %v", err)
@@ -190,17 +184,17 @@ func TestSealedWithoutPassphrase(t *testing.T) {
 			t.Errorf("%s: metadata lost: %+v", want.Conn, got)
 		}
 		// The secrets are not: stand-ins say which tokens exist.
-		if got.Access.Reveal() != SealedToken || got.ClientSecretHash != "" {
+		if got.Access.Reveal() != state.SealedToken || got.ClientSecretHash != "" {
 			t.Errorf("%s: Access %q, hash %q", want.Conn, got.Access.Reveal(), got.ClientSecretHash)
 		}
-		if got.Refresh.IsZero() != want.Refresh.IsZero() || (!got.Refresh.IsZero() && got.Refresh.Reveal() != SealedToken) {
+		if got.Refresh.IsZero() != want.Refresh.IsZero() || (!got.Refresh.IsZero() && got.Refresh.Reveal() != state.SealedToken) {
 			t.Errorf("%s: Refresh stand-in wrong (has refresh: want %v)", want.Conn, !want.Refresh.IsZero())
 		}
 	}
-	if _, err := s.Get(ctx, "conn-00001"); !errors.Is(err, ErrSealed) || !strings.Contains(err.Error(), "no passphrase") {
+	if _, err := s.Get(ctx, "conn-00001"); !errors.Is(err, state.ErrSealed) || !strings.Contains(err.Error(), "no passphrase") {
 		t.Errorf("Get without the passphrase = %v, want ErrSealed", err)
 	}
-	if _, err := s.Get(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Get(ctx, "nope"); !errors.Is(err, state.ErrNotFound) {
 		t.Errorf("Get of a missing record = %v, want ErrNotFound", err)
 	}
 
@@ -209,27 +203,27 @@ func TestSealedWithoutPassphrase(t *testing.T) {
 	if _, err := s.Lock(ctx, "apply"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Put(ctx, &Record{Conn: "new", Access: secret.New("TOKEN-new")}); !errors.Is(err, ErrSealed) {
+	if err := s.Put(ctx, &state.Record{Conn: "new", Access: secret.New("TOKEN-new")}); !errors.Is(err, state.ErrSealed) {
 		t.Errorf("Put without the passphrase = %v, want ErrSealed", err)
 	}
-	if err := s.Put(ctx, snap.Records["conn-00000"]); !errors.Is(err, ErrSealed) {
+	if err := s.Put(ctx, snap.Records["conn-00000"]); !errors.Is(err, state.ErrSealed) {
 		t.Errorf("Put of a Sealed record = %v, want ErrSealed", err)
 	}
-	if _, err := s.Rekey(ctx, passB); !errors.Is(err, ErrSealed) {
+	if _, err := s.Rekey(ctx, passB); !errors.Is(err, state.ErrSealed) {
 		t.Errorf("Rekey without the passphrase = %v, want ErrSealed", err)
 	}
 	if !bytes.Equal(orig, readBytes(t, path)) {
 		t.Fatal("a refused write changed the state")
 	}
 	// A Sealed record cannot reach a store that has the passphrase either.
-	w := mustOpen(t, path, Options{Passphrase: passA})
+	w := mustOpen(t, path, state.Options{Passphrase: passA})
 	if _, err := w.LockConn(ctx, "conn-00000", 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Put(ctx, snap.Records["conn-00000"]); !errors.Is(err, ErrSealed) {
+	if err := w.Put(ctx, snap.Records["conn-00000"]); !errors.Is(err, state.ErrSealed) {
 		t.Errorf("Put of a Sealed record with the passphrase = %v, want ErrSealed", err)
 	}
-	if _, err := EncodeRecord(snap.Records["conn-00000"]); !errors.Is(err, ErrSealed) {
+	if _, err := state.EncodeRecord(snap.Records["conn-00000"]); !errors.Is(err, state.ErrSealed) {
 		t.Errorf("EncodeRecord of a Sealed record = %v, want ErrSealed", err)
 	}
 	if !bytes.Equal(orig, readBytes(t, path)) {
@@ -250,10 +244,10 @@ func TestWrongPassphrase(t *testing.T) {
 	encryptedState(t, path, passA, 3)
 	_ = os.Remove(path + ".backup")
 	orig := readBytes(t, path)
-	s := mustOpen(t, path, Options{Passphrase: passB})
+	s := mustOpen(t, path, state.Options{Passphrase: passB})
 	check := func(op string, err error) {
 		t.Helper()
-		if !errors.Is(err, ErrWrongPassphrase) || !strings.Contains(err.Error(), "the passphrase does not open this state") ||
+		if !errors.Is(err, state.ErrWrongPassphrase) || !strings.Contains(err.Error(), "the passphrase does not open this state") ||
 			!strings.Contains(err.Error(), path) {
 			t.Errorf("%s with a wrong passphrase = %v, want ErrWrongPassphrase naming the file", op, err)
 		}
@@ -276,11 +270,11 @@ func TestWrongPassphrase(t *testing.T) {
 	if _, err := s.Lock(ctx, "apply"); err != nil {
 		t.Fatal(err)
 	}
-	check("Put", s.Put(ctx, &Record{Conn: "x", Access: secret.New("TOKEN-x")}))
+	check("Put", s.Put(ctx, &state.Record{Conn: "x", Access: secret.New("TOKEN-x")}))
 	check("Delete", s.Delete(ctx, "conn-00001"))
 	_, err = s.Rekey(ctx, passA)
 	check("Rekey", err)
-	if got := metaOf(t, path)[keySerial]; got != "1" {
+	if got := metaOf(t, path)[state.MetaSerial]; got != "1" {
 		t.Errorf("serial = %s, want 1", got)
 	}
 }
@@ -292,7 +286,7 @@ func TestPlainStateStaysPlainOnRead(t *testing.T) {
 	path := statePath(t)
 	validState(t, path, 3)
 	orig := readBytes(t, path)
-	s := mustOpen(t, path, Options{Passphrase: passA, Notify: func(string) { t.Error("notified on a read") }})
+	s := mustOpen(t, path, state.Options{Passphrase: passA, Notify: func(string) { t.Error("notified on a read") }})
 	snap, err := s.Snapshot(ctx)
 	if err != nil || snap.Encrypted || snap.Records["conn-00001"].Access.Reveal() != "TOKEN-1" {
 		t.Fatalf("Snapshot = %+v, %v", snap, err)
@@ -319,20 +313,20 @@ func TestEnableOnFirstWrite(t *testing.T) {
 	path := statePath(t)
 	validState(t, path, 5)
 	// An earlier command's backup holds tokens in the clear.
-	plain := mustOpen(t, path, Options{})
+	plain := mustOpen(t, path, state.Options{})
 	if err := plain.Backup(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// Under a connection lock only (`token`), the file cannot be replaced:
 	// the write is not sealed, and the store says so once.
 	var notes []string
-	tok := mustOpen(t, path, Options{Passphrase: passA, Notify: func(m string) { notes = append(notes, m) }})
+	tok := mustOpen(t, path, state.Options{Passphrase: passA, Notify: func(m string) { notes = append(notes, m) }})
 	release, err := tok.LockConn(ctx, "conn-00000", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if err := tok.Put(ctx, recordsN(1)[0]); err != nil {
+		if err := tok.Put(ctx, statetest.RecordsN(1)[0]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -340,19 +334,19 @@ func TestEnableOnFirstWrite(t *testing.T) {
 	if len(notes) != 1 || !strings.Contains(notes[0], "not encrypted yet") {
 		t.Errorf("notes = %q", notes)
 	}
-	if m := metaOf(t, path); m[keyFormat] != "1" || m[keySerial] != "3" {
+	if m := metaOf(t, path); m[state.MetaFormat] != "1" || m[state.MetaSerial] != "3" {
 		t.Errorf("meta after a write under a connection lock = %v", m)
 	}
 
 	// Under the operation lock (apply), the first write seals everything.
 	notes = nil
-	s := mustOpen(t, path, Options{Passphrase: passA, Notify: func(m string) { notes = append(notes, m) }})
+	s := mustOpen(t, path, state.Options{Passphrase: passA, Notify: func(m string) { notes = append(notes, m) }})
 	if _, err := s.Lock(ctx, "apply"); err != nil {
 		t.Fatal(err)
 	}
 	// A `token` elsewhere is refreshing another connection: the
 	// migration waits for it.
-	other := mustOpen(t, path, Options{})
+	other := mustOpen(t, path, state.Options{})
 	release, err = other.LockConn(ctx, "conn-00004", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -379,10 +373,10 @@ func TestEnableOnFirstWrite(t *testing.T) {
 	}
 	m := metaOf(t, path)
 	// One transaction for the migration, one for the write.
-	if m[keySerial] != "5" || m[keyFormat] != "2" || m[keyEncryption] == "" {
+	if m[state.MetaSerial] != "5" || m[state.MetaFormat] != "2" || m[state.MetaEncryption] == "" {
 		t.Errorf("meta = %v, want serial 5 (3 + migration + write), format 2", m)
 	}
-	lineage := m[keyLineage]
+	lineage := m[state.MetaLineage]
 	noSecretsIn(t, path, lineage)
 	noSecretsIn(t, s.BackupPath(), lineage)
 	if bytes.Contains(readBytes(t, path), []byte("TOKEN-new")) {
@@ -392,7 +386,7 @@ func TestEnableOnFirstWrite(t *testing.T) {
 	if err != nil || !bk.Encrypted || bk.Serial != 4 || bk.Records["conn-00001"].Access.Reveal() != "TOKEN-1" {
 		t.Errorf("backup after the migration: %+v, %v", bk, err)
 	}
-	snap, err := mustOpen(t, path, Options{Passphrase: passA}).Snapshot(ctx)
+	snap, err := mustOpen(t, path, state.Options{Passphrase: passA}).Snapshot(ctx)
 	if err != nil || len(snap.Records) != 5 || snap.Records["conn-00002"].Access.Reveal() != "TOKEN-new" ||
 		snap.Records["conn-00004"].Access.Reveal() != "TOKEN-4" {
 		t.Errorf("after the migration: %v", err)
@@ -411,28 +405,28 @@ func TestMigrationsAreAtomic(t *testing.T) {
 	cases := map[string]struct {
 		setup func(t *testing.T, path string)
 		pass  secret.Secret
-		run   func(ctx context.Context, s *BoltStore) error
+		run   func(ctx context.Context, s *Store) error
 	}{
 		"turn on at a write": {
 			setup: func(t *testing.T, path string) { validState(t, path, 5) },
 			pass:  passA,
-			run: func(ctx context.Context, s *BoltStore) error {
-				return s.Put(ctx, &Record{Conn: "x", Access: secret.New("TOKEN-x")})
+			run: func(ctx context.Context, s *Store) error {
+				return s.Put(ctx, &state.Record{Conn: "x", Access: secret.New("TOKEN-x")})
 			},
 		},
 		"turn on with Rekey": {
 			setup: func(t *testing.T, path string) { validState(t, path, 5) },
-			run:   func(ctx context.Context, s *BoltStore) error { _, err := s.Rekey(ctx, passA); return err },
+			run:   func(ctx context.Context, s *Store) error { _, err := s.Rekey(ctx, passA); return err },
 		},
 		"change the passphrase": {
 			setup: func(t *testing.T, path string) { encryptedState(t, path, passA, 5) },
 			pass:  passA,
-			run:   func(ctx context.Context, s *BoltStore) error { _, err := s.Rekey(ctx, passB); return err },
+			run:   func(ctx context.Context, s *Store) error { _, err := s.Rekey(ctx, passB); return err },
 		},
 		"turn off": {
 			setup: func(t *testing.T, path string) { encryptedState(t, path, passA, 5) },
 			pass:  passA,
-			run:   func(ctx context.Context, s *BoltStore) error { _, err := s.Rekey(ctx, secret.Secret{}); return err },
+			run:   func(ctx context.Context, s *Store) error { _, err := s.Rekey(ctx, secret.Secret{}); return err },
 		},
 	}
 	for name, c := range cases {
@@ -442,15 +436,15 @@ func TestMigrationsAreAtomic(t *testing.T) {
 			c.setup(t, path)
 			orig := readBytes(t, path)
 			calls := 0
-			testHookRewrite = func(i int) error {
+			restore := state.SetRewriteHook(func(i int) error {
 				calls++
 				if i == 3 {
 					return injected
 				}
 				return nil
-			}
-			defer func() { testHookRewrite = nil }()
-			s := mustOpen(t, path, Options{Passphrase: c.pass, Notify: func(string) { t.Error("notified of a failed migration") }})
+			})
+			defer restore()
+			s := mustOpen(t, path, state.Options{Passphrase: c.pass, Notify: func(string) { t.Error("notified of a failed migration") }})
 			if _, err := s.Lock(ctx, "state rekey"); err != nil {
 				t.Fatal(err)
 			}
@@ -463,9 +457,9 @@ func TestMigrationsAreAtomic(t *testing.T) {
 			if !bytes.Equal(orig, readBytes(t, path)) {
 				t.Fatal("a failed migration changed the state")
 			}
-			testHookRewrite = nil
+			restore()
 			// The state reads as before.
-			snap, err := mustOpen(t, path, Options{Passphrase: c.pass}).Snapshot(ctx)
+			snap, err := mustOpen(t, path, state.Options{Passphrase: c.pass}).Snapshot(ctx)
 			if err != nil || len(snap.Records) != 5 || snap.Records["conn-00003"].Access.Reveal() != "TOKEN-3" {
 				t.Errorf("after the failed migration: %v", err)
 			}
@@ -478,8 +472,8 @@ func TestRekey(t *testing.T) {
 	path := statePath(t)
 	lineage := encryptedState(t, path, passA, 4)
 	before := metaOf(t, path)
-	s := mustOpen(t, path, Options{Passphrase: passA})
-	if _, err := s.Rekey(ctx, passB); !errors.Is(err, ErrNotLocked) {
+	s := mustOpen(t, path, state.Options{Passphrase: passA})
+	if _, err := s.Rekey(ctx, passB); !errors.Is(err, state.ErrNotLocked) {
 		t.Errorf("Rekey without the lock = %v, want ErrNotLocked", err)
 	}
 	if _, err := s.Lock(ctx, "state rekey"); err != nil {
@@ -488,7 +482,7 @@ func TestRekey(t *testing.T) {
 
 	// A refresh in flight (another process holding a connection lock) is
 	// waited for.
-	other := mustOpen(t, path, Options{Passphrase: passA})
+	other := mustOpen(t, path, state.Options{Passphrase: passA})
 	release, err := other.LockConn(ctx, "conn-00001", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -518,21 +512,21 @@ func TestRekey(t *testing.T) {
 		t.Error("Rekey did not wait for the connection lock")
 	}
 	after := metaOf(t, path)
-	if res.Records != 4 || !res.WasEncrypted || !res.Encrypted || fmt.Sprint(res.Serial) != after[keySerial] {
-		t.Errorf("result = %+v, meta serial %s", res, after[keySerial])
+	if res.Records != 4 || !res.WasEncrypted || !res.Encrypted || fmt.Sprint(res.Serial) != after[state.MetaSerial] {
+		t.Errorf("result = %+v, meta serial %s", res, after[state.MetaSerial])
 	}
 	// One transaction for the rewrite, one for the refresh in flight.
-	if before[keySerial] != "1" || after[keySerial] != "3" {
-		t.Errorf("serial %s -> %s, want 1 -> 3", before[keySerial], after[keySerial])
+	if before[state.MetaSerial] != "1" || after[state.MetaSerial] != "3" {
+		t.Errorf("serial %s -> %s, want 1 -> 3", before[state.MetaSerial], after[state.MetaSerial])
 	}
-	if after[keyEncryption] == before[keyEncryption] {
+	if after[state.MetaEncryption] == before[state.MetaEncryption] {
 		t.Error("the encryption meta (salt, check) did not change")
 	}
 	noSecretsIn(t, path, lineage)
-	if _, err := mustOpen(t, path, Options{Passphrase: passA}).Snapshot(ctx); !errors.Is(err, ErrWrongPassphrase) {
+	if _, err := mustOpen(t, path, state.Options{Passphrase: passA}).Snapshot(ctx); !errors.Is(err, state.ErrWrongPassphrase) {
 		t.Errorf("the old passphrase after Rekey = %v, want ErrWrongPassphrase", err)
 	}
-	snap, err := mustOpen(t, path, Options{Passphrase: passB}).Snapshot(ctx)
+	snap, err := mustOpen(t, path, state.Options{Passphrase: passB}).Snapshot(ctx)
 	if err != nil || snap.Records["conn-00001"].Access.Reveal() != "TOKEN-refreshed" || snap.Records["conn-00002"].Access.Reveal() != "TOKEN-2" {
 		t.Fatalf("the new passphrase: %v", err)
 	}
@@ -542,7 +536,7 @@ func TestRekey(t *testing.T) {
 		t.Errorf("backup after Rekey: %v", err)
 	}
 	// The store goes on with the new passphrase.
-	if err := s.Put(ctx, &Record{Conn: "after", Access: secret.New("TOKEN-after")}); err != nil {
+	if err := s.Put(ctx, &state.Record{Conn: "after", Access: secret.New("TOKEN-after")}); err != nil {
 		t.Errorf("Put after Rekey: %v", err)
 	}
 
@@ -552,13 +546,13 @@ func TestRekey(t *testing.T) {
 		t.Fatalf("Rekey to none = %+v, %v", res, err)
 	}
 	m := metaOf(t, path)
-	if m[keyFormat] != "1" || m[keyEncryption] != "" {
+	if m[state.MetaFormat] != "1" || m[state.MetaEncryption] != "" {
 		t.Errorf("meta after turning encryption off = %v", m)
 	}
 	if !bytes.Contains(readBytes(t, path), []byte("TOKEN-after")) {
 		t.Error("the tokens are not stored unsealed")
 	}
-	snap, err = mustOpen(t, path, Options{}).Snapshot(ctx)
+	snap, err = mustOpen(t, path, state.Options{}).Snapshot(ctx)
 	if err != nil || snap.Encrypted || snap.Records["conn-00002"].Access.Reveal() != "TOKEN-2" || snap.Records["conn-00002"].ClientSecretHash == "" {
 		t.Fatalf("after turning encryption off: %v", err)
 	}
@@ -569,7 +563,7 @@ func TestRekey(t *testing.T) {
 		t.Fatalf("Rekey of an unencrypted state = %+v, %v", res, err)
 	}
 	noSecretsIn(t, path, lineage)
-	if snap, err := mustOpen(t, path, Options{Passphrase: passA}).Snapshot(ctx); err != nil || snap.Records["after"].Access.Reveal() != "TOKEN-after" {
+	if snap, err := mustOpen(t, path, state.Options{Passphrase: passA}).Snapshot(ctx); err != nil || snap.Records["after"].Access.Reveal() != "TOKEN-after" {
 		t.Errorf("after turning encryption on: %v", err)
 	}
 }
@@ -581,7 +575,7 @@ func TestSwappedSeals(t *testing.T) {
 	path := statePath(t)
 	encryptedState(t, path, passA, 3)
 	// Swap the "sealed" fields of two records, keeping everything else.
-	writeBolt(t, path, func(tx *bolt.Tx) error {
+	writeBolt(t, path, func(tx *bbolt.Tx) error {
 		c := tx.Bucket([]byte(bucketConns))
 		var a, b map[string]any
 		if err := json.Unmarshal(c.Get([]byte("conn-00000")), &a); err != nil {
@@ -602,13 +596,13 @@ func TestSwappedSeals(t *testing.T) {
 		}
 		return nil
 	})
-	s := mustOpen(t, path, Options{Passphrase: passA})
+	s := mustOpen(t, path, state.Options{Passphrase: passA})
 	_, err := s.Snapshot(ctx)
-	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "copied from another connection") {
+	if !errors.Is(err, state.ErrCorrupt) || !strings.Contains(err.Error(), "copied from another connection") {
 		t.Errorf("Snapshot with swapped seals = %v, want ErrCorrupt", err)
 	}
 	for _, conn := range []string{"conn-00000", "conn-00001"} {
-		if _, err := s.Get(ctx, conn); !errors.Is(err, ErrCorrupt) {
+		if _, err := s.Get(ctx, conn); !errors.Is(err, state.ErrCorrupt) {
 			t.Errorf("Get(%s) = %v, want ErrCorrupt", conn, err)
 		}
 	}
@@ -616,26 +610,6 @@ func TestSwappedSeals(t *testing.T) {
 		t.Errorf("Get of an intact record: %v", err)
 	}
 
-	// The same key in two states (or a record renamed) does not open
-	// either: the seal is bound to the lineage and the connection name.
-	key, err := seal.Derive(passA, testKDFParams())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &Record{Conn: "c", Access: secret.New("TOKEN-c")}
-	data, err := encodeRecord(rec, &sealer{key: key, lineage: "lineage-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := decodeStored("c", data, true, &sealer{key: key, lineage: "lineage-1"}); err != nil {
-		t.Errorf("same lineage and name: %v", err)
-	}
-	if _, err := decodeStored("c", data, true, &sealer{key: key, lineage: "lineage-2"}); !errors.Is(err, ErrCorrupt) {
-		t.Errorf("another lineage = %v, want ErrCorrupt", err)
-	}
-	if _, err := decodeStored("d", data, true, &sealer{key: key, lineage: "lineage-1"}); !errors.Is(err, ErrCorrupt) {
-		t.Errorf("another name = %v, want ErrCorrupt", err)
-	}
 }
 
 // TestMixedEncodings: a state is all sealed or all unsealed.
@@ -644,16 +618,16 @@ func TestMixedEncodings(t *testing.T) {
 	t.Run("unsealed record in an encrypted state", func(t *testing.T) {
 		path := statePath(t)
 		encryptedState(t, path, passA, 2)
-		plain, err := EncodeRecord(&Record{Conn: "conn-00001", Access: secret.New("TOKEN-planted")})
+		plain, err := state.EncodeRecord(&state.Record{Conn: "conn-00001", Access: secret.New("TOKEN-planted")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeBolt(t, path, func(tx *bolt.Tx) error {
+		writeBolt(t, path, func(tx *bbolt.Tx) error {
 			return tx.Bucket([]byte(bucketConns)).Put([]byte("conn-00001"), plain)
 		})
 		for _, pass := range []secret.Secret{passA, {}} {
-			_, err := mustOpen(t, path, Options{Passphrase: pass}).Snapshot(ctx)
-			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "not sealed") || strings.Contains(err.Error(), "TOKEN-") {
+			_, err := mustOpen(t, path, state.Options{Passphrase: pass}).Snapshot(ctx)
+			if !errors.Is(err, state.ErrCorrupt) || !strings.Contains(err.Error(), "not sealed") || strings.Contains(err.Error(), "TOKEN-") {
 				t.Errorf("Snapshot = %v, want ErrCorrupt", err)
 			}
 		}
@@ -661,10 +635,10 @@ func TestMixedEncodings(t *testing.T) {
 	t.Run("sealed record in an unencrypted state", func(t *testing.T) {
 		path := statePath(t)
 		validState(t, path, 2)
-		writeBolt(t, path, func(tx *bolt.Tx) error {
+		writeBolt(t, path, func(tx *bbolt.Tx) error {
 			return tx.Bucket([]byte(bucketConns)).Put([]byte("conn-00001"), []byte(`{"version":1,"conn":"x","sealed":"AAAA"}`))
 		})
-		if _, err := mustOpen(t, path, Options{}).Snapshot(ctx); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "not encrypted") {
+		if _, err := mustOpen(t, path, state.Options{}).Snapshot(ctx); !errors.Is(err, state.ErrCorrupt) || !strings.Contains(err.Error(), "not encrypted") {
 			t.Errorf("Snapshot = %v, want ErrCorrupt", err)
 		}
 	})
@@ -675,7 +649,7 @@ func TestBadEncryptionMeta(t *testing.T) {
 		path := statePath(t)
 		encryptedState(t, path, passA, 1)
 		var e map[string]any
-		if err := json.Unmarshal([]byte(metaOf(t, path)[keyEncryption]), &e); err != nil {
+		if err := json.Unmarshal([]byte(metaOf(t, path)[state.MetaEncryption]), &e); err != nil {
 			t.Fatal(err)
 		}
 		return e
@@ -688,14 +662,14 @@ func TestBadEncryptionMeta(t *testing.T) {
 		want   error
 		say    string
 	}{
-		{"in a format 1 file", "1", nil, "", ErrCorrupt, "format 1 cannot hold an encrypted state"},
-		{"not JSON", "2", nil, "{", ErrCorrupt, "invalid encryption entry"},
-		{"newer", "2", func(e map[string]any) { e["version"] = 9 }, "", ErrNewerFormat, "encryption has version 9"},
-		{"unknown cipher", "2", func(e map[string]any) { e["cipher"] = "rot13" }, "", ErrCorrupt, "unknown cipher"},
-		{"unknown kdf", "2", func(e map[string]any) { e["kdf"] = "md5" }, "", ErrCorrupt, "unknown key derivation"},
-		{"huge memory", "2", func(e map[string]any) { e["memory_kib"] = 1 << 30 }, "", ErrCorrupt, "memory"},
-		{"short salt", "2", func(e map[string]any) { e["salt"] = "AAAA" }, "", ErrCorrupt, "salt"},
-		{"no check", "2", func(e map[string]any) { delete(e, "check") }, "", ErrCorrupt, "check value"},
+		{"in a format 1 file", "1", nil, "", state.ErrCorrupt, "format 1 cannot hold an encrypted state"},
+		{"not JSON", "2", nil, "{", state.ErrCorrupt, "invalid encryption entry"},
+		{"newer", "2", func(e map[string]any) { e["version"] = 9 }, "", state.ErrNewerFormat, "encryption has version 9"},
+		{"unknown cipher", "2", func(e map[string]any) { e["cipher"] = "rot13" }, "", state.ErrCorrupt, "unknown cipher"},
+		{"unknown kdf", "2", func(e map[string]any) { e["kdf"] = "md5" }, "", state.ErrCorrupt, "unknown key derivation"},
+		{"huge memory", "2", func(e map[string]any) { e["memory_kib"] = 1 << 30 }, "", state.ErrCorrupt, "memory"},
+		{"short salt", "2", func(e map[string]any) { e["salt"] = "AAAA" }, "", state.ErrCorrupt, "salt"},
+		{"no check", "2", func(e map[string]any) { delete(e, "check") }, "", state.ErrCorrupt, "check value"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -710,15 +684,15 @@ func TestBadEncryptionMeta(t *testing.T) {
 			}
 			path := statePath(t)
 			encryptedState(t, path, passA, 1)
-			writeBolt(t, path, func(tx *bolt.Tx) error {
+			writeBolt(t, path, func(tx *bbolt.Tx) error {
 				mb := tx.Bucket([]byte(bucketMeta))
-				if err := mb.Put([]byte(keyFormat), []byte(c.format)); err != nil {
+				if err := mb.Put([]byte(state.MetaFormat), []byte(c.format)); err != nil {
 					return err
 				}
-				return mb.Put([]byte(keyEncryption), []byte(raw))
+				return mb.Put([]byte(state.MetaEncryption), []byte(raw))
 			})
 			for _, pass := range []secret.Secret{passA, {}} {
-				_, err := mustOpen(t, path, Options{Passphrase: pass}).Snapshot(context.Background())
+				_, err := mustOpen(t, path, state.Options{Passphrase: pass}).Snapshot(context.Background())
 				if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.say) {
 					t.Errorf("Snapshot = %v, want %v saying %q", err, c.want, c.say)
 				}
@@ -731,30 +705,29 @@ func TestBadEncryptionMeta(t *testing.T) {
 // encrypted from the start.
 func TestCreateEncrypted(t *testing.T) {
 	path := statePath(t)
-	s := mustOpen(t, path, Options{Create: true, Passphrase: passA})
+	s := mustOpen(t, path, state.Options{Create: true, Passphrase: passA})
 	snap, err := s.Snapshot(context.Background())
 	if err != nil || !snap.Encrypted || snap.Serial != 0 {
 		t.Fatalf("new state: %+v, %v", snap, err)
 	}
-	if _, err := mustOpen(t, path, Options{Passphrase: passB}).Snapshot(context.Background()); !errors.Is(err, ErrWrongPassphrase) {
+	if _, err := mustOpen(t, path, state.Options{Passphrase: passB}).Snapshot(context.Background()); !errors.Is(err, state.ErrWrongPassphrase) {
 		t.Errorf("another passphrase on a new state = %v", err)
 	}
 }
 
 // TestDefaultKDF: the binary's parameters are the strong ones.
 func TestDefaultKDF(t *testing.T) {
-	kdfParams = seal.NewParams
-	defer func() { kdfParams = testKDFParams }()
+	defer state.SetKDFParams(seal.NewParams)()
 	path := statePath(t)
-	mustOpen(t, path, Options{Create: true, Passphrase: passA})
-	e, err := parseEncryption([]byte(metaOf(t, path)[keyEncryption]))
+	mustOpen(t, path, state.Options{Create: true, Passphrase: passA})
+	e, err := state.ParseEncryption([]byte(metaOf(t, path)[state.MetaEncryption]))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if e.KDF != "argon2id" || e.Time != 1 || e.MemoryKiB != 64*1024 || e.Threads != 2 || len(e.Salt) != 16 {
 		t.Errorf("default parameters = %+v", e.Params)
 	}
-	if _, err := mustOpen(t, path, Options{Passphrase: passA}).Snapshot(context.Background()); err != nil {
+	if _, err := mustOpen(t, path, state.Options{Passphrase: passA}).Snapshot(context.Background()); err != nil {
 		t.Error(err)
 	}
 }
@@ -766,7 +739,7 @@ func TestEnableBlockedByBrokenRecord(t *testing.T) {
 	path := statePath(t)
 	setRecord("conn-00001", `{"version":1,"access_token":"TOKEN-1`)(t, path)
 	var notes []string
-	s := mustOpen(t, path, Options{Passphrase: passA, Notify: func(m string) { notes = append(notes, m) }})
+	s := mustOpen(t, path, state.Options{Passphrase: passA, Notify: func(m string) { notes = append(notes, m) }})
 	if _, err := s.Lock(ctx, "state rm"); err != nil {
 		t.Fatal(err)
 	}
@@ -777,15 +750,15 @@ func TestEnableBlockedByBrokenRecord(t *testing.T) {
 		strings.Contains(notes[0], "TOKEN-") {
 		t.Errorf("notes = %q", notes)
 	}
-	if m := metaOf(t, path); m[keyFormat] != "1" {
+	if m := metaOf(t, path); m[state.MetaFormat] != "1" {
 		t.Errorf("meta = %v, want the state still unencrypted", m)
 	}
 	// With the broken record gone, the next write seals the state.
-	if err := s.Put(ctx, &Record{Conn: "new", Access: secret.New("TOKEN-new")}); err != nil {
+	if err := s.Put(ctx, &state.Record{Conn: "new", Access: secret.New("TOKEN-new")}); err != nil {
 		t.Fatal(err)
 	}
 	if len(notes) != 2 || !strings.Contains(notes[1], "2 connection(s) were sealed") {
 		t.Errorf("notes = %q", notes)
 	}
-	noSecretsIn(t, path, metaOf(t, path)[keyLineage])
+	noSecretsIn(t, path, metaOf(t, path)[state.MetaLineage])
 }

@@ -1,4 +1,4 @@
-package state
+package pg
 
 import (
 	"context"
@@ -8,9 +8,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/oauthform/oauthform/internal/state"
 )
 
-// Purge implements Store. It removes the connections deleted since the
+// Purge implements state.Store. It removes the connections deleted since the
 // last purge from the backup tables (in one transaction ordered with every
 // write; the serial does not move, the backup is otherwise the state as it
 // was), and then runs VACUUM FULL on the connections and backup tables:
@@ -26,15 +27,13 @@ import (
 // write-ahead log until it is recycled, WAL archives, replicas' own
 // storage, base backups and dumps, and the blocks of the truncated files
 // on disk.
-func (s *PGStore) Purge(ctx context.Context) error {
-	const what = "clearing removed connections from state"
-	if err := s.readable(ctx, what); err != nil {
-		return err
-	}
-	if !s.holdsOpLock() {
-		return fmt.Errorf("%s %s: %w (take it with Lock first)", what, s.display, ErrNotLocked)
-	}
-	names, pending := s.forget.take()
+func (s *Store) Purge(ctx context.Context) error {
+	return s.base.Purge(ctx, s.holdsOpLock(), s.purge)
+}
+
+// purge is Purge once the store may purge.
+func (s *Store) purge(ctx context.Context, what string) error {
+	names, pending := s.base.Forget.Take()
 	if !pending {
 		return nil
 	}
@@ -45,11 +44,11 @@ func (s *PGStore) Purge(ctx context.Context) error {
 			return err
 		})
 		if err != nil {
-			return &PurgeError{Conns: names, Where: []string{"the backup (" + s.t.backupConns + ")", tables}, Err: err}
+			return &state.PurgeError{Conns: names, Where: []string{"the backup (" + s.t.backupConns + ")", tables}, Err: err}
 		}
 	}
 	if err := s.vacuumFull(ctx, s.t.conns, s.t.backupConns); err != nil {
-		return &PurgeError{Conns: names, Where: []string{tables}, Err: fmt.Errorf("%s %s: %w", what, s.display, err)}
+		return &state.PurgeError{Conns: names, Where: []string{tables}, Err: fmt.Errorf("%s %s: %w", what, s.display, err)}
 	}
 	return nil
 }
@@ -58,7 +57,7 @@ func (s *PGStore) Purge(ctx context.Context) error {
 // (VACUUM cannot run in a transaction, and this one must hear PostgreSQL's
 // warnings: a table the role may not vacuum is skipped with a warning,
 // not an error).
-func (s *PGStore) vacuumFull(ctx context.Context, tables ...string) error {
+func (s *Store) vacuumFull(ctx context.Context, tables ...string) error {
 	cfg := s.sessCfg.Copy()
 	var mu sync.Mutex
 	var skipped []string
@@ -91,6 +90,6 @@ func (s *PGStore) vacuumFull(ctx context.Context, tables ...string) error {
 
 // purgeBeforeRelease purges what this store deleted before it gives up
 // the operation lock (Unlock, Close).
-func (s *PGStore) purgeBeforeRelease(ctx context.Context) error {
-	return purgeOnRelease(ctx, &s.forget, s.holdsOpLock() && !s.closed.Load(), s.Purge, s.opts.Notify)
+func (s *Store) purgeBeforeRelease(ctx context.Context) error {
+	return s.base.PurgeOnRelease(ctx, s.holdsOpLock(), s.Purge)
 }

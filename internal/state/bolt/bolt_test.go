@@ -1,4 +1,4 @@
-package state
+package bolt
 
 import (
 	"bufio"
@@ -16,10 +16,11 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
 
 	"github.com/oauthform/oauthform/internal/secret"
-	"github.com/oauthform/oauthform/internal/state/pgtest"
+	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/statetest"
 )
 
 // helperEnv makes the test binary act as a second oauthform process that
@@ -27,8 +28,9 @@ import (
 const helperEnv = "OAUTHFORM_STATE_TEST_LOCK_HOLDER"
 
 func TestMain(m *testing.M) {
-	// Cheap key derivation for tests; TestDefaultKDF checks the real one.
-	kdfParams = testKDFParams
+	// Cheap key derivation for tests, in the helper processes too;
+	// TestDefaultKDF checks the real one.
+	state.SetKDFParams(statetest.CheapKDF)
 	if p := os.Getenv(helperEnv); p != "" {
 		os.Exit(lockHolder(p))
 	}
@@ -38,14 +40,14 @@ func TestMain(m *testing.M) {
 	if p := os.Getenv(writerEnv); p != "" {
 		os.Exit(refresher(p))
 	}
-	os.Exit(pgtest.Main(m)) // runs the tests, then stops the PostgreSQL test server
+	os.Exit(statetest.Main(m))
 }
 
 // lockHolder opens the state, takes the lock for "apply", writes a record,
 // prints "locked" and holds the lock until its stdin closes.
 func lockHolder(path string) int {
 	ctx := context.Background()
-	s, err := OpenBolt(path, Options{Create: true, Version: "test-child"})
+	s, err := Open(path, state.Options{Create: true, Version: "test-child"})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -54,7 +56,7 @@ func lockHolder(path string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if err := s.Put(ctx, &Record{Conn: "from-child", Provider: "burner", Access: secret.New("child-token")}); err != nil {
+	if err := s.Put(ctx, &state.Record{Conn: "from-child", Provider: "burner", Access: secret.New("child-token")}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -109,9 +111,9 @@ func statePath(t *testing.T) string {
 	return filepath.Join(t.TempDir(), ".oauthform", "state.db")
 }
 
-func mustOpen(t *testing.T, path string, opts Options) *BoltStore {
+func mustOpen(t *testing.T, path string, opts state.Options) *Store {
 	t.Helper()
-	s, err := OpenBolt(path, opts)
+	s, err := Open(path, opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -125,10 +127,10 @@ func TestLockBetweenProcesses(t *testing.T) {
 	h := startHolder(t, path)
 	pid := h.cmd.Process.Pid
 
-	s := mustOpen(t, path, Options{})
+	s := mustOpen(t, path, state.Options{})
 	_, err := s.Lock(ctx, "plan")
-	var le *LockError
-	if !errors.As(err, &le) || !errors.Is(err, ErrLocked) {
+	var le *state.LockError
+	if !errors.As(err, &le) || !errors.Is(err, state.ErrLocked) {
 		t.Fatalf("Lock while another process holds it = %v, want a LockError", err)
 	}
 	msg := err.Error()
@@ -158,7 +160,7 @@ func TestLockBetweenProcesses(t *testing.T) {
 	if _, err := s.Lock(ctx, "apply"); err != nil {
 		t.Fatalf("Lock after the holder was killed: %v", err)
 	}
-	if err := s.Put(ctx, &Record{Conn: "after-crash"}); err != nil {
+	if err := s.Put(ctx, &state.Record{Conn: "after-crash"}); err != nil {
 		t.Fatalf("Put after taking over: %v", err)
 	}
 }
@@ -166,7 +168,7 @@ func TestLockBetweenProcesses(t *testing.T) {
 func TestLockWaitsForOtherProcess(t *testing.T) {
 	path := statePath(t)
 	h := startHolder(t, path)
-	s := mustOpen(t, path, Options{LockTimeout: 20 * time.Second})
+	s := mustOpen(t, path, state.Options{LockTimeout: 20 * time.Second})
 	go func() {
 		time.Sleep(100 * time.Millisecond) // let Lock start waiting
 		_ = h.stdin.Close()                // the holder finishes and unlocks
@@ -199,12 +201,12 @@ func mode(t *testing.T, p string) fs.FileMode {
 func TestFileModes(t *testing.T) {
 	ctx := context.Background()
 	path := statePath(t)
-	s := mustOpen(t, path, Options{Create: true})
+	s := mustOpen(t, path, state.Options{Create: true})
 	for _, conn := range []string{"a", "b"} { // the second command backs up the first's work
 		if _, err := s.Lock(ctx, "apply"); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Put(ctx, &Record{Conn: conn}); err != nil {
+		if err := s.Put(ctx, &state.Record{Conn: conn}); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Unlock(ctx); err != nil {
@@ -217,7 +219,7 @@ func TestFileModes(t *testing.T) {
 		s.LockPath():       0o600,
 		s.BackupPath():     0o600,
 		path + ".serial":   0o600,
-		filepath.Join(filepath.Dir(path), GitignoreName): 0o600,
+		filepath.Join(filepath.Dir(path), state.GitignoreName): 0o600,
 	} {
 		if got := mode(t, p); got != want {
 			t.Errorf("mode of %s = %o, want %o", p, got, want)
@@ -245,11 +247,11 @@ func TestFreshStateKeepsOldBackup(t *testing.T) {
 	path := statePath(t)
 	old := []byte("the user's previous state")
 	writeFile(old)(t, path+".backup")
-	s := mustOpen(t, path, Options{Create: true})
+	s := mustOpen(t, path, state.Options{Create: true})
 	if _, err := s.Lock(ctx, "apply"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Put(ctx, &Record{Conn: "a"}); err != nil {
+	if err := s.Put(ctx, &state.Record{Conn: "a"}); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(s.BackupPath()); err != nil || !bytes.Equal(b, old) {
@@ -262,7 +264,7 @@ func TestFreshStateKeepsOldBackup(t *testing.T) {
 	if _, err := s.Lock(ctx, "apply"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Put(ctx, &Record{Conn: "b"}); err != nil {
+	if err := s.Put(ctx, &state.Record{Conn: "b"}); err != nil {
 		t.Fatal(err)
 	}
 	bk, err := s.ReadBackup(ctx)
@@ -274,21 +276,21 @@ func TestFreshStateKeepsOldBackup(t *testing.T) {
 func TestMissingState(t *testing.T) {
 	ctx := context.Background()
 	path := statePath(t)
-	s := mustOpen(t, path, Options{})
+	s := mustOpen(t, path, state.Options{})
 	snap, err := s.Snapshot(ctx)
 	if err != nil || !snap.Empty() || snap.Records == nil || len(snap.Records) != 0 || snap.Serial != 0 {
 		t.Errorf("Snapshot of a missing state = %+v, %v; want an empty snapshot", snap, err)
 	}
-	if _, err := s.Get(ctx, "a"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Get(ctx, "a"); !errors.Is(err, state.ErrNotFound) {
 		t.Errorf("Get = %v, want ErrNotFound", err)
 	}
-	if _, err := s.Lock(ctx, "apply"); !errors.Is(err, ErrNoState) {
+	if _, err := s.Lock(ctx, "apply"); !errors.Is(err, state.ErrNoState) {
 		t.Errorf("Lock = %v, want ErrNoState", err)
 	}
-	if err := s.Put(ctx, &Record{Conn: "a"}); !errors.Is(err, ErrNotLocked) {
+	if err := s.Put(ctx, &state.Record{Conn: "a"}); !errors.Is(err, state.ErrNotLocked) {
 		t.Errorf("Put = %v, want ErrNotLocked", err)
 	}
-	if err := s.Backup(ctx); !errors.Is(err, ErrNoState) {
+	if err := s.Backup(ctx); !errors.Is(err, state.ErrNoState) {
 		t.Errorf("Backup = %v, want ErrNoState", err)
 	}
 	if _, err := os.Stat(filepath.Dir(path)); !errors.Is(err, fs.ErrNotExist) {
@@ -312,7 +314,7 @@ func TestMissingState(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Put(ctx, &Record{Conn: "a"}); !errors.Is(err, ErrNoState) {
+	if err := s.Put(ctx, &state.Record{Conn: "a"}); !errors.Is(err, state.ErrNoState) {
 		t.Errorf("Put after the state vanished = %v, want ErrNoState", err)
 	}
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
@@ -324,7 +326,7 @@ func TestMeta(t *testing.T) {
 	ctx := context.Background()
 	path := statePath(t)
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	s := mustOpen(t, path, Options{Create: true, Version: "v1.2.3", Now: func() time.Time { return now }})
+	s := mustOpen(t, path, state.Options{Create: true, Version: "v1.2.3", Now: func() time.Time { return now }})
 	info, err := s.Lock(ctx, "apply")
 	if err != nil {
 		t.Fatal(err)
@@ -332,34 +334,34 @@ func TestMeta(t *testing.T) {
 	if !info.Created.Equal(now) || info.Version != "v1.2.3" || !strings.Contains(info.Who, "@") {
 		t.Errorf("LockInfo = %+v", info)
 	}
-	if err := s.Put(ctx, &Record{Conn: "a"}); err != nil {
+	if err := s.Put(ctx, &state.Record{Conn: "a"}); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]string{}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	_ = db.View(func(tx *bolt.Tx) error {
+	_ = db.View(func(tx *bbolt.Tx) error {
 		return tx.Bucket([]byte(bucketMeta)).ForEach(func(k, v []byte) error {
 			got[string(k)] = string(v)
 			return nil
 		})
 	})
-	if got[keyFormat] != "1" || got[keySerial] != "1" || got[keyWrittenBy] != "v1.2.3" ||
-		got[keyCreated] != "2030-01-02T03:04:05Z" || len(got[keyLineage]) != 36 {
+	if got[state.MetaFormat] != "1" || got[state.MetaSerial] != "1" || got[state.MetaWrittenBy] != "v1.2.3" ||
+		got[state.MetaCreated] != "2030-01-02T03:04:05Z" || len(got[state.MetaLineage]) != 36 {
 		t.Errorf("meta = %v", got)
 	}
 }
 
 // writeBolt builds a bbolt file at path with fn.
-func writeBolt(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
+func writeBolt(t *testing.T, path string, fn func(tx *bbolt.Tx) error) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	db, err := bolt.Open(path, 0o600, nil)
+	db, err := bbolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +377,7 @@ func writeBolt(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
 func validState(t *testing.T, path string, n int) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := OpenBolt(path, Options{Create: true})
+	s, err := Open(path, state.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,31 +385,16 @@ func validState(t *testing.T, path string, n int) {
 	if _, err := s.Lock(ctx, "apply"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.putMany(recordsN(n)); err != nil {
+	if err := s.putMany(statetest.RecordsN(n)); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func recordsN(n int) []*Record {
-	recs := make([]*Record, n)
-	for i := range recs {
-		recs[i] = &Record{
-			Conn: fmt.Sprintf("conn-%05d", i), Provider: "burner", ClientID: "client",
-			Scopes: []string{"contacts:read", "messages:connect"}, Params: map[string]string{"owner_type": "vendor"},
-			Access: secret.New(fmt.Sprintf("TOKEN-%d", i)), Refresh: secret.New("REFRESH"), TokenType: "Bearer",
-			Expiry: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), Status: StatusActive,
-			Meta:    map[string]any{"connected_burners": []any{map[string]any{"id": i}}},
-			Created: time.Date(2029, 1, 1, 0, 0, 0, 0, time.UTC),
-		}
-	}
-	return recs
-}
-
 // putMany writes recs in one transaction (serial +1), for test setup.
-func (s *BoltStore) putMany(recs []*Record) error {
+func (s *Store) putMany(recs []*state.Record) error {
 	enc := make([][]byte, len(recs))
 	for i, r := range recs {
-		b, err := EncodeRecord(r)
+		b, err := state.EncodeRecord(r)
 		if err != nil {
 			return err
 		}
@@ -433,7 +420,7 @@ func (s *BoltStore) putMany(recs []*Record) error {
 func setMeta(key, val string) func(*testing.T, string) {
 	return func(t *testing.T, path string) {
 		validState(t, path, 3)
-		writeBolt(t, path, func(tx *bolt.Tx) error {
+		writeBolt(t, path, func(tx *bbolt.Tx) error {
 			mb := tx.Bucket([]byte(bucketMeta))
 			if val == "" {
 				return mb.Delete([]byte(key))
@@ -446,7 +433,7 @@ func setMeta(key, val string) func(*testing.T, string) {
 func setRecord(conn, raw string) func(*testing.T, string) {
 	return func(t *testing.T, path string) {
 		validState(t, path, 3)
-		writeBolt(t, path, func(tx *bolt.Tx) error {
+		writeBolt(t, path, func(tx *bbolt.Tx) error {
 			return tx.Bucket([]byte(bucketConns)).Put([]byte(conn), []byte(raw))
 		})
 	}
@@ -457,12 +444,12 @@ func setRecord(conn, raw string) func(*testing.T, string) {
 func truncateTo(size func(int64) int64) func(*testing.T, string) {
 	return func(t *testing.T, path string) {
 		validState(t, path, 200)
-		db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+		db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		var n int64
-		_ = db.View(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
+		_ = db.View(func(tx *bbolt.Tx) error { n = tx.Size(); return nil })
 		_ = db.Close()
 		if err := os.Truncate(path, size(n)); err != nil {
 			t.Fatal(err)
@@ -508,28 +495,28 @@ func TestUnusableFiles(t *testing.T) {
 		want  error
 		say   string // in the error message
 	}{
-		{"garbage", writeFile(garbage), ErrCorrupt, "not a bbolt database"},
-		{"short garbage", writeFile([]byte("hello")), ErrCorrupt, "not a bbolt database"},
-		{"empty", writeFile(nil), ErrCorrupt, "empty"},
-		{"truncated to one page", truncateTo(func(int64) int64 { return int64(os.Getpagesize()) }), ErrCorrupt, "truncated"},
-		{"truncated to half", truncateTo(func(n int64) int64 { return n / 2 }), ErrCorrupt, "truncated"},
-		{"truncated by one page", truncateTo(func(n int64) int64 { return n - int64(os.Getpagesize()) }), ErrCorrupt, "truncated"},
-		{"scrambled pages", scramble, ErrCorrupt, ""},
+		{"garbage", writeFile(garbage), state.ErrCorrupt, "not a bbolt database"},
+		{"short garbage", writeFile([]byte("hello")), state.ErrCorrupt, "not a bbolt database"},
+		{"empty", writeFile(nil), state.ErrCorrupt, "empty"},
+		{"truncated to one page", truncateTo(func(int64) int64 { return int64(os.Getpagesize()) }), state.ErrCorrupt, "truncated"},
+		{"truncated to half", truncateTo(func(n int64) int64 { return n / 2 }), state.ErrCorrupt, "truncated"},
+		{"truncated by one page", truncateTo(func(n int64) int64 { return n - int64(os.Getpagesize()) }), state.ErrCorrupt, "truncated"},
+		{"scrambled pages", scramble, state.ErrCorrupt, ""},
 		{"foreign bbolt", func(t *testing.T, p string) {
-			writeBolt(t, p, func(tx *bolt.Tx) error {
+			writeBolt(t, p, func(tx *bbolt.Tx) error {
 				b, err := tx.CreateBucket([]byte("widgets"))
 				if err != nil {
 					return err
 				}
 				return b.Put([]byte("k"), []byte("v"))
 			})
-		}, ErrCorrupt, `without a "meta" bucket`},
+		}, state.ErrCorrupt, `without a "meta" bucket`},
 		{"empty bbolt", func(t *testing.T, p string) {
-			writeBolt(t, p, func(*bolt.Tx) error { return nil })
-		}, ErrCorrupt, "not an oauthform state"},
-		{"no lineage", setMeta(keyLineage, ""), ErrCorrupt, "lineage"},
-		{"bad serial", setMeta(keySerial, "x"), ErrCorrupt, "serial"},
-		{"newer format", setMeta(keyFormat, "3"), ErrNewerFormat, "format 3"},
+			writeBolt(t, p, func(*bbolt.Tx) error { return nil })
+		}, state.ErrCorrupt, "not an oauthform state"},
+		{"no lineage", setMeta(state.MetaLineage, ""), state.ErrCorrupt, "lineage"},
+		{"bad serial", setMeta(state.MetaSerial, "x"), state.ErrCorrupt, "serial"},
+		{"newer format", setMeta(state.MetaFormat, "3"), state.ErrNewerFormat, "format 3"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -551,7 +538,7 @@ func TestUnusableFiles(t *testing.T) {
 				if !strings.Contains(msg, path) || !strings.Contains(msg, c.say) {
 					t.Errorf("%s: %q does not name the file and %q", op, msg, c.say)
 				}
-				if c.want == ErrCorrupt && !strings.Contains(msg, path+".backup") {
+				if c.want == state.ErrCorrupt && !strings.Contains(msg, path+".backup") {
 					t.Errorf("%s: %q does not suggest the backup", op, msg)
 				}
 				if strings.Contains(msg, "TOKEN-") {
@@ -566,7 +553,7 @@ func TestUnusableFiles(t *testing.T) {
 				}
 			}
 			// Open with Create must not touch an existing file.
-			s := mustOpen(t, path, Options{Create: true})
+			s := mustOpen(t, path, state.Options{Create: true})
 			_, err = s.Snapshot(ctx)
 			check("Snapshot", err)
 			_, err = s.Get(ctx, "conn-00002")
@@ -577,7 +564,7 @@ func TestUnusableFiles(t *testing.T) {
 			if _, err := s.Lock(ctx, "apply"); err != nil {
 				t.Fatalf("Lock: %v", err)
 			}
-			check("Put", s.Put(ctx, &Record{Conn: "new"}))
+			check("Put", s.Put(ctx, &state.Record{Conn: "new"}))
 			check("Delete", s.Delete(ctx, "conn-00001"))
 			if err := s.Unlock(ctx); err != nil {
 				t.Fatal(err)
@@ -597,17 +584,17 @@ func TestBrokenRecord(t *testing.T) {
 		want  error
 		say   string
 	}{
-		{"newer record", setRecord("conn-00001", `{"version":2,"access_token":"TOKEN-1"}`), ErrNewerFormat, "version 2"},
-		{"record not JSON", setRecord("conn-00001", `{"version":1,"access_token":"TOKEN-1`), ErrCorrupt, `"conn-00001"`},
-		{"record without version", setRecord("conn-00001", `{"access_token":"TOKEN-1"}`), ErrCorrupt, "version"},
-		{"record bad field", setRecord("conn-00001", `{"version":1,"access_token":"TOKEN-1","scopes":"TOKEN-1"}`), ErrCorrupt, "scopes"},
+		{"newer record", setRecord("conn-00001", `{"version":2,"access_token":"TOKEN-1"}`), state.ErrNewerFormat, "version 2"},
+		{"record not JSON", setRecord("conn-00001", `{"version":1,"access_token":"TOKEN-1`), state.ErrCorrupt, `"conn-00001"`},
+		{"record without version", setRecord("conn-00001", `{"access_token":"TOKEN-1"}`), state.ErrCorrupt, "version"},
+		{"record bad field", setRecord("conn-00001", `{"version":1,"access_token":"TOKEN-1","scopes":"TOKEN-1"}`), state.ErrCorrupt, "scopes"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
 			path := statePath(t)
 			c.setup(t, path)
-			s := mustOpen(t, path, Options{})
+			s := mustOpen(t, path, state.Options{})
 			check := func(op string, err error) {
 				t.Helper()
 				if !errors.Is(err, c.want) {
@@ -646,8 +633,8 @@ func TestDirectoryInsteadOfState(t *testing.T) {
 	if err := os.MkdirAll(path, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	s := mustOpen(t, path, Options{Create: true})
-	if _, err := s.Snapshot(context.Background()); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "directory") {
+	s := mustOpen(t, path, state.Options{Create: true})
+	if _, err := s.Snapshot(context.Background()); !errors.Is(err, state.ErrCorrupt) || !strings.Contains(err.Error(), "directory") {
 		t.Errorf("Snapshot of a directory = %v, want ErrCorrupt naming a directory", err)
 	}
 }
@@ -655,59 +642,25 @@ func TestDirectoryInsteadOfState(t *testing.T) {
 func TestErrorsNameTheOperation(t *testing.T) {
 	ctx := context.Background()
 	path := statePath(t)
-	s := mustOpen(t, path, Options{Create: true})
+	s := mustOpen(t, path, state.Options{Create: true})
 	_, err := s.Get(ctx, "nope")
 	if want := `reading "nope" from state ` + path; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("Get error %q does not say %q", err, want)
 	}
-	err = s.Put(ctx, &Record{Conn: "a"})
+	err = s.Put(ctx, &state.Record{Conn: "a"})
 	if want := `writing "a" to state ` + path; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("Put error %q does not say %q", err, want)
 	}
 	if err := s.Put(ctx, nil); err == nil {
 		t.Error("Put(nil) succeeded")
 	}
-	if err := s.Put(ctx, &Record{}); err == nil {
+	if err := s.Put(ctx, &state.Record{}); err == nil {
 		t.Error("Put of a record without a name succeeded")
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Snapshot(ctx); !errors.Is(err, errClosed) {
+	if _, err := s.Snapshot(ctx); !errors.Is(err, state.ErrClosed) {
 		t.Errorf("Snapshot after Close = %v", err)
-	}
-}
-
-func TestRecordEncoding(t *testing.T) {
-	r := &Record{Conn: "a", Version: 7, Access: secret.New("AT"), Refresh: secret.New("RT"), RefreshBefore: 90 * time.Second}
-	b, err := EncodeRecord(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	if !strings.HasPrefix(s, `{"version":1,`) {
-		t.Errorf("encoding does not start with the version: %s", s)
-	}
-	for _, want := range []string{`"access_token":"AT"`, `"refresh_token":"RT"`, `"refresh_before":"1m30s"`} {
-		if !strings.Contains(s, want) {
-			t.Errorf("encoding lacks %s: %s", want, s)
-		}
-	}
-	if strings.Contains(s, "expiry") || strings.Contains(s, "created") {
-		t.Errorf("zero times are written: %s", s)
-	}
-	got, err := DecodeRecord("b", b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Version != 1 || got.Conn != "b" || got.Access.Reveal() != "AT" || got.RefreshBefore != 90*time.Second || !got.Expiry.IsZero() {
-		t.Errorf("decoded %+v", got)
-	}
-}
-
-func TestLockErrorWithoutInfo(t *testing.T) {
-	err := &LockError{Err: ErrLocked}
-	if !strings.Contains(err.Error(), "locked") || !errors.Is(err, ErrLocked) {
-		t.Errorf("LockError{} = %q", err)
 	}
 }

@@ -1,48 +1,34 @@
-package state
+package bolt
 
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/oauthform/oauthform/internal/secret"
+	"github.com/oauthform/oauthform/internal/state"
 )
 
 // On-disk layout of the bbolt file.
 //
-//	meta         format_version  decimal: 1, or 2 when encrypted (FormatVersion)
-//	             lineage         random 128-bit id (UUID form), fixed at creation
-//	             serial          decimal uint64, +1 per write
-//	             created         RFC 3339 time of creation
-//	             written_by      oauthform version of the last writer
-//	             encryption      only when encrypted: encryptionMeta JSON (cipher,
-//	                             Argon2id parameters and salt, sealed check value)
-//	connections  <conn name>     EncodeRecord JSON; when encrypted, the secrets
-//	                             are in its "sealed" field (see recordV1)
+//	meta         the state's meta entries (state.MetaFormat,
+//	             state.MetaLineage, ...; see state.Meta), values as text
+//	connections  <conn name>  the record's encoding (state.Sealer.Encode):
+//	                          when encrypted, the secrets are sealed in it
 const (
 	bucketMeta  = "meta"
 	bucketConns = "connections"
-
-	keyFormat    = "format_version"
-	keyLineage   = "lineage"
-	keySerial    = "serial"
-	keyCreated   = "created"
-	keyWrittenBy = "written_by"
 )
 
 // dbTimeout bounds the wait for bbolt's own file lock. Another process
@@ -50,13 +36,7 @@ const (
 // operation (that is what the separate lock file is for).
 var dbTimeout = 5 * time.Second
 
-// errMissing is internal: the state file does not exist.
-var errMissing = errors.New("state does not exist")
-
-// errClosed is returned by a BoltStore used after Close.
-var errClosed = errors.New("state store is closed")
-
-// BoltStore is the bbolt implementation of Store.
+// Store is the bbolt implementation of state.Store.
 //
 // It never keeps the bbolt file open between calls: every read opens it
 // read-only (a shared flock, so readers do not block each other) and every
@@ -65,8 +45,8 @@ var errClosed = errors.New("state store is closed")
 // operation lasts and released by the OS if the process dies, so a crashed
 // apply never leaves a stale lock.
 //
-// A BoltStore is safe for concurrent use; its writes are serialized.
-type BoltStore struct {
+// A Store is safe for concurrent use; its writes are serialized.
+type Store struct {
 	path string
 
 	// wmu serialises this store's writes; it is held across a write's I/O.
@@ -74,19 +54,16 @@ type BoltStore struct {
 	// or releasing a connection lock never waits for a commit's fsync.
 	wmu      sync.Mutex
 	mu       sync.Mutex
-	opts     Options
-	lockFile *os.File  // holds the flock on path+".lock"; nil when unlocked
-	lockInfo *LockInfo // what this store wrote into the lock file
+	opts     state.Options
+	lockFile *os.File        // holds the flock on path+".lock"; nil when unlocked
+	lockInfo *state.LockInfo // what this store wrote into the lock file
 	// connLocks are the connection locks this store holds, by connection.
 	connLocks map[string]*os.File
-	backedUp  bool        // a backup was taken since Lock
-	closed    atomic.Bool // read without mu: a Lock waiting for its timeout holds mu
-	// pass is Options.Passphrase, changed by Rekey; read without mu.
-	pass atomic.Pointer[secret.Secret]
-	// postponedNoted: Notify was told that a write could not seal.
-	postponedNoted atomic.Bool
-	// forget: what was deleted and is not purged yet (Purge).
-	forget forgetting
+	backedUp  bool // a backup was taken since Lock
+	// base: the passphrase, what was deleted and is not purged yet, and
+	// whether the store is closed; read without mu (a Lock waiting for
+	// its timeout holds mu).
+	base state.Base
 
 	// Group commit of Put: puts that arrive while one is being written are
 	// queued and written together in the next transaction.
@@ -98,37 +75,24 @@ type BoltStore struct {
 // pendingPut is one Put waiting for its transaction.
 type pendingPut struct {
 	ctx  context.Context
-	rec  *Record
+	rec  *state.Record
 	done chan error
 }
 
-var _ Store = (*BoltStore)(nil)
+var _ state.Backend = (*Store)(nil)
 
 // Open returns the bbolt store at path. With opts.Create it creates the
 // folder (0700) and the state file (0600, with a new lineage and serial 0)
 // when they are missing; an existing file is never rewritten by Open. A
 // missing state without opts.Create reads as empty and refuses writes with
-// ErrNoState.
-func Open(path string, opts Options) (Store, error) {
-	return OpenBolt(path, opts)
-}
-
-// OpenBolt is Open returning the concrete type, for callers that need
-// BoltStore's extra methods.
-func OpenBolt(path string, opts Options) (*BoltStore, error) {
+// state.ErrNoState.
+func Open(path string, opts state.Options) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("opening state: empty path")
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Version == "" {
-		opts.Version = "dev"
-	}
-	s := &BoltStore{path: path, opts: opts}
-	pass := opts.Passphrase
-	s.pass.Store(&pass)
-	s.opts.Passphrase = secret.Secret{} // s.pass is the one copy that changes
+	s := &Store{path: path, opts: opts.WithDefaults()}
+	s.base.Init(path, s.opts)
+	s.opts.Passphrase = secret.Secret{} // s.base.Pass is the one copy that changes
 	if opts.Create {
 		if _, err := s.ensure(); err != nil {
 			return nil, err
@@ -138,24 +102,24 @@ func OpenBolt(path string, opts Options) (*BoltStore, error) {
 }
 
 // Path returns the state file's path.
-func (s *BoltStore) Path() string { return s.path }
+func (s *Store) Path() string { return s.path }
 
 // LockPath returns the path of the lock file, <path>.lock.
-func (s *BoltStore) LockPath() string { return s.path + ".lock" }
+func (s *Store) LockPath() string { return s.path + ".lock" }
 
 // BackupPath returns the path of the backup, <path>.backup.
-func (s *BoltStore) BackupPath() string { return s.path + ".backup" }
+func (s *Store) BackupPath() string { return s.path + ".backup" }
 
 // SetLockTimeout changes Options.LockTimeout for later calls to Lock.
-func (s *BoltStore) SetLockTimeout(d time.Duration) {
+func (s *Store) SetLockTimeout(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.opts.LockTimeout = d
 }
 
-// Snapshot implements Store.
-func (s *BoltStore) Snapshot(ctx context.Context) (*Snapshot, error) {
-	if err := s.readable(ctx, "reading state"); err != nil {
+// Snapshot implements state.Store.
+func (s *Store) Snapshot(ctx context.Context) (*state.Snapshot, error) {
+	if err := s.base.Readable(ctx, "reading state"); err != nil {
 		return nil, err
 	}
 	return s.snapshotOf(s.path, "reading state", s.BackupPath())
@@ -163,9 +127,9 @@ func (s *BoltStore) Snapshot(ctx context.Context) (*Snapshot, error) {
 
 // ReadBackup reads the backup written by Backup (or before the first write
 // after Lock) as a Snapshot. A missing backup wraps fs.ErrNotExist.
-func (s *BoltStore) ReadBackup(ctx context.Context) (*Snapshot, error) {
+func (s *Store) ReadBackup(ctx context.Context) (*state.Snapshot, error) {
 	const what = "reading state backup"
-	if err := s.readable(ctx, what); err != nil {
+	if err := s.base.Readable(ctx, what); err != nil {
 		return nil, err
 	}
 	p := s.BackupPath()
@@ -175,53 +139,43 @@ func (s *BoltStore) ReadBackup(ctx context.Context) (*Snapshot, error) {
 	return s.snapshotOf(p, what, "")
 }
 
-func (s *BoltStore) readable(ctx context.Context, what string) error {
-	if s.closed.Load() {
-		return fmt.Errorf("%s %s: %w", what, s.path, errClosed)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%s %s: %w", what, s.path, err)
-	}
-	return nil
-}
-
 // snapshotOf reads the bbolt state at path; restore names the backup to
 // suggest when the file is corrupt ("" for none).
-func (s *BoltStore) snapshotOf(path, what, restore string) (*Snapshot, error) {
+func (s *Store) snapshotOf(path, what, restore string) (*state.Snapshot, error) {
 	type kv struct {
 		k string
 		v []byte
 	}
-	snap := &Snapshot{Records: map[string]*Record{}}
+	snap := &state.Snapshot{Records: map[string]*state.Record{}}
 	var raw []kv
-	var meta *metaInfo
-	err := view(path, func(tx *bolt.Tx, m *metaInfo) error {
+	var meta *state.Meta
+	err := view(path, func(tx *bbolt.Tx, m *state.Meta) error {
 		meta = m
-		snap.Lineage, snap.Serial, snap.Encrypted = m.lineage, m.serial, m.enc != nil
+		snap.Lineage, snap.Serial, snap.Encrypted = m.Lineage, m.Serial, m.Enc != nil
 		c := tx.Bucket([]byte(bucketConns))
 		return c.ForEach(func(k, v []byte) error {
 			if v == nil {
-				return fmt.Errorf("%w: unexpected nested bucket %q in %q", ErrCorrupt, k, bucketConns)
+				return fmt.Errorf("%w: unexpected nested bucket %q in %q", state.ErrCorrupt, k, bucketConns)
 			}
 			// Copy out: k and v point into the mmap and die with the txn.
 			raw = append(raw, kv{string(k), bytes.Clone(v)})
 			return nil
 		})
 	})
-	if errors.Is(err, errMissing) {
-		return &Snapshot{Records: map[string]*Record{}}, nil
+	if errors.Is(err, state.ErrMissing) {
+		return &state.Snapshot{Records: map[string]*state.Record{}}, nil
 	}
 	if err != nil {
 		return nil, explainWith(what, path, restore, err)
 	}
 	// The key is derived after the read transaction, which must stay
 	// short; it is cached for the process.
-	sl, err := s.readSealer(meta)
+	sl, err := state.OpenSealer(s.base.Pass.Load(), meta)
 	if err != nil {
 		return nil, explainWith(what, path, restore, err)
 	}
 	for _, e := range raw {
-		r, err := decodeStored(e.k, e.v, meta.enc != nil, sl)
+		r, err := state.DecodeStored(e.k, e.v, meta.Enc != nil, sl)
 		if err != nil {
 			return nil, explainWith(what, path, restore, err)
 		}
@@ -230,45 +184,42 @@ func (s *BoltStore) snapshotOf(path, what, restore string) (*Snapshot, error) {
 	return snap, nil
 }
 
-// Get implements Store.
-func (s *BoltStore) Get(ctx context.Context, conn string) (*Record, error) {
+// Get implements state.Store.
+func (s *Store) Get(ctx context.Context, conn string) (*state.Record, error) {
 	what := fmt.Sprintf("reading %q from state", conn)
-	if err := s.readable(ctx, what); err != nil {
+	if err := s.base.Readable(ctx, what); err != nil {
 		return nil, err
 	}
 	var data []byte
-	var meta *metaInfo
-	err := view(s.path, func(tx *bolt.Tx, m *metaInfo) error {
+	var meta *state.Meta
+	err := view(s.path, func(tx *bbolt.Tx, m *state.Meta) error {
 		meta = m
 		if v := tx.Bucket([]byte(bucketConns)).Get([]byte(conn)); v != nil {
 			data = bytes.Clone(v)
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, errMissing) {
+	if err != nil && !errors.Is(err, state.ErrMissing) {
 		return nil, explain(what, s.path, err)
 	}
 	if data == nil {
-		return nil, fmt.Errorf("%s %s: %w", what, s.path, ErrNotFound)
+		return nil, fmt.Errorf("%s %s: %w", what, s.path, state.ErrNotFound)
 	}
 	// Get is for using a record's tokens: without the passphrase an
 	// encrypted record is refused rather than returned without them.
-	sl, err := s.readSealer(meta)
-	if err == nil && meta.enc != nil && sl == nil {
-		err = ErrSealed
-	}
+	sl, err := state.ReadSealer(s.base.Pass.Load(), meta)
 	if err != nil {
 		return nil, explain(what, s.path, err)
 	}
-	r, err := decodeStored(conn, data, meta.enc != nil, sl)
+	r, err := state.DecodeStored(conn, data, meta.Enc != nil, sl)
 	if err != nil {
 		return nil, explain(what, s.path, err)
 	}
 	return r, nil
 }
 
-// Put implements Store. With a passphrase on an unencrypted state it first
-// turns encryption on (see update).
+// Put implements state.Store. With a passphrase on an unencrypted state it
+// first turns encryption on (see update).
 //
 // Puts from many goroutines (an apply refreshing at -parallelism 50) are
 // group-committed: while one transaction is being written, the puts that
@@ -276,15 +227,15 @@ func (s *BoltStore) Get(ctx context.Context, conn string) (*Record, error) {
 // returns only once its record is durably committed, and a record is never
 // half-written; what a batch saves is one open, commit and fsync of the
 // state per record, which otherwise serialises the whole apply.
-func (s *BoltStore) Put(ctx context.Context, rec *Record) error {
-	if err := checkWritable(rec); err != nil {
+func (s *Store) Put(ctx context.Context, rec *state.Record) error {
+	if err := state.CheckWritable(rec); err != nil {
 		return fmt.Errorf("writing state %s: %w", s.path, err)
 	}
 	p := &pendingPut{ctx: ctx, rec: rec, done: make(chan error, 1)}
 	wait := func() error {
 		err := <-p.done
 		if err == nil {
-			s.forget.written(rec.Conn)
+			s.base.Forget.Written(rec.Conn)
 		}
 		return err
 	}
@@ -312,7 +263,7 @@ func (s *BoltStore) Put(ctx context.Context, rec *Record) error {
 }
 
 // drainPuts writes queued puts until the queue is empty.
-func (s *BoltStore) drainPuts() {
+func (s *Store) drainPuts() {
 	for {
 		s.putMu.Lock()
 		batch := s.putQueue
@@ -330,7 +281,7 @@ func (s *BoltStore) drainPuts() {
 // writePuts writes a batch of puts in one transaction and answers each.
 // When that transaction fails, each put is written on its own, so one bad
 // put (its lock not held, its context ended) fails alone.
-func (s *BoltStore) writePuts(batch []*pendingPut) {
+func (s *Store) writePuts(batch []*pendingPut) {
 	putOne := func(p *pendingPut) error {
 		return s.update(p.ctx, p.rec.Conn, fmt.Sprintf("writing %q to state", p.rec.Conn), true, func(w *writer) error {
 			return w.put(p.rec)
@@ -351,7 +302,7 @@ func (s *BoltStore) writePuts(batch []*pendingPut) {
 			locked := s.lockFile != nil || s.connLocks[p.rec.Conn] != nil
 			s.mu.Unlock()
 			if !locked {
-				return ErrNotLocked
+				return state.ErrNotLocked
 			}
 			if err := w.put(p.rec); err != nil {
 				return err
@@ -370,18 +321,18 @@ func (s *BoltStore) writePuts(batch []*pendingPut) {
 	}
 }
 
-// Delete implements Store. It needs no passphrase: removing a record seals
-// nothing. The record's bytes stay in the pages bbolt freed, and in the
+// Delete implements state.Store. It needs no passphrase: removing a record
+// seals nothing. The record's bytes stay in the pages bbolt freed, and in the
 // backup, until Purge (or Unlock) clears them.
-func (s *BoltStore) Delete(ctx context.Context, conn string) error {
+func (s *Store) Delete(ctx context.Context, conn string) error {
 	err := s.update(ctx, conn, fmt.Sprintf("removing %q from state", conn), false, func(w *writer) error {
 		if w.conns.Get([]byte(conn)) == nil {
-			return ErrNotFound
+			return state.ErrNotFound
 		}
 		return w.conns.Delete([]byte(conn))
 	})
 	if err == nil {
-		s.forget.deleted(conn)
+		s.base.Forget.Deleted(conn)
 	}
 	return err
 }
@@ -389,18 +340,15 @@ func (s *BoltStore) Delete(ctx context.Context, conn string) error {
 // writer is what an update's fn writes with: the connections bucket and
 // the state's sealer (nil when it is not encrypted).
 type writer struct {
-	conns *bolt.Bucket
-	sl    *sealer
+	conns *bbolt.Bucket
+	sl    *state.Sealer
 	// sealed: the state is encrypted, so a record cannot be written
 	// without sl (the store has no passphrase).
 	sealed bool
 }
 
-func (w *writer) put(rec *Record) error {
-	if w.sl == nil && w.sealed {
-		return ErrSealed
-	}
-	data, err := encodeRecord(rec, w.sl)
+func (w *writer) put(rec *state.Record) error {
+	data, err := state.EncodeStored(rec, w.sl, w.sealed)
 	if err != nil {
 		return err
 	}
@@ -408,124 +356,73 @@ func (w *writer) put(rec *Record) error {
 }
 
 // update runs fn in one read-write transaction (see write), with records
-// sealed as the state and the passphrase say (planWrite); sealing says fn
-// writes records, which on an encrypted state needs the passphrase.
+// sealed as the state and the passphrase say (state.PlanWrite); sealing
+// says fn writes records, which on an encrypted state needs the
+// passphrase.
 //
 // When the store has a passphrase, the state is not encrypted and the
-// store holds the operation lock, update first turns encryption on: it
-// takes every connection lock (lockAllConns), one transaction seals every
-// record and records the encryption in meta, the file is compacted and the
-// backup taken of the result (so no unsealed copy is left behind),
-// Options.Notify is told, and then fn runs in a transaction of its own. A
-// write under a connection lock only (`token`) cannot replace the file: it
-// writes unsealed, and Notify says the state is not encrypted yet.
-func (s *BoltStore) update(ctx context.Context, conn, what string, sealing bool, fn func(w *writer) error) error {
-	mayEnable := false
-	if !s.passphrase().IsZero() && s.holdsOpLock() {
-		var enc *encryptionMeta
-		err := view(s.path, func(_ *bolt.Tx, m *metaInfo) error { enc = m.enc; return nil })
-		if err != nil && !errors.Is(err, errMissing) {
-			return explain(what, s.path, err)
-		}
-		if err == nil && enc == nil {
-			// A refresh in flight elsewhere is waited for a little; if it
-			// takes longer, this write goes unsealed rather than fail.
-			release, err := s.lockAllConns(ctx, what, 5*time.Second)
-			switch {
-			case err == nil:
-				defer release()
-				mayEnable = true
-			case !errors.Is(err, ErrLocked):
-				return err
-			}
-		}
-	}
-	return sealingUpdate(s.path, s.opts.Notify, &s.postponedNoted, mayEnable, func(mayEnable bool) (int, bool, error) {
+// store holds the operation lock, update first turns encryption on
+// (state.Base.Write takes every connection lock, lockAllConns): one
+// transaction seals every record and records the encryption in meta, the
+// file is compacted and the backup taken of the result (so no unsealed
+// copy is left behind), Options.Notify is told, and then fn runs in a
+// transaction of its own. A write under a connection lock only (`token`)
+// cannot replace the file: it writes unsealed, and Notify says the state
+// is not encrypted yet.
+func (s *Store) update(ctx context.Context, conn, what string, sealing bool, fn func(w *writer) error) error {
+	return s.base.Write(ctx, what, s.holdsOpLock(), s.meta, s.explain, s.lockAllConns, func(mayEnable bool) (int, bool, error) {
 		return s.updateOnce(ctx, conn, what, sealing, mayEnable, fn)
 	})
 }
 
-// sealingUpdate runs a write (once) that may turn encryption at rest on
-// (mayEnable), for both backends: when a record that cannot be read blocks
-// sealing, the write is retried without sealing; notify tells the person
-// what happened (noted: the postponement was told already).
-func sealingUpdate(name string, notify func(string), noted *atomic.Bool, mayEnable bool,
-	once func(mayEnable bool) (sealed int, postponed bool, err error),
-) error {
-	sealed, postponed, err := once(mayEnable)
-	var ee *enableError
-	if errors.As(err, &ee) {
-		// A record that cannot be read blocks sealing the state, but
-		// this write may not need it (`state rm` of that very record).
-		if notify != nil {
-			notify(fmt.Sprintf("Encryption at rest could not be turned on for the state %s: %v. "+
-				"This write is not sealed; remove or repair that record.", name, ee.err))
-		}
-		noted.Store(true)
-		sealed, postponed, err = once(false)
-	}
-	switch {
-	case notify == nil:
-	case sealed >= 0:
-		notify(fmt.Sprintf("Encryption at rest is now on for the state %s: the secrets of %d connection(s) were sealed in one transaction. "+
-			"Commands that use tokens (apply, refresh, destroy, token, show -show-sensitive) now need the passphrase; plan and show do not.", name, sealed))
-	case err == nil && postponed && !noted.Swap(true):
-		notify(fmt.Sprintf("A passphrase is set but the state %s is not encrypted yet, so this write was not sealed. "+
-			"The next apply or refresh seals every connection, or run \"oauthform state rekey\" now.", name))
-	}
-	return err
+// explain is explain for this store's state.
+func (s *Store) explain(what string, err error) error {
+	return explain(what, s.path, err)
 }
 
-// enableError is a record that stopped encryption from being turned on
-// because it cannot be read (corrupt, or from a newer oauthform).
-type enableError struct{ err error }
-
-func (e *enableError) Error() string { return "turning encryption on: " + e.err.Error() }
-func (e *enableError) Unwrap() error { return e.err }
+// meta reads and validates the state's meta.
+func (s *Store) meta() (*state.Meta, error) {
+	var meta *state.Meta
+	err := view(s.path, func(_ *bbolt.Tx, m *state.Meta) error {
+		meta = m
+		return nil
+	})
+	return meta, err
+}
 
 // updateOnce is update's write: sealed is the number of records sealed
 // when it turned encryption on (-1 when it did not), postponed says it
 // wrote unsealed although the store has a passphrase.
-func (s *BoltStore) updateOnce(ctx context.Context, conn, what string, sealing, mayEnable bool, fn func(w *writer) error) (sealed int, postponed bool, err error) {
-	var plan *writePlan
+func (s *Store) updateOnce(ctx context.Context, conn, what string, sealing, mayEnable bool, fn func(w *writer) error) (sealed int, postponed bool, err error) {
+	var plan *state.WritePlan
+	pass := s.base.Pass.Load()
 	sealed = -1
-	err = s.write(ctx, conn, what, func(m *metaInfo) (func(*bolt.Tx, *metaInfo) error, error) {
+	err = s.write(ctx, conn, what, func(m *state.Meta) (func(*bbolt.Tx, *state.Meta) error, error) {
 		var err error
-		plan, err = s.planWrite(m, sealing, mayEnable)
-		if err != nil || plan.enable == nil {
+		plan, err = state.PlanWrite(pass, m, sealing, mayEnable)
+		if err != nil || plan.Enable == nil {
 			return nil, err
 		}
-		return func(tx *bolt.Tx, m *metaInfo) error {
-			if m.enc != nil {
+		return func(tx *bbolt.Tx, m *state.Meta) error {
+			if m.Enc != nil {
 				return nil // turned on by another process meanwhile: fn replans
 			}
-			n, err := rewriteAll(tx.Bucket([]byte(bucketConns)), nil, plan.sl, false)
-			if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNewerFormat) {
-				return &enableError{err}
-			}
+			n, err := rewriteAll(tx.Bucket([]byte(bucketConns)), nil, plan.Sealer, false)
 			if err != nil {
-				return fmt.Errorf("turning encryption on: %w", err)
+				return state.EnableFailed(err)
 			}
 			sealed = n
-			return setEncryption(tx.Bucket([]byte(bucketMeta)), plan.enable)
+			return setEncryption(tx.Bucket([]byte(bucketMeta)), plan.Enable)
 		}, nil
-	}, func(tx *bolt.Tx, m *metaInfo) error {
-		p := plan
-		want := p.enc
-		if p.enable != nil {
-			want = p.enable
+	}, func(tx *bbolt.Tx, m *state.Meta) error {
+		// Another process may have turned encryption on or rekeyed since
+		// the first read.
+		p, err := plan.Replan(pass, m, sealing)
+		if err != nil {
+			return err
 		}
-		if !sameEncryption(want, m.enc) {
-			// Another process turned encryption on or rekeyed since the
-			// first read: plan again (this derives a key inside the
-			// transaction, which is rare and only slow).
-			var err error
-			if p, err = s.planWrite(m, sealing, false); err != nil {
-				return err
-			}
-		}
-		postponed = p.postponed
-		return fn(&writer{conns: tx.Bucket([]byte(bucketConns)), sl: p.sl, sealed: m.enc != nil})
+		postponed = p.Postponed
+		return fn(&writer{conns: tx.Bucket([]byte(bucketConns)), sl: p.Sealer, sealed: m.Enc != nil})
 	})
 	return sealed, postponed, err
 }
@@ -544,9 +441,9 @@ func (s *BoltStore) updateOnce(ctx context.Context, conn, what string, sealing, 
 // never written. The file is validated read-only first (a read-write open
 // of a file bbolt does not recognise would write to it). Transactions get
 // meta read again under bbolt's exclusive lock.
-func (s *BoltStore) write(ctx context.Context, conn, what string,
-	prep func(*metaInfo) (reseal func(*bolt.Tx, *metaInfo) error, err error),
-	fn func(*bolt.Tx, *metaInfo) error,
+func (s *Store) write(ctx context.Context, conn, what string,
+	prep func(*state.Meta) (reseal func(*bbolt.Tx, *state.Meta) error, err error),
+	fn func(*bbolt.Tx, *state.Meta) error,
 ) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -555,23 +452,23 @@ func (s *BoltStore) write(ctx context.Context, conn, what string,
 	backedUp := s.backedUp
 	s.mu.Unlock()
 	switch {
-	case s.closed.Load():
-		return fmt.Errorf("%s %s: %w", what, s.path, errClosed)
+	case s.base.Closed.Load():
+		return fmt.Errorf("%s %s: %w", what, s.path, state.ErrClosed)
 	case !locked:
-		return fmt.Errorf("%s %s: %w (take it with Lock or LockConn first)", what, s.path, ErrNotLocked)
+		return fmt.Errorf("%s %s: %w (take it with Lock or LockConn first)", what, s.path, state.ErrNotLocked)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s %s: %w", what, s.path, err)
 	}
 
-	var meta *metaInfo
+	var meta *state.Meta
 	read := func() error {
-		return view(s.path, func(_ *bolt.Tx, m *metaInfo) error { meta = m; return nil })
+		return view(s.path, func(_ *bbolt.Tx, m *state.Meta) error { meta = m; return nil })
 	}
 	err := read()
-	if errors.Is(err, errMissing) {
+	if errors.Is(err, state.ErrMissing) {
 		if !s.opts.Create {
-			return fmt.Errorf("%s %s: %w", what, s.path, ErrNoState)
+			return fmt.Errorf("%s %s: %w", what, s.path, state.ErrNoState)
 		}
 		if _, err := s.ensure(); err != nil {
 			return err
@@ -581,7 +478,7 @@ func (s *BoltStore) write(ctx context.Context, conn, what string,
 	if err != nil {
 		return explain(what, s.path, err)
 	}
-	var reseal func(*bolt.Tx, *metaInfo) error
+	var reseal func(*bbolt.Tx, *state.Meta) error
 	if prep != nil {
 		if reseal, err = prep(meta); err != nil {
 			return explain(what, s.path, err)
@@ -591,7 +488,7 @@ func (s *BoltStore) write(ctx context.Context, conn, what string,
 	// it would replace an older backup that may be the only copy of a
 	// state the user lost.
 	backup := func(when string) error {
-		err := view(s.path, func(tx *bolt.Tx, _ *metaInfo) error {
+		err := view(s.path, func(tx *bbolt.Tx, _ *state.Meta) error {
 			if err := backupFrom(tx, s.BackupPath()); err != nil {
 				return fmt.Errorf("taking the backup %s: %w", when, err)
 			}
@@ -612,7 +509,7 @@ func (s *BoltStore) write(ctx context.Context, conn, what string,
 			s.opts.Notify(fmt.Sprintf("Warning: the state %s was re-encrypted, but rewriting the file to clear its freed pages failed (%v): "+
 				"they may still hold secrets in their old form until bbolt reuses them.", s.path, err))
 		}
-		if meta.serial > 0 {
+		if meta.Serial > 0 {
 			if err := backup("after changing the encryption"); err != nil {
 				return err
 			}
@@ -621,7 +518,7 @@ func (s *BoltStore) write(ctx context.Context, conn, what string,
 		s.setBackedUp()
 	}
 	if !backedUp {
-		if meta.serial > 0 {
+		if meta.Serial > 0 {
 			if err := backup("before the first write"); err != nil {
 				return err
 			}
@@ -636,27 +533,27 @@ func (s *BoltStore) write(ctx context.Context, conn, what string,
 
 // setBackedUp notes that this lock period's backup was taken. A Lock or
 // Unlock resets it.
-func (s *BoltStore) setBackedUp() {
+func (s *Store) setBackedUp() {
 	s.mu.Lock()
 	s.backedUp = true
 	s.mu.Unlock()
 }
 
 // commit runs fn in one read-write transaction and increments the serial.
-func (s *BoltStore) commit(what string, fn func(*bolt.Tx, *metaInfo) error) (err error) {
+func (s *Store) commit(what string, fn func(*bbolt.Tx, *state.Meta) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = explain(what, s.path, fmt.Errorf("%w: bbolt failed on it: %v", ErrCorrupt, r))
+			err = explain(what, s.path, fmt.Errorf("%w: bbolt failed on it: %v", state.ErrCorrupt, r))
 		}
 	}()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	fl := fileLock(s.path)
 	fl.Lock()
 	defer fl.Unlock()
-	var db *bolt.DB
+	var db *bbolt.DB
 	for attempt := 0; ; attempt++ {
 		var f *os.File
-		db, err = bolt.Open(s.path, 0o600, &bolt.Options{
+		db, err = bbolt.Open(s.path, 0o600, &bbolt.Options{
 			Timeout: dbTimeout,
 			OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
 				ff, err := os.OpenFile(name, flag, perm)
@@ -674,8 +571,8 @@ func (s *BoltStore) commit(what string, fn func(*bolt.Tx, *metaInfo) error) (err
 		break
 	}
 	defer db.Close()
-	var mark Watermark
-	err = db.Update(func(tx *bolt.Tx) error {
+	var mark state.Watermark
+	err = db.Update(func(tx *bbolt.Tx) error {
 		m, err := readMeta(tx, -1)
 		if err != nil {
 			return err
@@ -683,12 +580,12 @@ func (s *BoltStore) commit(what string, fn func(*bolt.Tx, *metaInfo) error) (err
 		if err := fn(tx, m); err != nil {
 			return err
 		}
-		mark = Watermark{Lineage: m.lineage, Serial: m.serial + 1}
+		mark = state.Watermark{Lineage: m.Lineage, Serial: m.Serial + 1}
 		mb := tx.Bucket([]byte(bucketMeta))
-		if err := mb.Put([]byte(keySerial), []byte(strconv.FormatUint(m.serial+1, 10))); err != nil {
+		if err := mb.Put([]byte(state.MetaSerial), []byte(strconv.FormatUint(m.Serial+1, 10))); err != nil {
 			return err
 		}
-		return mb.Put([]byte(keyWrittenBy), []byte(s.opts.Version))
+		return mb.Put([]byte(state.MetaWrittenBy), []byte(s.opts.Version))
 	})
 	if err != nil {
 		return explain(what, s.path, err)
@@ -697,46 +594,42 @@ func (s *BoltStore) commit(what string, fn func(*bolt.Tx, *metaInfo) error) (err
 		return fmt.Errorf("%s %s: closing: %w", what, s.path, err)
 	}
 	mark.Written = s.opts.Now().UTC()
-	writeWatermark(s.path, &mark)
+	state.WriteWatermark(s.path, &mark)
 	return nil
 }
 
-// Init implements Store. It creates the state when it is missing, whatever
-// Options.Create says, and needs no lock: the new file is built aside and
-// linked into place, so concurrent Inits agree on one lineage. An existing
+// Init implements state.Store. It creates the state when it is missing,
+// whatever Options.Create says, and needs no lock: the new file is built aside
+// and linked into place, so concurrent Inits agree on one lineage. An existing
 // file is only read.
-func (s *BoltStore) Init(ctx context.Context) (string, error) {
+func (s *Store) Init(ctx context.Context) (string, error) {
 	const what = "initializing state"
-	if err := s.readable(ctx, what); err != nil {
+	if err := s.base.Readable(ctx, what); err != nil {
 		return "", err
 	}
 	if _, err := s.ensure(); err != nil {
 		return "", err
 	}
-	var lineage string
-	err := view(s.path, func(_ *bolt.Tx, m *metaInfo) error {
-		lineage = m.lineage
-		return nil
-	})
+	m, err := s.meta()
 	if err != nil {
 		return "", explain(what, s.path, err)
 	}
-	return lineage, nil
+	return m.Lineage, nil
 }
 
-// Backup implements Store: it writes a consistent copy of the state to
+// Backup implements state.Store: it writes a consistent copy of the state to
 // BackupPath (0600), atomically replacing the previous one. A corrupt state
 // is never copied over a good backup. A missing state gives ErrNoState.
-func (s *BoltStore) Backup(ctx context.Context) error {
+func (s *Store) Backup(ctx context.Context) error {
 	const what = "backing up state"
-	if err := s.readable(ctx, what); err != nil {
+	if err := s.base.Readable(ctx, what); err != nil {
 		return err
 	}
-	err := view(s.path, func(tx *bolt.Tx, _ *metaInfo) error {
+	err := view(s.path, func(tx *bbolt.Tx, _ *state.Meta) error {
 		return backupFrom(tx, s.BackupPath())
 	})
-	if errors.Is(err, errMissing) {
-		return fmt.Errorf("%s %s: %w", what, s.path, ErrNoState)
+	if errors.Is(err, state.ErrMissing) {
+		return fmt.Errorf("%s %s: %w", what, s.path, state.ErrNoState)
 	}
 	if err != nil {
 		return explain(what, s.path, err)
@@ -744,12 +637,12 @@ func (s *BoltStore) Backup(ctx context.Context) error {
 	return nil
 }
 
-// Close implements Store: it releases the lock if this store holds it,
+// Close implements state.Store: it releases the lock if this store holds it,
 // purging first what it deleted (see Unlock). Closing twice is harmless.
-func (s *BoltStore) Close() error {
+func (s *Store) Close() error {
 	perr := s.purgeBeforeRelease(context.Background())
-	s.closed.Store(true) // no write starts after this
-	s.wmu.Lock()         // and the one in progress finishes first
+	s.base.Closed.Store(true) // no write starts after this
+	s.wmu.Lock()              // and the one in progress finishes first
 	defer s.wmu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -772,7 +665,7 @@ func (s *BoltStore) Close() error {
 // into place, which fails if the name exists: a reader never sees a
 // half-made state, two creators never overwrite each other, and an
 // existing file is never touched.
-func (s *BoltStore) ensure() (created bool, err error) {
+func (s *Store) ensure() (created bool, err error) {
 	dir := filepath.Dir(s.path)
 	fail := func(err error) (bool, error) {
 		return false, fmt.Errorf("creating state %s: %w", s.path, err)
@@ -781,14 +674,12 @@ func (s *BoltStore) ensure() (created bool, err error) {
 		// A state made before oauthform wrote the .gitignore of its
 		// folder gets it now (MakeDir); best effort, so that a state
 		// in a folder this process cannot write to can still be read.
-		if ownedDir(dir) {
-			_ = writeGitignore(dir)
-		}
+		_ = state.MakeDir(dir)
 		return false, nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	} else if !errors.Is(err, os.ErrNotExist) {
 		return fail(err)
 	}
-	if err := MakeDir(dir); err != nil {
+	if err := state.MakeDir(dir); err != nil {
 		return fail(err)
 	}
 	tmp, err := os.CreateTemp(dir, filepath.Base(s.path)+".new-*") // 0600
@@ -801,18 +692,18 @@ func (s *BoltStore) ensure() (created bool, err error) {
 		return fail(err)
 	}
 	// With a passphrase the state is encrypted from the start.
-	lineage := newID()
-	var enc *encryptionMeta
-	if pass := s.passphrase(); !pass.IsZero() {
-		if enc, _, err = newEncryption(pass, lineage); err != nil {
+	lineage := state.NewLineage()
+	var enc *state.Encryption
+	if pass := s.base.Pass.Load(); !pass.IsZero() {
+		if enc, _, err = state.NewEncryption(pass, lineage); err != nil {
 			return fail(err)
 		}
 	}
-	db, err := bolt.Open(name, 0o600, &bolt.Options{Timeout: dbTimeout})
+	db, err := bbolt.Open(name, 0o600, &bbolt.Options{Timeout: dbTimeout})
 	if err != nil {
 		return fail(err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error { return s.initMeta(tx, lineage, enc) })
+	err = db.Update(func(tx *bbolt.Tx) error { return s.initMeta(tx, lineage, enc) })
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}
@@ -820,7 +711,7 @@ func (s *BoltStore) ensure() (created bool, err error) {
 		return fail(err)
 	}
 	if err := os.Link(name, s.path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
+		if errors.Is(err, os.ErrExist) {
 			return false, nil // someone else created it first
 		}
 		// A file system without hard links: rename, after checking again.
@@ -835,24 +726,17 @@ func (s *BoltStore) ensure() (created bool, err error) {
 	return true, nil
 }
 
-func (s *BoltStore) initMeta(tx *bolt.Tx, lineage string, enc *encryptionMeta) error {
+func (s *Store) initMeta(tx *bbolt.Tx, lineage string, enc *state.Encryption) error {
+	kv, err := state.InitialMeta(lineage, s.opts.Now(), s.opts.Version, enc)
+	if err != nil {
+		return err
+	}
 	mb, err := tx.CreateBucket([]byte(bucketMeta))
 	if err != nil {
 		return err
 	}
-	for _, kv := range [][2]string{
-		{keyFormat, strconv.Itoa(formatPlain)},
-		{keyLineage, lineage},
-		{keySerial, "0"},
-		{keyCreated, s.opts.Now().UTC().Format(time.RFC3339Nano)},
-		{keyWrittenBy, s.opts.Version},
-	} {
-		if err := mb.Put([]byte(kv[0]), []byte(kv[1])); err != nil {
-			return err
-		}
-	}
-	if enc != nil {
-		if err := setEncryption(mb, enc); err != nil {
+	for _, e := range kv {
+		if err := mb.Put([]byte(e[0]), []byte(e[1])); err != nil {
 			return err
 		}
 	}
@@ -860,66 +744,30 @@ func (s *BoltStore) initMeta(tx *bolt.Tx, lineage string, enc *encryptionMeta) e
 	return err
 }
 
-// metaInfo is the decoded meta bucket.
-type metaInfo struct {
-	format    int
-	lineage   string
-	serial    uint64
-	writtenBy string
-	enc       *encryptionMeta // nil: not encrypted
-}
-
 // readMeta validates the file's layout and decodes meta. fileSize, when not
 // negative, is checked against the size the file's header claims.
-func readMeta(tx *bolt.Tx, fileSize int64) (*metaInfo, error) {
+func readMeta(tx *bbolt.Tx, fileSize int64) (*state.Meta, error) {
 	if fileSize >= 0 && tx.Size() > fileSize {
-		return nil, fmt.Errorf("%w: the file is truncated (%d bytes, its header says %d)", ErrCorrupt, fileSize, tx.Size())
+		return nil, fmt.Errorf("%w: the file is truncated (%d bytes, its header says %d)", state.ErrCorrupt, fileSize, tx.Size())
 	}
 	mb := tx.Bucket([]byte(bucketMeta))
 	if mb == nil {
-		return nil, fmt.Errorf("%w: it is a bbolt file without a %q bucket, so not an oauthform state", ErrCorrupt, bucketMeta)
-	}
-	m := &metaInfo{
-		lineage:   string(mb.Get([]byte(keyLineage))),
-		writtenBy: string(mb.Get([]byte(keyWrittenBy))),
-	}
-	fv, err := strconv.Atoi(string(mb.Get([]byte(keyFormat))))
-	if err != nil || fv < 1 {
-		return nil, fmt.Errorf("%w: missing or invalid %s", ErrCorrupt, keyFormat)
-	}
-	m.format = fv
-	if fv > FormatVersion {
-		by := m.writtenBy
-		if by == "" {
-			by = "unknown"
-		}
-		return nil, fmt.Errorf("%w: it has format %d (written by oauthform %s), this oauthform reads up to format %d", ErrNewerFormat, fv, by, FormatVersion)
-	}
-	if m.lineage == "" {
-		return nil, fmt.Errorf("%w: missing %s", ErrCorrupt, keyLineage)
-	}
-	if m.serial, err = strconv.ParseUint(string(mb.Get([]byte(keySerial))), 10, 64); err != nil {
-		return nil, fmt.Errorf("%w: missing or invalid %s", ErrCorrupt, keySerial)
+		return nil, fmt.Errorf("%w: it is a bbolt file without a %q bucket, so not an oauthform state", state.ErrCorrupt, bucketMeta)
 	}
 	if tx.Bucket([]byte(bucketConns)) == nil {
-		return nil, fmt.Errorf("%w: missing %q bucket", ErrCorrupt, bucketConns)
+		return nil, fmt.Errorf("%w: missing %q bucket", state.ErrCorrupt, bucketConns)
 	}
-	if raw := mb.Get([]byte(keyEncryption)); raw != nil {
-		if fv < formatEncrypted {
-			return nil, fmt.Errorf("%w: format %d cannot hold an encrypted state", ErrCorrupt, fv)
-		}
-		if m.enc, err = parseEncryption(raw); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
+	return state.ParseMeta(func(key string) (string, bool) {
+		v := mb.Get([]byte(key))
+		return string(v), v != nil
+	})
 }
 
 // view opens path read-only, validates it and runs fn in one read
-// transaction. It returns errMissing when the file does not exist. bbolt
+// transaction. It returns state.ErrMissing when the file does not exist. bbolt
 // may panic, or fault on a truncated mmap, when reading a damaged file:
 // both are turned into ErrCorrupt.
-func view(path string, fn func(*bolt.Tx, *metaInfo) error) (err error) {
+func view(path string, fn func(*bbolt.Tx, *state.Meta) error) (err error) {
 	var f *os.File
 	opened := false
 	defer func() {
@@ -927,7 +775,7 @@ func view(path string, fn func(*bolt.Tx, *metaInfo) error) (err error) {
 			if f != nil && !opened {
 				_ = f.Close() // bbolt panicked inside Open and kept the file
 			}
-			err = fmt.Errorf("%w: bbolt failed reading it: %v", ErrCorrupt, r)
+			err = fmt.Errorf("%w: bbolt failed reading it: %v", state.ErrCorrupt, r)
 		}
 	}()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -935,9 +783,9 @@ func view(path string, fn func(*bolt.Tx, *metaInfo) error) (err error) {
 	fl.RLock()
 	defer fl.RUnlock()
 
-	var db *bolt.DB
+	var db *bbolt.DB
 	for attempt := 0; ; attempt++ {
-		db, err = bolt.Open(path, 0o600, &bolt.Options{
+		db, err = bbolt.Open(path, 0o600, &bbolt.Options{
 			ReadOnly: true,
 			Timeout:  dbTimeout,
 			OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
@@ -963,7 +811,7 @@ func view(path string, fn func(*bolt.Tx, *metaInfo) error) (err error) {
 			size = st.Size()
 		}
 	}
-	return db.View(func(tx *bolt.Tx) error {
+	return db.View(func(tx *bbolt.Tx) error {
 		m, err := readMeta(tx, size)
 		if err != nil {
 			return err
@@ -999,9 +847,9 @@ func replaced(path string, f *os.File) bool {
 // fileLocks order this process's own readers and writers of a state file.
 // bbolt takes a flock for each open and, when it is held, retries every
 // 50 ms: with an apply's many goroutines reading and writing one file,
-// those sleeps were most of the time a refresh spent outside the network.
-// Within the process, a RWMutex hands the file over without sleeping;
-// bbolt's flock still guards it from other processes.
+// those sleeps would be most of the time a refresh spends outside the
+// network. Within the process, a RWMutex hands the file over without
+// sleeping; bbolt's flock still guards it from other processes.
 var fileLocks sync.Map // cleaned path -> *sync.RWMutex
 
 func fileLock(path string) *sync.RWMutex {
@@ -1012,10 +860,10 @@ func fileLock(path string) *sync.RWMutex {
 	return l.(*sync.RWMutex)
 }
 
-// openError classifies an error from bolt.Open.
+// openError classifies an error from bbolt.Open.
 func openError(path string, err error) error {
-	if errors.Is(err, fs.ErrNotExist) {
-		return errMissing
+	if errors.Is(err, os.ErrNotExist) {
+		return state.ErrMissing
 	}
 	if errors.Is(err, berrors.ErrTimeout) {
 		return fmt.Errorf("another process kept the file busy for more than %s: %w", dbTimeout, err)
@@ -1023,18 +871,18 @@ func openError(path string, err error) error {
 	if st, serr := os.Stat(path); serr == nil {
 		switch {
 		case st.IsDir():
-			return fmt.Errorf("%w: it is a directory", ErrCorrupt)
+			return fmt.Errorf("%w: it is a directory", state.ErrCorrupt)
 		case st.Size() == 0:
-			return fmt.Errorf("%w: the file is empty", ErrCorrupt)
+			return fmt.Errorf("%w: the file is empty", state.ErrCorrupt)
 		}
 	}
 	if errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrVersionMismatch) ||
 		errors.Is(err, berrors.ErrChecksum) || errors.Is(err, berrors.ErrInvalidMapping) {
-		return fmt.Errorf("%w: not a bbolt database (%v)", ErrCorrupt, err)
+		return fmt.Errorf("%w: not a bbolt database (%v)", state.ErrCorrupt, err)
 	}
 	// bbolt has no sentinel for a file shorter than its two meta pages.
 	if strings.HasPrefix(err.Error(), "file size too small") {
-		return fmt.Errorf("%w: the file is truncated (%v)", ErrCorrupt, err)
+		return fmt.Errorf("%w: the file is truncated (%v)", state.ErrCorrupt, err)
 	}
 	return err
 }
@@ -1047,25 +895,19 @@ func explain(what, path string, err error) error {
 
 // explainWith is explain with the backup to suggest restoring ("" for none).
 func explainWith(what, path, restore string, err error) error {
-	switch {
-	case errors.Is(err, ErrCorrupt):
-		advice := "oauthform did not modify it"
-		if restore != "" {
-			advice += fmt.Sprintf("; restore %s if that holds a good copy, or move the file aside. "+
-				"A backup holds the refresh tokens of when it was taken: a provider that rotates refresh tokens has spent those since, "+
-				"and oauthform refuses to present them; the newer ones are in the custody folder beside the state "+
-				"(oauthform show lists them; oauthform state restore FILE puts them back)", restore)
-		}
-		return fmt.Errorf("%s %s: %w; %s", what, path, err, advice)
-	case errors.Is(err, ErrNewerFormat):
-		return fmt.Errorf("%s %s: %w; upgrade oauthform to use it (this version will not modify it)", what, path, err)
+	advice := "oauthform did not modify it"
+	if restore != "" {
+		advice += fmt.Sprintf("; restore %s if that holds a good copy, or move the file aside. "+
+			"A backup holds the refresh tokens of when it was taken: a provider that rotates refresh tokens has spent those since, "+
+			"and oauthform refuses to present them; the newer ones are in the custody folder beside the state "+
+			"(oauthform show lists them; oauthform state restore FILE puts them back)", restore)
 	}
-	return fmt.Errorf("%s %s: %w", what, path, err)
+	return state.Explain(what, path, err, advice)
 }
 
 // backupFrom writes the database as seen by tx to dst atomically: a
 // temporary file beside it, fsync, rename.
-func backupFrom(tx *bolt.Tx, dst string) (err error) {
+func backupFrom(tx *bbolt.Tx, dst string) (err error) {
 	dir := filepath.Dir(dst)
 	tmp, err := os.CreateTemp(dir, filepath.Base(dst)+".tmp-*") // 0600
 	if err != nil {
@@ -1099,14 +941,4 @@ func syncDir(dir string) {
 		_ = d.Sync()
 		_ = d.Close()
 	}
-}
-
-// newID returns a random 128-bit id in UUID (version 4) form.
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }

@@ -1,4 +1,4 @@
-package state
+package bolt
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/oauthform/oauthform/internal/secret"
+	"github.com/oauthform/oauthform/internal/state"
 )
 
 // A custody copy of an encrypted state's record is sealed like the record
@@ -19,7 +20,7 @@ func TestCustodyCopySealed(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	pass := secret.New("correct horse")
 	lineage := encryptedState(t, path, pass, 2)
-	s := mustOpen(t, path, Options{Passphrase: pass})
+	s := mustOpen(t, path, state.Options{Passphrase: pass})
 	recs := secretRecords(lineage, 2)
 	rec := recs[0]
 	gotLineage, data, err := s.SealRecord(ctx, rec)
@@ -35,17 +36,17 @@ func TestCustodyCopySealed(t *testing.T) {
 	if err != nil || !back.Refresh.Equal(rec.Refresh) || !back.Access.Equal(rec.Access) {
 		t.Fatalf("OpenRecord = %v", err)
 	}
-	if _, err := s.OpenRecord(ctx, recs[1].Conn, lineage, data); !errors.Is(err, ErrCorrupt) {
+	if _, err := s.OpenRecord(ctx, recs[1].Conn, lineage, data); !errors.Is(err, state.ErrCorrupt) {
 		t.Errorf("a copy opened as another connection: err = %v, want ErrCorrupt", err)
 	}
-	if _, err := s.OpenRecord(ctx, rec.Conn, "another-lineage", data); !errors.Is(err, ErrOtherState) {
+	if _, err := s.OpenRecord(ctx, rec.Conn, "another-lineage", data); !errors.Is(err, state.ErrOtherState) {
 		t.Errorf("a copy of another state: err = %v, want ErrOtherState", err)
 	}
-	noPass := mustOpen(t, path, Options{})
-	if _, _, err := noPass.SealRecord(ctx, rec); !errors.Is(err, ErrSealed) {
+	noPass := mustOpen(t, path, state.Options{})
+	if _, _, err := noPass.SealRecord(ctx, rec); !errors.Is(err, state.ErrSealed) {
 		t.Errorf("SealRecord without the passphrase: err = %v, want ErrSealed", err)
 	}
-	if _, err := noPass.OpenRecord(ctx, rec.Conn, lineage, data); !errors.Is(err, ErrSealed) {
+	if _, err := noPass.OpenRecord(ctx, rec.Conn, lineage, data); !errors.Is(err, state.ErrSealed) {
 		t.Errorf("OpenRecord without the passphrase: err = %v, want ErrSealed", err)
 	}
 }
@@ -57,7 +58,7 @@ func TestWatermarkNoticesStateGoingBack(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	lineage := encryptedState(t, path, secret.New("pw"), 1)
 	old := readBytes(t, path)
-	s := mustOpen(t, path, Options{Passphrase: secret.New("pw")})
+	s := mustOpen(t, path, state.Options{Passphrase: secret.New("pw")})
 	if _, err := s.Lock(ctx, "apply"); err != nil {
 		t.Fatal(err)
 	}
@@ -68,22 +69,22 @@ func TestWatermarkNoticesStateGoingBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckWatermark(path, snap); err != nil {
+	if err := state.CheckWatermark(path, snap); err != nil {
 		t.Fatalf("a current state: %v", err)
 	}
 	_ = s.Unlock(ctx)
 	if err := os.WriteFile(path, old, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	back, err := mustOpen(t, path, Options{}).Snapshot(ctx)
+	back, err := mustOpen(t, path, state.Options{}).Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckWatermark(path, back); !errors.Is(err, ErrBehind) {
+	if err := state.CheckWatermark(path, back); !errors.Is(err, state.ErrBehind) {
 		t.Fatalf("a state copied back: err = %v, want ErrBehind", err)
 	}
 	back.Lineage = "another"
-	if err := CheckWatermark(path, back); err != nil {
+	if err := state.CheckWatermark(path, back); err != nil {
 		t.Fatalf("another state's watermark: %v", err)
 	}
 }

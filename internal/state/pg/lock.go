@@ -1,4 +1,4 @@
-package state
+package pg
 
 import (
 	"context"
@@ -8,10 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/oauthform/oauthform/internal/state"
 )
 
 // Locks of the PostgreSQL store.
@@ -95,13 +95,13 @@ func (k pgKey) locksRow() (uint32, uint32, int16) {
 // pgHeld is a lock this store holds, or is taking.
 type pgHeld struct {
 	key  pgKey
-	row  string    // its row in the locks table
-	info *LockInfo // what this store wrote there
-	sess *pgx.Conn // the session it is held on; nil while being taken
+	row  string          // its row in the locks table
+	info *state.LockInfo // what this store wrote there
+	sess *pgx.Conn       // the session it is held on; nil while being taken
 }
 
 // heldLocked returns the locks this store holds. s.mu is held.
-func (s *PGStore) heldLocked() []*pgHeld {
+func (s *Store) heldLocked() []*pgHeld {
 	var out []*pgHeld
 	if s.op != nil {
 		out = append(out, s.op)
@@ -115,16 +115,16 @@ func (s *PGStore) heldLocked() []*pgHeld {
 }
 
 // errLockLost: the lock session ended while the store held locks on it.
-var errLockLost = fmt.Errorf("%w: the database connection that held it was lost, and PostgreSQL released the lock with it", ErrNotLocked)
+var errLockLost = fmt.Errorf("%w: the database connection that held it was lost, and PostgreSQL released the lock with it", state.ErrNotLocked)
 
 // withSession runs fn on the lock session, connecting one when there is
 // none or it has ended. fn's context is not cancelled with ctx (see
 // pgSessionTimeout). s.smu is held while fn runs.
-func (s *PGStore) withSession(ctx context.Context, fn func(ctx context.Context, c *pgx.Conn) error) error {
+func (s *Store) withSession(ctx context.Context, fn func(ctx context.Context, c *pgx.Conn) error) error {
 	s.smu.Lock()
 	defer s.smu.Unlock()
-	if s.closed.Load() {
-		return errClosed
+	if s.base.Closed.Load() {
+		return state.ErrClosed
 	}
 	if s.sess == nil || s.sess.IsClosed() {
 		c, err := pgx.ConnectConfig(ctx, s.sessCfg)
@@ -140,7 +140,7 @@ func (s *PGStore) withSession(ctx context.Context, fn func(ctx context.Context, 
 
 // tryLock takes h's advisory lock on the lock session without waiting and
 // writes h.info into the locks table. It reports whether it got the lock.
-func (s *PGStore) tryLock(ctx context.Context, h *pgHeld) (bool, error) {
+func (s *Store) tryLock(ctx context.Context, h *pgHeld) (bool, error) {
 	got := false
 	err := s.withSession(ctx, func(ctx context.Context, c *pgx.Conn) error {
 		sql, args := h.key.try()
@@ -168,7 +168,7 @@ func (s *PGStore) tryLock(ctx context.Context, h *pgHeld) (bool, error) {
 
 // unlockRemote releases h's advisory lock and removes its row. s.smu is
 // held. A lock whose session has ended is already released.
-func (s *PGStore) unlockRemote(h *pgHeld) error {
+func (s *Store) unlockRemote(h *pgHeld) error {
 	if h.sess == nil || h.sess != s.sess || s.sess.IsClosed() {
 		return nil
 	}
@@ -191,7 +191,7 @@ func (s *PGStore) unlockRemote(h *pgHeld) error {
 // readHolder returns the LockInfo of the current holder of key, or nil
 // when it cannot be read. It retries briefly, since a new holder writes
 // its row right after taking the lock.
-func (s *PGStore) readHolder(ctx context.Context, key pgKey, row string) *LockInfo {
+func (s *Store) readHolder(ctx context.Context, key pgKey, row string) *state.LockInfo {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	classid, objid, subid := key.locksRow()
@@ -203,7 +203,7 @@ func (s *PGStore) readHolder(ctx context.Context, key pgKey, row string) *LockIn
 				AND k.classid = $2 AND k.objid = $3 AND k.objsubid = $4)`,
 			row, classid, objid, subid).Scan(&raw)
 		if err == nil {
-			var info LockInfo
+			var info state.LockInfo
 			if json.Unmarshal(raw, &info) == nil {
 				return &info
 			}
@@ -217,96 +217,73 @@ func (s *PGStore) readHolder(ctx context.Context, key pgKey, row string) *LockIn
 }
 
 // acquire takes h's lock, polling with a backoff up to maxPoll for up to
-// timeout (or until ctx ends). reserve, when set, is called before each
-// attempt and says whether the lock is free within this store (advisory
-// locks are reentrant within a session, so the store keeps its own
-// holders apart); when it is not, it returns a channel closed when this
-// store releases a lock, so that the wait ends at once. unreserve undoes
-// a reservation after a failed attempt. It fails with a *LockError naming
-// the holder.
-func (s *PGStore) acquire(ctx context.Context, h *pgHeld, timeout, maxPoll time.Duration,
+// timeout (or until ctx ends; state.WaitLock). reserve, when set, is
+// called before each attempt and says whether the lock is free within
+// this store (advisory locks are reentrant within a session, so the store
+// keeps its own holders apart); when it is not, it returns a channel
+// closed when this store releases a lock, so that the wait ends at once.
+// unreserve undoes a reservation after a failed attempt. It fails with a
+// *state.LockError naming the holder.
+func (s *Store) acquire(ctx context.Context, h *pgHeld, timeout, maxPoll time.Duration,
 	reserve func() (ok bool, freed <-chan struct{}), unreserve func(),
 ) error {
-	deadline := time.Now().Add(timeout)
-	poll := lockPollMin
-	for {
-		if s.closed.Load() {
-			return errClosed
+	holder := func() *state.LockInfo { return s.readHolder(ctx, h.key, h.row) }
+	return state.WaitLock(ctx, timeout, maxPoll, func() (bool, <-chan struct{}, error) {
+		if s.base.Closed.Load() {
+			return false, nil, state.ErrClosed
 		}
 		if err := ctx.Err(); err != nil {
-			return &LockError{Info: s.readHolder(ctx, h.key, h.row), Err: errors.Join(ErrLocked, err)}
+			return false, nil, &state.LockError{Info: holder(), Err: errors.Join(state.ErrLocked, err)}
 		}
-		var freed <-chan struct{}
-		ok := true
 		if reserve != nil {
-			ok, freed = reserve()
-		}
-		if ok {
-			got, err := s.tryLock(ctx, h)
-			if got {
-				return nil
-			}
-			if unreserve != nil {
-				unreserve()
-			}
-			if err != nil {
-				return err
+			if ok, freed := reserve(); !ok {
+				return false, freed, nil
 			}
 		}
-		wait := time.Until(deadline)
-		if timeout <= 0 || wait <= 0 {
-			return &LockError{Info: s.readHolder(ctx, h.key, h.row), Err: ErrLocked}
+		got, err := s.tryLock(ctx, h)
+		if !got && unreserve != nil {
+			unreserve()
 		}
-		t := time.NewTimer(min(poll, wait))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return &LockError{Info: s.readHolder(ctx, h.key, h.row), Err: errors.Join(ErrLocked, ctx.Err())}
-		case <-freed: // nil unless held within this store
-			t.Stop()
-			continue // not a poll of the server: no backoff
-		case <-t.C:
-		}
-		poll = min(2*poll, maxPoll)
-	}
+		return got, nil, err
+	}, holder)
 }
 
-// Lock implements Store. The lock is a session advisory lock held until
+// Lock implements state.Store. The lock is a session advisory lock held until
 // Unlock or Close, or until the session ends (PostgreSQL releases it, so
 // a crashed client leaves no stale lock). Locking a state that does not
 // exist creates it with Options.Create, and fails with ErrNoState without.
-func (s *PGStore) Lock(ctx context.Context, operation string) (*LockInfo, error) {
+func (s *Store) Lock(ctx context.Context, operation string) (*state.LockInfo, error) {
 	s.lockMu.Lock()
 	defer s.lockMu.Unlock()
-	fail := func(err error) (*LockInfo, error) {
+	fail := func(err error) (*state.LockInfo, error) {
 		return nil, fmt.Errorf("locking state %s: %w", s.display, err)
 	}
 	s.mu.Lock()
 	held, timeout := s.op, s.opts.LockTimeout
 	s.mu.Unlock()
 	switch {
-	case s.closed.Load():
-		return fail(errClosed)
+	case s.base.Closed.Load():
+		return fail(state.ErrClosed)
 	case held != nil:
 		return fail(fmt.Errorf("this store already holds the lock (for %q)", held.info.Operation))
 	}
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
-	if _, err := s.readMeta(ctx, s.pool); errors.Is(err, errMissing) {
+	if _, err := s.readMeta(ctx, s.pool); errors.Is(err, state.ErrMissing) {
 		if !s.opts.Create {
-			return fail(ErrNoState)
+			return fail(state.ErrNoState)
 		}
 		if _, err := s.ensure(ctx); err != nil {
 			return nil, err
 		}
-	} else if err != nil && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrNewerFormat) {
+	} else if err != nil && !errors.Is(err, state.ErrCorrupt) && !errors.Is(err, state.ErrNewerFormat) {
 		// A state oauthform refuses is still locked: `state rm` and
 		// repairs go through the lock, and writes refuse it anyway.
 		return fail(err)
 	}
 	h := &pgHeld{key: pgOpKey(s.schema), row: pgOpRow, info: s.newLockInfo(operation)}
-	if err := s.acquire(ctx, h, timeout, lockPollMax, nil, nil); err != nil {
+	if err := s.acquire(ctx, h, timeout, state.LockPollMax, nil, nil); err != nil {
 		return fail(err)
 	}
 	s.mu.Lock()
@@ -316,11 +293,11 @@ func (s *PGStore) Lock(ctx context.Context, operation string) (*LockInfo, error)
 	return &c, nil
 }
 
-// Unlock implements Store. Unlocking a store that does not hold the lock
+// Unlock implements state.Store. Unlocking a store that does not hold the lock
 // gives ErrNotLocked. What this store deleted and did not purge is purged
 // first; when that fails the lock is still released, and the error (a
 // *PurgeError) returned and told to Options.Notify.
-func (s *PGStore) Unlock(ctx context.Context) error {
+func (s *Store) Unlock(ctx context.Context) error {
 	perr := s.purgeBeforeRelease(ctx)
 	s.lockMu.Lock()
 	defer s.lockMu.Unlock()
@@ -330,7 +307,7 @@ func (s *PGStore) Unlock(ctx context.Context) error {
 	h := s.op
 	s.mu.Unlock()
 	if h == nil {
-		return fmt.Errorf("unlocking state %s: %w", s.display, ErrNotLocked)
+		return fmt.Errorf("unlocking state %s: %w", s.display, state.ErrNotLocked)
 	}
 	err := s.unlockRemote(h)
 	s.mu.Lock()
@@ -342,13 +319,13 @@ func (s *PGStore) Unlock(ctx context.Context) error {
 	return perr
 }
 
-// LockConn implements Store.
-func (s *PGStore) LockConn(ctx context.Context, conn string, wait time.Duration) (func() error, error) {
+// LockConn implements state.Store.
+func (s *Store) LockConn(ctx context.Context, conn string, wait time.Duration) (func() error, error) {
 	if conn == "" || strings.ContainsAny(conn, "/\\\x00") || conn == "." || conn == ".." {
 		return nil, fmt.Errorf("locking connection %q: not a connection name", conn)
 	}
-	if s.closed.Load() {
-		return nil, fmt.Errorf("locking connection %q in %s: %w", conn, s.display, errClosed)
+	if s.base.Closed.Load() {
+		return nil, fmt.Errorf("locking connection %q in %s: %w", conn, s.display, state.ErrClosed)
 	}
 	h := &pgHeld{key: pgConnKey(s.schema, conn), row: pgConnRowPref + conn, info: s.newLockInfo("refresh " + conn)}
 	reserve := func() (bool, <-chan struct{}) {
@@ -378,39 +355,35 @@ func (s *PGStore) LockConn(ctx context.Context, conn string, wait time.Duration)
 			}
 		}
 	}
-	if err := s.acquire(ctx, h, wait, connPollMax, reserve, unreserve); err != nil {
-		var le *LockError
+	if err := s.acquire(ctx, h, wait, state.ConnPollMax, reserve, unreserve); err != nil {
+		var le *state.LockError
 		if errors.As(err, &le) {
 			le.Conn = conn
 		}
 		return nil, fmt.Errorf("locking connection %q in %s: %w", conn, s.display, err)
 	}
-	var once sync.Once
-	return func() error {
-		var err error
-		once.Do(func() {
-			s.smu.Lock()
-			defer s.smu.Unlock()
-			s.mu.Lock()
-			mine := s.connLocks[conn] == h
-			s.mu.Unlock()
-			if !mine {
-				return // released by Close
-			}
-			err = s.unlockRemote(h)
-			unreserve()
-			if err != nil {
-				err = fmt.Errorf("unlocking connection %q in %s: %w", conn, s.display, err)
-			}
-		})
-		return err
-	}, nil
+	return state.ReleaseOnce(func() error {
+		s.smu.Lock()
+		defer s.smu.Unlock()
+		s.mu.Lock()
+		mine := s.connLocks[conn] == h
+		s.mu.Unlock()
+		if !mine {
+			return nil // released by Close
+		}
+		err := s.unlockRemote(h)
+		unreserve()
+		if err != nil {
+			return fmt.Errorf("unlocking connection %q in %s: %w", conn, s.display, err)
+		}
+		return nil
+	}), nil
 }
 
 // holdsFor reports whether this store holds the operation lock or the lock
 // of conn, on its current, live session; lost says it held one on a
 // session that has ended. s.smu is held.
-func (s *PGStore) holdsFor(conn string) (ok, lost bool) {
+func (s *Store) holdsFor(conn string) (ok, lost bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cands := []*pgHeld{s.op}
@@ -430,23 +403,23 @@ func (s *PGStore) holdsFor(conn string) (ok, lost bool) {
 }
 
 // holdsOpLock reports whether this store holds the operation lock.
-func (s *PGStore) holdsOpLock() bool {
+func (s *Store) holdsOpLock() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.op != nil
 }
 
 // holdsConnLock reports whether this store holds conn's lock.
-func (s *PGStore) holdsConnLock(conn string) bool {
+func (s *Store) holdsConnLock(conn string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := s.connLocks[conn]
 	return h != nil && h.sess != nil
 }
 
-func (s *PGStore) newLockInfo(operation string) *LockInfo {
+func (s *Store) newLockInfo(operation string) *state.LockInfo {
 	s.mu.Lock()
 	now, version := s.opts.Now, s.opts.Version
 	s.mu.Unlock()
-	return newLockInfo(operation, s.display, version, now())
+	return state.NewLockInfo(operation, s.display, version, now())
 }

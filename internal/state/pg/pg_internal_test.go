@@ -1,4 +1,4 @@
-package state
+package pg
 
 import (
 	"context"
@@ -9,12 +9,14 @@ import (
 	"time"
 
 	"github.com/oauthform/oauthform/internal/secret"
+	"github.com/oauthform/oauthform/internal/state"
 	"github.com/oauthform/oauthform/internal/state/pgtest"
+	"github.com/oauthform/oauthform/internal/state/statetest"
 )
 
-func openPGT(t testing.TB, connStr, schema string, opts Options) *PGStore {
+func openPGT(t testing.TB, connStr, schema string, opts state.Options) *Store {
 	t.Helper()
-	s, err := OpenPG(context.Background(), connStr, schema, opts)
+	s, err := Open(context.Background(), secret.New(connStr), schema, opts)
 	if err != nil {
 		t.Fatalf("OpenPG: %v", err)
 	}
@@ -29,8 +31,8 @@ func TestPGConnectionDropped(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	connStr := pgtest.Start(t)
-	a := openPGT(t, connStr, "dropped", Options{Create: true})
-	b := openPGT(t, connStr, "dropped", Options{Create: true, LockTimeout: 5 * time.Second})
+	a := openPGT(t, connStr, "dropped", state.Options{Create: true})
+	b := openPGT(t, connStr, "dropped", state.Options{Create: true, LockTimeout: 5 * time.Second})
 	if _, err := a.Lock(ctx, "apply"); err != nil {
 		t.Fatal(err)
 	}
@@ -49,12 +51,12 @@ func TestPGConnectionDropped(t *testing.T) {
 	if _, err := b.LockConn(ctx, "c", 5*time.Second); err != nil {
 		t.Fatalf("LockConn after the holder's connection dropped: %v", err)
 	}
-	err := a.Put(ctx, &Record{Conn: "c", Provider: "p"})
-	if !errors.Is(err, ErrNotLocked) {
+	err := a.Put(ctx, &state.Record{Conn: "c", Provider: "p"})
+	if !errors.Is(err, state.ErrNotLocked) {
 		t.Errorf("Put after the connection dropped = %v, want ErrNotLocked", err)
 	}
 	// The next attempt knows without asking the server.
-	if err := a.Put(ctx, &Record{Conn: "c", Provider: "p"}); !errors.Is(err, errLockLost) {
+	if err := a.Put(ctx, &state.Record{Conn: "c", Provider: "p"}); !errors.Is(err, errLockLost) {
 		t.Errorf("second Put = %v, want errLockLost", err)
 	}
 }
@@ -66,13 +68,13 @@ func TestPGConnLockInProcess(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	connStr := pgtest.Start(t)
-	s := openPGT(t, connStr, "inproc", Options{Create: true})
+	s := openPGT(t, connStr, "inproc", state.Options{Create: true})
 	release, err := s.LockConn(ctx, "c", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.LockConn(ctx, "c", 30*time.Millisecond)
-	var le *LockError
+	var le *state.LockError
 	if !errors.As(err, &le) || le.Conn != "c" || le.Info == nil {
 		t.Errorf("LockConn of a connection this store holds = %v, want a LockError naming the holder", err)
 	}
@@ -113,7 +115,7 @@ func TestPGConnLockInProcess(t *testing.T) {
 	wg.Wait()
 	// Everything was released: the advisory lock is free for another
 	// client at once.
-	other := openPGT(t, connStr, "inproc", Options{})
+	other := openPGT(t, connStr, "inproc", state.Options{})
 	rel, err := other.LockConn(ctx, "c", 0)
 	if err != nil {
 		t.Fatalf("the lock was left held: %v", err)
@@ -122,14 +124,14 @@ func TestPGConnLockInProcess(t *testing.T) {
 }
 
 // benchPG returns a locked PostgreSQL store holding n records.
-func benchPG(b *testing.B, n int) *PGStore {
+func benchPG(b *testing.B, n int) *Store {
 	b.Helper()
 	ctx := context.Background()
-	s := openPGT(b, pgtest.Start(b), "bench", Options{Create: true})
+	s := openPGT(b, pgtest.Start(b), "bench", state.Options{Create: true})
 	if _, err := s.Lock(ctx, "bench"); err != nil {
 		b.Fatal(err)
 	}
-	recs := recordsN(n)
+	recs := statetest.RecordsN(n)
 	err := s.inTx(ctx, "", "loading", func(t *pgTx) error {
 		for _, r := range recs {
 			if err := t.put(r, nil); err != nil {
@@ -193,7 +195,7 @@ func BenchmarkPGPutParallel(b *testing.B) {
 	ctx := context.Background()
 	b.SetParallelism(8)
 	b.RunParallel(func(pb *testing.PB) {
-		r := recordsN(1)[0]
+		r := statetest.RecordsN(1)[0]
 		for pb.Next() {
 			if err := s.Put(ctx, r); err != nil {
 				b.Error(err)

@@ -1,4 +1,4 @@
-package state
+package pg
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,19 +16,20 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/oauthform/oauthform/internal/secret"
+	"github.com/oauthform/oauthform/internal/state"
 )
 
-// PostgreSQL layout: one schema per state (OpenPG's schema), holding
+// PostgreSQL layout: one schema per state (Open's schema), holding
 //
 //	meta                (key text primary key, value text not null)
-//	                    the keys of the bbolt meta bucket: format_version,
-//	                    lineage, serial, created, written_by and, when
-//	                    encrypted, encryption (encryptionMeta JSON)
+//	                    the state's meta entries (state.MetaFormat,
+//	                    state.MetaLineage, ...; see state.Meta)
 //	connections         (name text primary key, data bytea not null)
-//	                    one row per connection: exactly the bytes
-//	                    encodeRecord writes into the bbolt file, so records
-//	                    move between backends unchanged and are sealed the
-//	                    same way (bound to the lineage and the name)
+//	                    one row per connection: the record's encoding
+//	                    (state.Sealer.Encode), the same bytes as in any
+//	                    backend, so records move between backends
+//	                    unchanged and are sealed the same way (bound to the
+//	                    lineage and the name)
 //	backup_meta         the same columns as meta and connections: the
 //	backup_connections  backup, replaced as a whole by Backup and before
 //	                    the first write after Lock
@@ -38,7 +38,7 @@ import (
 //	                    lock ("operation") and each connection lock
 //	                    ("connection:<name>"), for contenders to name
 //
-// The locks themselves are PostgreSQL session advisory locks (pg_lock.go).
+// The locks themselves are PostgreSQL session advisory locks (lock.go).
 const (
 	pgMeta        = "meta"
 	pgConns       = "connections"
@@ -46,8 +46,8 @@ const (
 	pgBackupConns = "backup_connections"
 	pgLocks       = "locks"
 
-	// DefaultPGSchema is the schema OpenPG uses when given none.
-	DefaultPGSchema = "oauthform"
+	// DefaultSchema is the schema Open uses when given none.
+	DefaultSchema = "oauthform"
 )
 
 // pgSessionTimeout bounds one statement on the lock session. The session's
@@ -56,7 +56,7 @@ const (
 // drop every lock the store holds.
 const pgSessionTimeout = time.Minute
 
-// PGStore is the PostgreSQL implementation of Store (the "pg" backend), for
+// Store is the PostgreSQL implementation of state.Store (the "pg" backend), for
 // a state shared by a team: several machines read and write one state in
 // one schema of one database.
 //
@@ -69,8 +69,8 @@ const pgSessionTimeout = time.Minute
 // instead of writing unlocked. Each Put and Delete is one transaction that
 // increments the serial.
 //
-// A PGStore is safe for concurrent use.
-type PGStore struct {
+// A Store is safe for concurrent use.
+type Store struct {
 	display string // Path: a URL without credentials
 	schema  string
 	t       pgTables // quoted table names
@@ -85,7 +85,7 @@ type PGStore struct {
 	sess *pgx.Conn // the lock session; nil until a lock is taken
 
 	mu        sync.Mutex
-	opts      Options
+	opts      state.Options
 	op        *pgHeld            // the operation lock; nil when not held
 	connLocks map[string]*pgHeld // connection locks, held or being taken
 	// connFreed is closed (and cleared) when an entry of connLocks goes;
@@ -93,19 +93,13 @@ type PGStore struct {
 	connFreed chan struct{}
 	backedUp  bool // a backup was taken since Lock
 
-	closed    atomic.Bool
 	closeOnce sync.Once
-	// pass is Options.Passphrase, changed by Rekey.
-	pass           atomic.Pointer[secret.Secret]
-	postponedNoted atomic.Bool
-	// forget: what was deleted and is not purged yet (Purge).
-	forget forgetting
+	// base: the passphrase, what was deleted and is not purged yet, and
+	// whether the store is closed.
+	base state.Base
 }
 
-var (
-	_ Store   = (*PGStore)(nil)
-	_ Rekeyer = (*PGStore)(nil)
-)
+var _ state.Backend = (*Store)(nil)
 
 // pgTables are the quoted, schema-qualified names of the state's tables.
 type pgTables struct {
@@ -122,17 +116,18 @@ func newPGTables(schema string) pgTables {
 	}
 }
 
-// OpenPG returns the PostgreSQL store of the state in schema (empty:
-// DefaultPGSchema) of the database connStr names (a libpq connection
-// string or URL, as pgx reads it). With opts.Create it creates the schema
+// Open returns the PostgreSQL store of the state in schema (empty:
+// DefaultSchema) of the database connStr names (a libpq connection
+// string or URL, as pgx reads it; it holds the password, so it is a
+// secret). With opts.Create it creates the schema
 // and its tables, with a new lineage and serial 0, when the state does not
-// exist; an existing state is never rewritten by OpenPG. A missing state
+// exist; an existing state is never rewritten by Open. A missing state
 // without opts.Create reads as empty and refuses writes with ErrNoState.
 //
 // Connections are opened lazily, except that opts.Create connects at once.
-func OpenPG(ctx context.Context, connStr, schema string, opts Options) (*PGStore, error) {
+func Open(ctx context.Context, connStr secret.Secret, schema string, opts state.Options) (*Store, error) {
 	if schema == "" {
-		schema = DefaultPGSchema
+		schema = DefaultSchema
 	}
 	switch {
 	case len(schema) > 63:
@@ -142,7 +137,7 @@ func OpenPG(ctx context.Context, connStr, schema string, opts Options) (*PGStore
 	case strings.ContainsRune(schema, 0):
 		return nil, errors.New("opening state: schema name holds a NUL byte")
 	}
-	pcfg, err := pgxpool.ParseConfig(connStr)
+	pcfg, err := pgxpool.ParseConfig(connStr.Reveal())
 	if err != nil {
 		// pgx's message may quote the connection string, password
 		// included: do not repeat it.
@@ -154,17 +149,12 @@ func OpenPG(ctx context.Context, connStr, schema string, opts Options) (*PGStore
 	pcfg.MaxConnIdleTime = time.Minute
 	// The lock session: the pool's settings (pool_* parameters removed).
 	scfg := pcfg.ConnConfig.Copy()
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Version == "" {
-		opts.Version = "dev"
-	}
+	opts = opts.WithDefaults()
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("opening state: %w", err)
 	}
-	s := &PGStore{
+	s := &Store{
 		display: pgDisplay(scfg, schema),
 		schema:  schema,
 		t:       newPGTables(schema),
@@ -172,9 +162,8 @@ func OpenPG(ctx context.Context, connStr, schema string, opts Options) (*PGStore
 		sessCfg: scfg,
 		opts:    opts,
 	}
-	pass := opts.Passphrase
-	s.pass.Store(&pass)
-	s.opts.Passphrase = secret.Secret{} // s.pass is the one copy that changes
+	s.base.Init(s.display, opts)
+	s.opts.Passphrase = secret.Secret{} // s.base.Pass is the one copy that changes
 	if opts.Create {
 		if _, err := s.ensure(ctx); err != nil {
 			pool.Close()
@@ -202,36 +191,18 @@ func pgDisplay(cfg *pgx.ConnConfig, schema string) string {
 	return u.String()
 }
 
-// Path implements Store: the database and schema as a URL without
+// Path implements state.Store: the database and schema as a URL without
 // credentials.
-func (s *PGStore) Path() string { return s.display }
+func (s *Store) Path() string { return s.display }
 
 // Schema returns the state's schema.
-func (s *PGStore) Schema() string { return s.schema }
+func (s *Store) Schema() string { return s.schema }
 
 // SetLockTimeout changes Options.LockTimeout for later calls to Lock.
-func (s *PGStore) SetLockTimeout(d time.Duration) {
+func (s *Store) SetLockTimeout(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.opts.LockTimeout = d
-}
-
-func (s *PGStore) readable(ctx context.Context, what string) error {
-	if s.closed.Load() {
-		return fmt.Errorf("%s %s: %w", what, s.display, errClosed)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%s %s: %w", what, s.display, err)
-	}
-	return nil
-}
-
-// passphrase returns the store's current passphrase.
-func (s *PGStore) passphrase() secret.Secret {
-	if p := s.pass.Load(); p != nil {
-		return *p
-	}
-	return secret.Secret{}
 }
 
 // pgQuerier is what the read helpers run on: the pool, a connection or a
@@ -254,7 +225,7 @@ func isMissing(err error) bool {
 func notOurs(err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && (pe.Code == "42703" || pe.Code == "42804") { // undefined_column, datatype_mismatch
-		return fmt.Errorf("%w: its tables are not an oauthform state's (%s)", ErrCorrupt, pe.Message)
+		return fmt.Errorf("%w: its tables are not an oauthform state's (%s)", state.ErrCorrupt, pe.Message)
 	}
 	return err
 }
@@ -274,8 +245,8 @@ type pgRow struct {
 // readRaw reads meta and the records (all of them, or the one named by
 // only) of the tables metaT and connsT in one statement, so that the result
 // is consistent without a transaction. A state that does not exist gives
-// errMissing.
-func (s *PGStore) readRaw(ctx context.Context, q pgQuerier, metaT, connsT string, only *string) (*pgRaw, error) {
+// state.ErrMissing.
+func (s *Store) readRaw(ctx context.Context, q pgQuerier, metaT, connsT string, only *string) (*pgRaw, error) {
 	sql := `SELECT false, key, value, NULL::bytea FROM ` + metaT +
 		` UNION ALL SELECT true, name, NULL, data FROM ` + connsT
 	var args []any
@@ -309,9 +280,10 @@ func (s *PGStore) readRaw(ctx context.Context, q pgQuerier, metaT, connsT string
 	return raw, nil
 }
 
-// missingOrCorrupt turns a failed read of metaT and connsT into errMissing
-// (no meta table: no state) or ErrCorrupt (meta without connections).
-func (s *PGStore) missingOrCorrupt(ctx context.Context, q pgQuerier, metaT, connsT string, err error) error {
+// missingOrCorrupt turns a failed read of metaT and connsT into
+// state.ErrMissing (no meta table: no state) or ErrCorrupt (meta without
+// connections).
+func (s *Store) missingOrCorrupt(ctx context.Context, q pgQuerier, metaT, connsT string, err error) error {
 	if !isMissing(err) {
 		return notOurs(err)
 	}
@@ -321,55 +293,30 @@ func (s *PGStore) missingOrCorrupt(ctx context.Context, q pgQuerier, metaT, conn
 	}
 	switch {
 	case !hasMeta:
-		return errMissing
+		return state.ErrMissing
 	case !hasConns:
-		return fmt.Errorf("%w: the schema has a %s table but no %s table", ErrCorrupt, pgMeta, pgConns)
+		return fmt.Errorf("%w: the schema has a %s table but no %s table", state.ErrCorrupt, pgMeta, pgConns)
 	}
 	return err
 }
 
-// parsePGMeta validates and decodes the meta entries, as readMeta does for
-// the bbolt file.
-func parsePGMeta(kv map[string]string) (*metaInfo, error) {
+// parseMeta validates and decodes the meta entries.
+func parseMeta(kv map[string]string) (*state.Meta, error) {
 	if len(kv) == 0 {
-		return nil, fmt.Errorf("%w: the %s table is empty", ErrCorrupt, pgMeta)
+		return nil, fmt.Errorf("%w: the %s table is empty", state.ErrCorrupt, pgMeta)
 	}
-	m := &metaInfo{lineage: kv[keyLineage], writtenBy: kv[keyWrittenBy]}
-	fv, err := strconv.Atoi(kv[keyFormat])
-	if err != nil || fv < 1 {
-		return nil, fmt.Errorf("%w: missing or invalid %s", ErrCorrupt, keyFormat)
-	}
-	m.format = fv
-	if fv > FormatVersion {
-		by := m.writtenBy
-		if by == "" {
-			by = "unknown"
-		}
-		return nil, fmt.Errorf("%w: it has format %d (written by oauthform %s), this oauthform reads up to format %d", ErrNewerFormat, fv, by, FormatVersion)
-	}
-	if m.lineage == "" {
-		return nil, fmt.Errorf("%w: missing %s", ErrCorrupt, keyLineage)
-	}
-	if m.serial, err = strconv.ParseUint(kv[keySerial], 10, 64); err != nil {
-		return nil, fmt.Errorf("%w: missing or invalid %s", ErrCorrupt, keySerial)
-	}
-	if raw, ok := kv[keyEncryption]; ok {
-		if fv < formatEncrypted {
-			return nil, fmt.Errorf("%w: format %d cannot hold an encrypted state", ErrCorrupt, fv)
-		}
-		if m.enc, err = parseEncryption([]byte(raw)); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
+	return state.ParseMeta(func(key string) (string, bool) {
+		v, ok := kv[key]
+		return v, ok
+	})
 }
 
-// readMeta reads and validates the state's meta (errMissing: no state).
-func (s *PGStore) readMeta(ctx context.Context, q pgQuerier) (*metaInfo, error) {
+// readMeta reads and validates the state's meta (state.ErrMissing: no state).
+func (s *Store) readMeta(ctx context.Context, q pgQuerier) (*state.Meta, error) {
 	rows, err := q.Query(ctx, `SELECT key, value FROM `+s.t.meta)
 	if err != nil {
 		if isMissing(err) {
-			return nil, errMissing
+			return nil, state.ErrMissing
 		}
 		return nil, notOurs(err)
 	}
@@ -377,39 +324,33 @@ func (s *PGStore) readMeta(ctx context.Context, q pgQuerier) (*metaInfo, error) 
 	var k, v string
 	if _, err := pgx.ForEachRow(rows, []any{&k, &v}, func() error { kv[k] = v; return nil }); err != nil {
 		if isMissing(err) {
-			return nil, errMissing
+			return nil, state.ErrMissing
 		}
 		return nil, notOurs(err)
 	}
-	return parsePGMeta(kv)
+	return parseMeta(kv)
 }
 
 // pgExplain prefixes err with what was being done to which state, and
 // adds advice for a state oauthform refuses to use.
-func (s *PGStore) pgExplain(what string, err error) error {
-	switch {
-	case errors.Is(err, ErrCorrupt):
-		return fmt.Errorf("%s %s: %w; oauthform did not modify it (the tables %s and %s hold the last backup)",
-			what, s.display, err, pgBackupMeta, pgBackupConns)
-	case errors.Is(err, ErrNewerFormat):
-		return fmt.Errorf("%s %s: %w; upgrade oauthform to use it (this version will not modify it)", what, s.display, err)
-	}
-	return fmt.Errorf("%s %s: %w", what, s.display, err)
+func (s *Store) pgExplain(what string, err error) error {
+	return state.Explain(what, s.display, err, fmt.Sprintf("oauthform did not modify it (the tables %s and %s hold the last backup)",
+		pgBackupMeta, pgBackupConns))
 }
 
-// decodeRaw decodes a read state into a Snapshot.
-func (s *PGStore) snapshotFrom(raw *pgRaw) (*Snapshot, error) {
-	m, err := parsePGMeta(raw.meta)
+// snapshotFrom decodes a read state into a Snapshot.
+func (s *Store) snapshotFrom(raw *pgRaw) (*state.Snapshot, error) {
+	m, err := parseMeta(raw.meta)
 	if err != nil {
 		return nil, err
 	}
-	sl, err := sealerFor(s.passphrase(), m)
+	sl, err := state.OpenSealer(s.base.Pass.Load(), m)
 	if err != nil {
 		return nil, err
 	}
-	snap := &Snapshot{Lineage: m.lineage, Serial: m.serial, Encrypted: m.enc != nil, Records: make(map[string]*Record, len(raw.conns))}
+	snap := &state.Snapshot{Lineage: m.Lineage, Serial: m.Serial, Encrypted: m.Enc != nil, Records: make(map[string]*state.Record, len(raw.conns))}
 	for _, r := range raw.conns {
-		rec, err := decodeStored(r.name, r.data, m.enc != nil, sl)
+		rec, err := state.DecodeStored(r.name, r.data, m.Enc != nil, sl)
 		if err != nil {
 			return nil, err
 		}
@@ -418,15 +359,15 @@ func (s *PGStore) snapshotFrom(raw *pgRaw) (*Snapshot, error) {
 	return snap, nil
 }
 
-// Snapshot implements Store.
-func (s *PGStore) Snapshot(ctx context.Context) (*Snapshot, error) {
+// Snapshot implements state.Store.
+func (s *Store) Snapshot(ctx context.Context) (*state.Snapshot, error) {
 	const what = "reading state"
-	if err := s.readable(ctx, what); err != nil {
+	if err := s.base.Readable(ctx, what); err != nil {
 		return nil, err
 	}
 	raw, err := s.readRaw(ctx, s.pool, s.t.meta, s.t.conns, nil)
-	if errors.Is(err, errMissing) {
-		return &Snapshot{Records: map[string]*Record{}}, nil
+	if errors.Is(err, state.ErrMissing) {
+		return &state.Snapshot{Records: map[string]*state.Record{}}, nil
 	}
 	if err != nil {
 		return nil, s.pgExplain(what, err)
@@ -440,13 +381,13 @@ func (s *PGStore) Snapshot(ctx context.Context) (*Snapshot, error) {
 
 // ReadBackup reads the backup written by Backup (or before the first write
 // after Lock) as a Snapshot. A missing backup wraps fs.ErrNotExist.
-func (s *PGStore) ReadBackup(ctx context.Context) (*Snapshot, error) {
+func (s *Store) ReadBackup(ctx context.Context) (*state.Snapshot, error) {
 	const what = "reading state backup"
-	if err := s.readable(ctx, what); err != nil {
+	if err := s.base.Readable(ctx, what); err != nil {
 		return nil, err
 	}
 	raw, err := s.readRaw(ctx, s.pool, s.t.backupMeta, s.t.backupConns, nil)
-	if errors.Is(err, errMissing) || (err == nil && len(raw.meta) == 0) {
+	if errors.Is(err, state.ErrMissing) || (err == nil && len(raw.meta) == 0) {
 		return nil, fmt.Errorf("%s %s: there is no backup: %w", what, s.display, fs.ErrNotExist)
 	}
 	if err != nil {
@@ -459,49 +400,46 @@ func (s *PGStore) ReadBackup(ctx context.Context) (*Snapshot, error) {
 	return snap, nil
 }
 
-// Get implements Store.
-func (s *PGStore) Get(ctx context.Context, conn string) (*Record, error) {
+// Get implements state.Store.
+func (s *Store) Get(ctx context.Context, conn string) (*state.Record, error) {
 	what := fmt.Sprintf("reading %q from state", conn)
-	if err := s.readable(ctx, what); err != nil {
+	if err := s.base.Readable(ctx, what); err != nil {
 		return nil, err
 	}
 	raw, err := s.readRaw(ctx, s.pool, s.t.meta, s.t.conns, &conn)
-	if errors.Is(err, errMissing) {
-		return nil, fmt.Errorf("%s %s: %w", what, s.display, ErrNotFound)
+	if errors.Is(err, state.ErrMissing) {
+		return nil, fmt.Errorf("%s %s: %w", what, s.display, state.ErrNotFound)
 	}
 	if err != nil {
 		return nil, s.pgExplain(what, err)
 	}
-	m, err := parsePGMeta(raw.meta)
+	m, err := parseMeta(raw.meta)
 	if err != nil {
 		return nil, s.pgExplain(what, err)
 	}
 	if len(raw.conns) == 0 {
-		return nil, fmt.Errorf("%s %s: %w", what, s.display, ErrNotFound)
+		return nil, fmt.Errorf("%s %s: %w", what, s.display, state.ErrNotFound)
 	}
 	// Get is for using a record's tokens: without the passphrase an
 	// encrypted record is refused rather than returned without them.
-	sl, err := sealerFor(s.passphrase(), m)
-	if err == nil && m.enc != nil && sl == nil {
-		err = ErrSealed
-	}
+	sl, err := state.ReadSealer(s.base.Pass.Load(), m)
 	if err != nil {
 		return nil, s.pgExplain(what, err)
 	}
-	r, err := decodeStored(conn, raw.conns[0].data, m.enc != nil, sl)
+	r, err := state.DecodeStored(conn, raw.conns[0].data, m.Enc != nil, sl)
 	if err != nil {
 		return nil, s.pgExplain(what, err)
 	}
 	return r, nil
 }
 
-// Init implements Store. It creates the state when it is missing, whatever
-// Options.Create says, and needs no lock: creators are serialised by a
-// transaction-level advisory lock, so concurrent Inits agree on one
-// lineage. An existing state is only read.
-func (s *PGStore) Init(ctx context.Context) (string, error) {
+// Init implements state.Store. It creates the state when it is missing,
+// whatever Options.Create says, and needs no lock: creators are serialised by a
+// transaction-level advisory lock, so concurrent Inits agree on one lineage. An
+// existing state is only read.
+func (s *Store) Init(ctx context.Context) (string, error) {
 	const what = "initializing state"
-	if err := s.readable(ctx, what); err != nil {
+	if err := s.base.Readable(ctx, what); err != nil {
 		return "", err
 	}
 	if _, err := s.ensure(ctx); err != nil {
@@ -514,18 +452,18 @@ func (s *PGStore) Init(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", s.pgExplain(what, err)
 	}
-	m, err := parsePGMeta(raw.meta)
+	m, err := parseMeta(raw.meta)
 	if err != nil {
 		return "", s.pgExplain(what, err)
 	}
-	return m.lineage, nil
+	return m.Lineage, nil
 }
 
 // ensure creates the schema and the state's tables when the state does not
 // exist (no meta table), and the tables a state lacks besides meta and
 // connections (locks, backups). It never touches an existing meta or
 // connections table.
-func (s *PGStore) ensure(ctx context.Context) (created bool, err error) {
+func (s *Store) ensure(ctx context.Context) (created bool, err error) {
 	const what = "creating state"
 	fail := func(err error) (bool, error) { return false, s.pgExplain(what, err) }
 	var hasMeta, hasAux bool
@@ -540,10 +478,10 @@ func (s *PGStore) ensure(ctx context.Context) (created bool, err error) {
 	}
 	// With a passphrase the state is encrypted from the start. The key is
 	// derived before the transaction, which holds a lock.
-	lineage := newID()
-	var enc *encryptionMeta
-	if pass := s.passphrase(); !pass.IsZero() && !hasMeta {
-		if enc, _, err = newEncryption(pass, lineage); err != nil {
+	lineage := state.NewLineage()
+	var enc *state.Encryption
+	if pass := s.base.Pass.Load(); !pass.IsZero() && !hasMeta {
+		if enc, _, err = state.NewEncryption(pass, lineage); err != nil {
 			return fail(err)
 		}
 	}
@@ -562,7 +500,7 @@ func (s *PGStore) ensure(ctx context.Context) (created bool, err error) {
 		return fail(err)
 	}
 	if !hasMeta && connsExist {
-		return fail(fmt.Errorf("%w: the schema has a %s table but no %s table", ErrCorrupt, pgConns, pgMeta))
+		return fail(fmt.Errorf("%w: the schema has a %s table but no %s table", state.ErrCorrupt, pgConns, pgMeta))
 	}
 	var ddl strings.Builder
 	if !schemaExists {
@@ -581,20 +519,9 @@ func (s *PGStore) ensure(ctx context.Context) (created bool, err error) {
 		return fail(err)
 	}
 	if !hasMeta {
-		kv := [][2]string{
-			{keyFormat, strconv.Itoa(formatPlain)},
-			{keyLineage, lineage},
-			{keySerial, "0"},
-			{keyCreated, s.opts.Now().UTC().Format(time.RFC3339Nano)},
-			{keyWrittenBy, s.opts.Version},
-		}
-		if enc != nil {
-			kv[0][1] = strconv.Itoa(formatEncrypted)
-			b, err := encodeEncryption(enc)
-			if err != nil {
-				return fail(err)
-			}
-			kv = append(kv, [2]string{keyEncryption, b})
+		kv, err := state.InitialMeta(lineage, s.opts.Now(), s.opts.Version, enc)
+		if err != nil {
+			return fail(err)
 		}
 		for _, e := range kv {
 			if _, err := tx.Exec(ctx, `INSERT INTO `+s.t.meta+` (key, value) VALUES ($1, $2)`, e[0], e[1]); err != nil {
@@ -608,13 +535,13 @@ func (s *PGStore) ensure(ctx context.Context) (created bool, err error) {
 	return !hasMeta, nil
 }
 
-// Backup implements Store: it replaces the backup tables with a copy of
+// Backup implements state.Store: it replaces the backup tables with a copy of
 // the state, in one transaction that waits for a write in progress. A
 // corrupt state is never copied over a good backup. A missing state gives
 // ErrNoState.
-func (s *PGStore) Backup(ctx context.Context) error {
+func (s *Store) Backup(ctx context.Context) error {
 	const what = "backing up state"
-	if err := s.readable(ctx, what); err != nil {
+	if err := s.base.Readable(ctx, what); err != nil {
 		return err
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -626,8 +553,8 @@ func (s *PGStore) Backup(ctx context.Context) error {
 		}
 		return s.copyToBackup(ctx, tx)
 	})
-	if errors.Is(err, errMissing) {
-		return fmt.Errorf("%s %s: %w", what, s.display, ErrNoState)
+	if errors.Is(err, state.ErrMissing) {
+		return fmt.Errorf("%s %s: %w", what, s.display, state.ErrNoState)
 	}
 	if err != nil {
 		return s.pgExplain(what, err)
@@ -639,37 +566,37 @@ func (s *PGStore) Backup(ctx context.Context) error {
 // write updates it, so holding it orders tx after the writes committed
 // before and before those that follow: the statements that follow see the
 // state as of now, and nobody else changes it until tx ends.
-func (s *PGStore) lockSerial(ctx context.Context, tx pgx.Tx) (string, error) {
+func (s *Store) lockSerial(ctx context.Context, tx pgx.Tx) (string, error) {
 	var serial string
-	err := tx.QueryRow(ctx, `SELECT value FROM `+s.t.meta+` WHERE key = $1 FOR UPDATE`, keySerial).Scan(&serial)
+	err := tx.QueryRow(ctx, `SELECT value FROM `+s.t.meta+` WHERE key = $1 FOR UPDATE`, state.MetaSerial).Scan(&serial)
 	switch {
 	case isMissing(err):
-		return "", errMissing
+		return "", state.ErrMissing
 	case errors.Is(err, pgx.ErrNoRows):
-		return "", fmt.Errorf("%w: missing %s", ErrCorrupt, keySerial)
+		return "", fmt.Errorf("%w: missing %s", state.ErrCorrupt, state.MetaSerial)
 	}
 	return serial, notOurs(err)
 }
 
 // copyToBackup replaces the backup tables with the state as tx sees it.
-func (s *PGStore) copyToBackup(ctx context.Context, tx pgx.Tx) error {
+func (s *Store) copyToBackup(ctx context.Context, tx pgx.Tx) error {
 	_, err := tx.Exec(ctx, `DELETE FROM `+s.t.backupConns+`; DELETE FROM `+s.t.backupMeta+`;
 		INSERT INTO `+s.t.backupMeta+` (key, value) SELECT key, value FROM `+s.t.meta+`;
 		INSERT INTO `+s.t.backupConns+` (name, data) SELECT name, data FROM `+s.t.conns)
 	if isMissing(err) {
-		return fmt.Errorf("%w: a table of the state is missing (%v)", ErrCorrupt, err)
+		return fmt.Errorf("%w: a table of the state is missing (%v)", state.ErrCorrupt, err)
 	}
 	return err
 }
 
-// Close implements Store: it releases the locks this store holds and its
+// Close implements state.Store: it releases the locks this store holds and its
 // connections, purging first what it deleted (see Unlock). Closing twice
 // is harmless.
-func (s *PGStore) Close() error {
+func (s *Store) Close() error {
 	perr := s.purgeBeforeRelease(context.Background())
 	s.closeOnce.Do(func() {
-		s.closed.Store(true) // no write or lock starts after this
-		s.smu.Lock()         // and the one in progress finishes first
+		s.base.Closed.Store(true) // no write or lock starts after this
+		s.smu.Lock()              // and the one in progress finishes first
 		if s.sess != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			s.mu.Lock()

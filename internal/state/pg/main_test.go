@@ -1,0 +1,10 @@
+package pg
+
+import (
+	"os"
+	"testing"
+
+	"github.com/oauthform/oauthform/internal/state/statetest"
+)
+
+func TestMain(m *testing.M) { os.Exit(statetest.Main(m)) }
