@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/oauthform/oauthform/internal/apply"
+	"github.com/oauthform/oauthform/internal/backend"
 	"github.com/oauthform/oauthform/internal/config"
 	"github.com/oauthform/oauthform/internal/grant"
 	"github.com/oauthform/oauthform/internal/plan"
@@ -272,7 +273,7 @@ func (op *operation) run(ctx context.Context) int {
 		}
 		saved = p
 	}
-	st, sdiags := openConfigState(ctx, cfg, state.Options{LockTimeout: a.lockTimeout, Create: a.command == "apply"})
+	st, sdiags := g.openConfigState(ctx, cfg, state.Options{LockTimeout: a.lockTimeout, Create: a.command == "apply"})
 	if sdiags.HasErrors() {
 		writeDiags(g, g.streams.Err, files(cfg), append(diags, sdiags...))
 		return exitError
@@ -291,7 +292,7 @@ func (op *operation) run(ctx context.Context) int {
 				le.Error()+". refresh goes on without the state lock: each connection is refreshed under its own lock, "+
 					"so a connection that operation is working on is waited for, never refreshed twice."))
 		default:
-			writeDiags(g, g.streams.Err, nil, stateErrDiags("Error acquiring the state lock", err))
+			writeDiags(g, g.streams.Err, nil, g.stateErrDiags("Error acquiring the state lock", err))
 			return exitError
 		}
 	} else {
@@ -299,18 +300,18 @@ func (op *operation) run(ctx context.Context) int {
 	}
 	snap, err := st.Snapshot(ctx)
 	if err != nil {
-		writeDiags(g, g.streams.Err, nil, stateErrDiags("Failed to read the state", err))
+		writeDiags(g, g.streams.Err, nil, g.stateErrDiags("Failed to read the state", err))
 		return exitError
 	}
-	if !isPG(cfg) {
-		writeDiags(g, g.streams.Err, nil, behindDiags(statePath(cfg), snap))
+	if !backend.IsPG(cfg) {
+		writeDiags(g, g.streams.Err, nil, behindDiags(backend.StatePath(cfg), snap))
 	}
 	// Answers kept outside the state are newer than it: write them first,
 	// then plan from the state they make.
-	if changed, cdiags := applyPending(ctx, st, localStateDir(cfg), snap); changed || len(cdiags) > 0 {
+	if changed, cdiags := applyPending(ctx, st, backend.LocalDir(cfg), snap); changed || len(cdiags) > 0 {
 		writeDiags(g, g.streams.Err, nil, cdiags)
 		if snap, err = st.Snapshot(ctx); err != nil {
-			writeDiags(g, g.streams.Err, nil, stateErrDiags("Failed to read the state", err))
+			writeDiags(g, g.streams.Err, nil, g.stateErrDiags("Failed to read the state", err))
 			return exitError
 		}
 	}
@@ -335,7 +336,7 @@ func (op *operation) run(ctx context.Context) int {
 		}
 	} else {
 		var pdiags hcl.Diagnostics
-		p, pdiags = plan.Diff(cfg, snap, clock(), plan.Options{Mode: a.mode, Targets: a.targets, Encrypt: !configPassphrase(cfg).IsZero()})
+		p, pdiags = plan.Diff(cfg, snap, clock(), plan.Options{Mode: a.mode, Targets: a.targets, Encrypt: !backend.Passphrase(cfg).IsZero()})
 		diags = append(diags, pdiags...)
 		if diags.HasErrors() {
 			writeDiags(g, g.streams.Err, files(cfg), diags)
@@ -358,15 +359,15 @@ func (op *operation) run(ctx context.Context) int {
 	lineage := snap.Lineage
 	if lineage == "" && p.Changes() {
 		if lineage, err = st.Init(ctx); err != nil {
-			writeDiags(g, g.streams.Err, nil, stateErrDiags("Failed to create the state", err))
+			writeDiags(g, g.streams.Err, nil, g.stateErrDiags("Failed to create the state", err))
 			return exitError
 		}
 	}
 	prog := newProgress(g, p)
 	ex := &apply.Executor{
-		Store: st, Config: cfg, Lineage: lineage, EmergencyDir: emergencyDir(cfg),
+		Store: st, Config: cfg, Lineage: lineage, EmergencyDir: backend.EmergencyDir(cfg),
 		Granter:     &cliGranter{g: g, a: a},
-		NewClient:   func(app *config.App) (*providers.Client, error) { return newClient(ctx, g, cfg, app) },
+		NewClient:   func(app *config.App) (*providers.Client, error) { return newClient(g, cfg, app) },
 		Parallelism: a.parallelism, Now: clock, Done: prog.done, Stop: op.stop,
 		Flights: op.flights,
 	}
@@ -637,14 +638,13 @@ func sealPlanned(ctx context.Context, g *globals, cfg *config.Config, st state.S
 	if !seal {
 		return 0, true
 	}
-	rk, ok := st.(state.Rekeyer)
-	if !ok {
+	res, err := state.Rekey(ctx, st, backend.Passphrase(cfg))
+	switch {
+	case errors.Is(err, state.ErrCannotRekey):
 		writeDiags(g, g.streams.Err, nil, errDiag("Cannot seal the state", "This state backend cannot turn encryption at rest on."))
 		return exitError, false
-	}
-	res, err := rk.Rekey(ctx, configPassphrase(cfg))
-	if err != nil {
-		writeDiags(g, g.streams.Err, nil, stateErrDiags("Failed to seal the state", err))
+	case err != nil:
+		writeDiags(g, g.streams.Err, nil, g.stateErrDiags("Failed to seal the state", err))
 		return exitError, false
 	}
 	fmt.Fprintf(g.streams.Out, "Sealed the tokens of %d connection(s) at rest.\n", res.Records)

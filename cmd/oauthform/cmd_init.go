@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/oauthform/oauthform/internal/backend"
 	"github.com/oauthform/oauthform/internal/config"
 	"github.com/oauthform/oauthform/internal/state"
 )
@@ -47,13 +48,13 @@ func runInit(ctx context.Context, g *globals, args []string) int {
 		return exitError
 	}
 	out := g.streams.Out
-	if isPG(cfg) {
+	if backend.IsPG(cfg) {
 		return initPG(ctx, g, cfg)
 	}
-	path := statePath(cfg)
+	path := backend.StatePath(cfg)
 	_, statErr := os.Stat(path)
 	existed := statErr == nil
-	st, diags := openConfigState(ctx, cfg, state.Options{Create: true})
+	st, diags := g.openConfigState(ctx, cfg, state.Options{Create: true})
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError
@@ -61,7 +62,7 @@ func runInit(ctx context.Context, g *globals, args []string) int {
 	defer st.Close()
 	lineage, err := st.Init(ctx)
 	if err != nil {
-		writeDiags(g, g.streams.Err, nil, stateErrDiags("Failed to create the state", err))
+		writeDiags(g, g.streams.Err, nil, g.stateErrDiags("Failed to create the state", err))
 		return exitError
 	}
 	fmt.Fprintln(out, "Initializing the state...")
@@ -98,7 +99,7 @@ func initDone(g *globals) {
 func initPG(ctx context.Context, g *globals, cfg *config.Config) int {
 	// Opened without Create, which would create the state at once: the
 	// read tells whether it existed, and Init creates it.
-	st, diags := openConfigState(ctx, cfg, state.Options{})
+	st, diags := g.openConfigState(ctx, cfg, state.Options{})
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError
@@ -106,12 +107,12 @@ func initPG(ctx context.Context, g *globals, cfg *config.Config) int {
 	defer st.Close()
 	snap, err := st.Snapshot(ctx)
 	if err != nil {
-		writeDiags(g, g.streams.Err, nil, stateErrDiags("Failed to read the state", err))
+		writeDiags(g, g.streams.Err, nil, g.stateErrDiags("Failed to read the state", err))
 		return exitError
 	}
 	lineage, err := st.Init(ctx)
 	if err != nil {
-		writeDiags(g, g.streams.Err, nil, stateErrDiags("Failed to create the state", err))
+		writeDiags(g, g.streams.Err, nil, g.stateErrDiags("Failed to create the state", err))
 		return exitError
 	}
 	out := g.streams.Out

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/oauthform/oauthform/internal/apply"
+	"github.com/oauthform/oauthform/internal/backend"
 	"github.com/oauthform/oauthform/internal/config"
 	"github.com/oauthform/oauthform/internal/plan"
 	"github.com/oauthform/oauthform/internal/state"
@@ -94,31 +95,31 @@ func runPlan(ctx context.Context, g *globals, args []string) int {
 	if diags.HasErrors() {
 		return planFailed(g, a, cfg, diags)
 	}
-	st, sdiags := openConfigState(ctx, cfg, state.Options{LockTimeout: a.lockTimeout})
+	st, sdiags := g.openConfigState(ctx, cfg, state.Options{LockTimeout: a.lockTimeout})
 	diags = append(diags, sdiags...)
 	if diags.HasErrors() {
 		return planFailed(g, a, cfg, diags)
 	}
 	defer st.Close()
-	snap, sdiags := readSnapshot(ctx, st, "plan", a.lock, a.lockTimeout > 0)
+	snap, sdiags := g.readSnapshot(ctx, st, "plan", a.lock, a.lockTimeout > 0)
 	diags = append(diags, sdiags...)
 	if diags.HasErrors() {
 		return planFailed(g, a, cfg, diags)
 	}
-	p, pdiags := plan.Diff(cfg, snap, clock(), plan.Options{Mode: a.mode, Targets: a.targets, Encrypt: !configPassphrase(cfg).IsZero()})
+	p, pdiags := plan.Diff(cfg, snap, clock(), plan.Options{Mode: a.mode, Targets: a.targets, Encrypt: !backend.Passphrase(cfg).IsZero()})
 	diags = append(diags, pdiags...)
 	if diags.HasErrors() {
 		return planFailed(g, a, cfg, diags)
 	}
-	diags = append(diags, custodyDiags(apply.CustodyReport(localStateDir(cfg), snap))...)
-	if snap.Encrypted && configPassphrase(cfg).IsZero() {
+	diags = append(diags, custodyDiags(apply.CustodyReport(backend.LocalDir(cfg), snap))...)
+	if snap.Encrypted && backend.Passphrase(cfg).IsZero() {
 		diags = append(diags, warnDiag("The state is encrypted, the configuration is not",
 			fmt.Sprintf("The state's tokens are sealed at rest, but no encryption is configured (no encryption block, no %s): "+
 				"apply, refresh and token will refuse until the passphrase is given. To keep tokens unencrypted on purpose, "+
 				"run \"oauthform state rekey -decrypt\" once with the passphrase.", passphraseEnv))...)
 	}
-	if !isPG(cfg) {
-		diags = append(diags, behindDiags(statePath(cfg), snap)...)
+	if !backend.IsPG(cfg) {
+		diags = append(diags, behindDiags(backend.StatePath(cfg), snap)...)
 	}
 	g.log.Debug("plan computed", "actions", len(p.Actions), "serial", p.Serial)
 

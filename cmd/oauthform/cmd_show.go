@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/oauthform/oauthform/internal/apply"
+	"github.com/oauthform/oauthform/internal/backend"
 	"github.com/oauthform/oauthform/internal/config"
 	"github.com/oauthform/oauthform/internal/plan"
 	"github.com/oauthform/oauthform/internal/secret"
@@ -56,32 +57,41 @@ type stateTarget struct {
 	cfg *config.Config
 }
 
-// open opens the target's state with opts, as openState and
-// openConfigState do.
-func (t *stateTarget) open(ctx context.Context, opts state.Options) (state.Store, hcl.Diagnostics) {
+// open opens the target's state with opts.
+func (t *stateTarget) open(ctx context.Context, g *globals, opts state.Options) (state.Store, hcl.Diagnostics) {
 	if t.cfg == nil {
-		return openState(t.path, opts)
+		return g.openState(ctx, backend.Settings{Path: t.path, Options: opts})
 	}
-	return openConfigState(ctx, t.cfg, opts)
+	return g.openConfigState(ctx, t.cfg, opts)
+}
+
+// opener opens the target's state with options whose passphrase is
+// used as given, for the state's multi-step flows (state.Rekeying).
+func (t *stateTarget) opener(g *globals) func(context.Context, state.Options) (state.Store, error) {
+	return func(ctx context.Context, opts state.Options) (state.Store, error) {
+		opts.Version, opts.Now = version, clock
+		if opts.Notify == nil {
+			opts.Notify = g.stateNotice
+		}
+		s := backend.Settings{Config: t.cfg, Path: t.path, Options: opts, ExactPassphrase: true, Secrets: &g.secrets}
+		return backend.Open(ctx, s)
+	}
 }
 
 // localDir is the local folder of the target's state: where the custody
 // journal and emergency files are (for a PostgreSQL state, the folder a
 // local state would have).
 func (t *stateTarget) localDir() string {
-	if t.cfg != nil && isPG(t.cfg) {
-		return filepath.Dir(statePath(t.cfg))
+	if t.cfg != nil && backend.IsPG(t.cfg) {
+		return backend.LocalDir(t.cfg)
 	}
 	return filepath.Dir(t.path)
 }
 
 // passphrase is the passphrase oauthform uses for the target's state
-// (passphraseFor, configPassphrase).
+// (backend.Passphrase).
 func (t *stateTarget) passphrase() secret.Secret {
-	if t.cfg != nil && isPG(t.cfg) {
-		return configPassphrase(t.cfg)
-	}
-	return passphraseFor(t.path)
+	return backend.Passphrase(t.cfg)
 }
 
 // locate returns the state and the configuration when it was loaded (nil
@@ -98,8 +108,8 @@ func (s *stateFlags) locate() (*stateTarget, *config.Config, hcl.Diagnostics) {
 		return nil, cfg, diags
 	}
 	t := &stateTarget{cfg: cfg}
-	if !isPG(cfg) {
-		t.path = statePath(cfg)
+	if !backend.IsPG(cfg) {
+		t.path = backend.StatePath(cfg)
 	}
 	return t, cfg, diags
 }
@@ -135,7 +145,7 @@ func runShow(ctx context.Context, g *globals, args []string) int {
 		writeDiags(g, g.streams.Err, files(cfg), diags)
 		return exitError
 	}
-	snap, diags := readStateSensitive(ctx, target, *showSensitive)
+	snap, diags := readStateSensitive(ctx, g, target, *showSensitive)
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError
@@ -203,15 +213,15 @@ func showPlan(g *globals, p *plan.Plan, asJSON bool) int {
 
 // readState opens the target's state read-only and returns a snapshot
 // and the state's name for messages (Store.Path).
-func readState(ctx context.Context, t *stateTarget) (*state.Snapshot, string, hcl.Diagnostics) {
-	st, diags := t.open(ctx, state.Options{})
+func readState(ctx context.Context, g *globals, t *stateTarget) (*state.Snapshot, string, hcl.Diagnostics) {
+	st, diags := t.open(ctx, g, state.Options{})
 	if diags.HasErrors() {
 		return nil, "", diags
 	}
 	defer st.Close()
 	snap, err := st.Snapshot(ctx)
 	if err != nil {
-		return nil, "", stateErrDiags("Failed to read the state", err)
+		return nil, "", g.stateErrDiags("Failed to read the state", err)
 	}
 	return snap, st.Path(), nil
 }

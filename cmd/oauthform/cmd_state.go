@@ -127,7 +127,7 @@ func runStateList(ctx context.Context, g *globals, args []string) int {
 		writeDiags(g, g.streams.Err, files(cfg), diags)
 		return exitError
 	}
-	snap, _, diags := readState(ctx, target)
+	snap, _, diags := readState(ctx, g, target)
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError
@@ -167,7 +167,7 @@ func runStateShow(ctx context.Context, g *globals, args []string) int {
 		writeDiags(g, g.streams.Err, files(cfg), diags)
 		return exitError
 	}
-	snap, diags := readStateSensitive(ctx, target, *showSensitive)
+	snap, diags := readStateSensitive(ctx, g, target, *showSensitive)
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError
@@ -225,20 +225,20 @@ func runStateRm(ctx context.Context, g *globals, args []string) int {
 		writeDiags(g, g.streams.Err, files(cfg), diags)
 		return exitError
 	}
-	st, diags := target.open(ctx, state.Options{LockTimeout: timeout})
+	st, diags := target.open(ctx, g, state.Options{LockTimeout: timeout})
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError
 	}
 	defer st.Close()
 	if _, err := st.Lock(ctx, "state rm"); err != nil {
-		writeDiags(g, g.streams.Err, nil, stateErrDiags("Error acquiring the state lock", err))
+		writeDiags(g, g.streams.Err, nil, g.stateErrDiags("Error acquiring the state lock", err))
 		return exitError
 	}
 	defer func() { _ = st.Unlock(ctx) }()
 	snap, err := st.Snapshot(ctx)
 	if err != nil {
-		writeDiags(g, g.streams.Err, nil, stateErrDiags("Failed to read the state", err))
+		writeDiags(g, g.streams.Err, nil, g.stateErrDiags("Failed to read the state", err))
 		return exitError
 	}
 	// Check every name before removing any, so a typo removes nothing.
@@ -264,7 +264,7 @@ func runStateRm(ctx context.Context, g *globals, args []string) int {
 			if errors.Is(err, state.ErrNotFound) {
 				continue
 			}
-			writeDiags(g, g.streams.Err, nil, stateErrDiags(fmt.Sprintf("Failed to remove %q", name), err))
+			writeDiags(g, g.streams.Err, nil, g.stateErrDiags(fmt.Sprintf("Failed to remove %q", name), err))
 			fmt.Fprintf(g.streams.Err, "%d connection(s) were removed before the error.\n", removed)
 			return exitError
 		}

@@ -6,21 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"golang.org/x/term"
 
-	"github.com/oauthform/oauthform/internal/config"
+	"github.com/oauthform/oauthform/internal/backend"
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
 )
 
 // passphraseEnv gives the state's passphrase when the configuration has no
 // encryption block.
-const passphraseEnv = "OAUTHFORM_PASSPHRASE"
+const passphraseEnv = backend.PassphraseEnv
 
 const stateRekeyHelp = `Usage: oauthform state rekey [options]
 
@@ -48,48 +46,6 @@ Options:
   -var, -var-file           Variables, as for plan.
 `
 
-// configuredPassphrases are the passphrases of the encryption blocks of
-// the configurations loaded by this process, by absolute state path.
-// loadConfig records them; openState uses them.
-var configuredPassphrases sync.Map // string -> secret.Secret
-
-// rememberPassphrase records cfg's encryption passphrase (or its absence)
-// for its state.
-func rememberPassphrase(cfg *config.Config, diags hcl.Diagnostics) {
-	if cfg == nil || diags.HasErrors() {
-		return
-	}
-	key := absPath(statePath(cfg))
-	if enc := cfg.Settings.Encryption; enc != nil && !enc.Passphrase.IsZero() {
-		configuredPassphrases.Store(key, enc.Passphrase)
-	} else {
-		configuredPassphrases.Delete(key)
-	}
-}
-
-// passphraseFor returns the passphrase of the state at path: the
-// configuration's encryption block when the configuration that named the
-// state has one, else OAUTHFORM_PASSPHRASE, else none.
-func passphraseFor(path string) secret.Secret {
-	if v, ok := configuredPassphrases.Load(absPath(path)); ok {
-		return v.(secret.Secret)
-	}
-	return secret.New(os.Getenv(passphraseEnv))
-}
-
-func absPath(p string) string {
-	if a, err := filepath.Abs(p); err == nil {
-		return a
-	}
-	return filepath.Clean(p)
-}
-
-// stateNotice prints what the state store did on its own (turning
-// encryption on at a write) to stderr. The notes hold no secret.
-func stateNotice(msg string) {
-	fmt.Fprintf(os.Stderr, "\n%s\n\n", msg)
-}
-
 // encryptionErrDiags explains the errors of an encrypted state; nil for
 // other errors.
 func encryptionErrDiags(summary string, err error) hcl.Diagnostics {
@@ -108,8 +64,8 @@ func encryptionErrDiags(summary string, err error) hcl.Diagnostics {
 // readStateSensitive is readState for a command that prints the tokens
 // when reveal is set: an encrypted state read without its passphrase holds
 // only stand-ins, so it fails clearly instead of printing them.
-func readStateSensitive(ctx context.Context, t *stateTarget, reveal bool) (*state.Snapshot, hcl.Diagnostics) {
-	snap, path, diags := readState(ctx, t)
+func readStateSensitive(ctx context.Context, g *globals, t *stateTarget, reveal bool) (*state.Snapshot, hcl.Diagnostics) {
+	snap, path, diags := readState(ctx, g, t)
 	if diags.HasErrors() || !reveal {
 		return snap, diags
 	}
@@ -167,8 +123,9 @@ func runStateRekey(ctx context.Context, g *globals, args []string) int {
 	}
 	in := bufio.NewReader(g.streams.In)
 
+	rk := &state.Rekeying{Open: target.opener(g), Current: current, LockTimeout: timeout}
 	// Read the state first: is it encrypted, and does the passphrase open it?
-	snap, path, d := rekeyProbe(ctx, target, current)
+	snap, path, d := rekeyProbe(ctx, g, rk)
 	if d.HasErrors() {
 		return fail(d)
 	}
@@ -184,8 +141,8 @@ func runStateRekey(ctx context.Context, g *globals, args []string) int {
 		if err != nil {
 			return fail(wrapErr("Cannot read the passphrase", err))
 		}
-		current = p
-		if snap, path, d = rekeyProbe(ctx, target, current); d.HasErrors() {
+		current, rk.Current = p, p
+		if snap, path, d = rekeyProbe(ctx, g, rk); d.HasErrors() {
 			return fail(d)
 		}
 	}
@@ -225,22 +182,9 @@ func runStateRekey(ctx context.Context, g *globals, args []string) int {
 			"or run this in a terminal to be asked for it; -decrypt turns encryption off instead."))
 	}
 
-	st, d := target.open(ctx, state.Options{LockTimeout: timeout, Passphrase: current})
-	if d.HasErrors() {
-		return fail(d)
-	}
-	defer st.Close()
-	rk, ok := st.(state.Rekeyer)
-	if !ok {
-		return fail(errDiag("Cannot re-encrypt this state", fmt.Sprintf("The state backend of %s cannot change its encryption.", path)))
-	}
-	if _, err := st.Lock(ctx, "state rekey"); err != nil {
-		return fail(stateErrDiags("Error acquiring the state lock", err))
-	}
-	defer func() { _ = st.Unlock(context.WithoutCancel(ctx)) }()
-	res, err := rk.Rekey(ctx, newPass)
+	res, err := rk.Run(ctx, newPass)
 	if err != nil {
-		return fail(stateErrDiags("Failed to re-encrypt the state", err))
+		return fail(rekeyErrDiags(g, err, path))
 	}
 
 	out := g.streams.Out
@@ -264,20 +208,25 @@ func runStateRekey(ctx context.Context, g *globals, args []string) int {
 	return exitOK
 }
 
-// rekeyProbe reads the target's state with pass (zero: the passphrase
-// oauthform uses for it, which is then zero too) to learn whether it is
-// encrypted and whether pass opens it. It returns the state's name.
-func rekeyProbe(ctx context.Context, t *stateTarget, pass secret.Secret) (*state.Snapshot, string, hcl.Diagnostics) {
-	st, diags := t.open(ctx, state.Options{Passphrase: pass, Notify: func(string) {}})
-	if diags.HasErrors() {
-		return nil, "", diags
-	}
-	defer st.Close()
-	snap, err := st.Snapshot(ctx)
+// rekeyProbe reads the state with rk.Current (state.Rekeying.Probe).
+func rekeyProbe(ctx context.Context, g *globals, rk *state.Rekeying) (*state.Snapshot, string, hcl.Diagnostics) {
+	snap, path, err := rk.Probe(ctx)
 	if err != nil {
-		return nil, "", stateErrDiags("Failed to read the state", err)
+		return nil, "", rekeyErrDiags(g, err, path)
 	}
-	return snap, st.Path(), nil
+	return snap, path, nil
+}
+
+// rekeyErrDiags explains an error of state.Rekeying.
+func rekeyErrDiags(g *globals, err error, path string) hcl.Diagnostics {
+	var se *state.StepError
+	switch {
+	case errors.Is(err, state.ErrCannotRekey) && errors.As(err, &se):
+		return errDiag(se.Step, fmt.Sprintf("The state backend of %s cannot change its encryption.", se.Name))
+	case errors.As(err, &se):
+		return g.stateErrDiags(se.Step, se.Err)
+	}
+	return g.stateErrDiags("Failed to re-encrypt the state", err)
 }
 
 // passphraseFromEnv reads a passphrase from the environment variable name,

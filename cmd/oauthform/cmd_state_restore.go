@@ -45,7 +45,7 @@ func runStateRestore(ctx context.Context, g *globals, args []string) int {
 		writeDiags(g, g.streams.Err, files(cfg), diags)
 		return exitError
 	}
-	st, diags := target.open(ctx, state.Options{})
+	st, diags := target.open(ctx, g, state.Options{})
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError

@@ -1,18 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/oauthform/oauthform/internal/apply"
+	"github.com/oauthform/oauthform/internal/backend"
 	"github.com/oauthform/oauthform/internal/config"
 	"github.com/oauthform/oauthform/internal/providers"
 	"github.com/oauthform/oauthform/internal/secret"
@@ -104,25 +102,25 @@ func runToken(ctx context.Context, g *globals, args []string) int {
 		writeDiags(g, g.streams.Err, nil, errDiag("Unknown connection", msg))
 		return exitError
 	}
-	st, diags := openConfigState(ctx, cfg, state.Options{})
+	st, diags := g.openConfigState(ctx, cfg, state.Options{})
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError
 	}
 	defer st.Close()
-	if d := plainUnderEncryption(ctx, st, configPassphrase(cfg)); d != nil {
+	if d := plainUnderEncryption(ctx, st, backend.Passphrase(cfg)); d != nil {
 		writeDiags(g, g.streams.Err, nil, d)
 		return exitError
 	}
 	if _, err := st.Get(ctx, ta.conn); err != nil {
-		diags := stateErrDiags("Cannot read the token", err)
+		diags := g.stateErrDiags("Cannot read the token", err)
 		if errors.Is(err, state.ErrNotFound) || errors.Is(err, state.ErrNoState) {
 			diags = errDiag("No token", fmt.Sprintf("Connection %s has no tokens yet. Run \"oauthform apply\" to authorize it.", ta.conn))
 		}
 		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError
 	}
-	client, err := newClient(ctx, g, cfg, conn.App)
+	client, err := newClient(g, cfg, conn.App)
 	if err != nil {
 		writeDiags(g, g.streams.Err, nil, wrapErr("Cannot reach the provider", err))
 		return exitError
@@ -130,7 +128,7 @@ func runToken(ctx context.Context, g *globals, args []string) int {
 	flights := &apply.Flights{}
 	abandon, done := refreshInterrupts(g, flights)
 	defer done()
-	r := &apply.Refresher{Store: st, Now: clock, EmergencyDir: emergencyDir(cfg), Abandon: abandon, Flights: flights, TokenLifetime: conn.TokenLifetime}
+	r := &apply.Refresher{Store: st, Now: clock, EmergencyDir: backend.EmergencyDir(cfg), Abandon: abandon, Flights: flights, TokenLifetime: conn.TokenLifetime}
 	res, err := r.Ensure(ctx, ta.conn, client, ta.minValid)
 	if err != nil {
 		summary := "Refresh failed"
@@ -198,93 +196,31 @@ func printToken(g *globals, ta *tokenArgs, rec *state.Record, refreshed bool) {
 	}
 }
 
-// hasSettingsBlock reports whether src may hold an oauthform block (which
-// may move the state or hold its passphrase): the word at the start of a
-// line, followed by "{". A plain scan: a regexp over a large configuration
-// cost more than the whole fast path.
-func hasSettingsBlock(src []byte) bool {
-	const word = "oauthform"
-	for i := 0; ; {
-		j := bytes.Index(src[i:], []byte(word))
-		if j < 0 {
-			return false
-		}
-		j += i
-		k := j - 1
-		for k >= 0 && (src[k] == ' ' || src[k] == '\t') {
-			k--
-		}
-		m := j + len(word)
-		for m < len(src) && (src[m] == ' ' || src[m] == '\t') {
-			m++
-		}
-		if (k < 0 || src[k] == '\n') && m < len(src) && src[m] == '{' {
-			return true
-		}
-		i = j + len(word)
-	}
-}
-
-// validTokenFast is token's fast path, for the common case of a program
-// asking again and again for a token that is still valid: it reads the
-// record straight from the state at its default place, without loading
-// the configuration (parsing thousands of connections costs far more than
-// the read). It returns nil, and the full path runs, whenever anything
-// else may be needed: an oauthform block (another state path, a
-// passphrase), -var flags, a missing or sealed record, a status other than
-// active, or a token that expires within -min-valid.
+// validTokenFast is token's fast path (apply.FastToken): a token still
+// valid in the state at its default place, without loading the
+// configuration; nil when the full path must run. -var flags always take
+// the full path.
 func validTokenFast(ctx context.Context, g *globals, ta *tokenArgs) *state.Record {
 	if len(ta.vars.vars) > 0 || len(ta.vars.varFiles) > 0 {
 		return nil
 	}
-	paths, err := filepath.Glob("*" + config.FileSuffix)
-	if err != nil || len(paths) == 0 {
-		return nil
+	ft := &apply.FastToken{
+		Conn: ta.conn, MinValid: ta.minValid, Now: clock,
+		Encrypted: !backend.Passphrase(nil).IsZero(),
+		Open: func(path string) (state.Store, error) {
+			return backend.Open(ctx, backend.Settings{Path: path, Options: state.Options{Version: version, Now: clock, Notify: func(string) {}}})
+		},
 	}
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil || hasSettingsBlock(b) {
-			return nil
-		}
+	rec := ft.Valid(ctx)
+	if rec != nil {
+		g.log.Debug("token: valid in the state, configuration not loaded", "connection", ta.conn)
 	}
-	path := config.DefaultStatePath
-	if _, err := os.Stat(path); err != nil {
-		return nil
-	}
-	st, err := state.Open(path, state.Options{Version: version, Now: clock, Passphrase: passphraseFor(path), Notify: func(string) {}})
-	if err != nil {
-		return nil
-	}
-	defer st.Close()
-	rec, err := st.Get(ctx, ta.conn)
-	if err != nil || rec.Sealed || rec.Status != state.StatusActive || rec.Access.IsZero() || rec.InFlight != nil {
-		return nil
-	}
-	if !passphraseFor(path).IsZero() {
-		// Encryption is configured: a plain state is refused by the full
-		// path.
-		er, ok := st.(state.EncryptionReporter)
-		if !ok {
-			return nil
-		}
-		if enc, err := er.Encrypted(ctx); err != nil || !enc {
-			return nil
-		}
-	}
-	// Tokens kept outside the state (a custody or emergency file) are
-	// newer, or say the state went back in time: the full path decides.
-	if c, err := apply.CustodyOf(filepath.Dir(path), rec); err != nil || c != nil {
-		return nil
-	}
-	if !rec.Expiry.IsZero() && !rec.Expiry.After(clock().Add(ta.minValid)) {
-		return nil
-	}
-	g.log.Debug("token: valid in the state, configuration not loaded", "connection", ta.conn)
 	return rec
 }
 
-// newClient builds the provider client of app.
-func newClient(ctx context.Context, g *globals, cfg *config.Config, app *config.App) (*providers.Client, error) {
+// newClient builds the provider client of app; a provider declared with
+// `emulator = true` is served by an emulator in this process.
+func newClient(g *globals, cfg *config.Config, app *config.App) (*providers.Client, error) {
 	p, ok := cfg.Providers[app.Provider]
 	if !ok {
 		return nil, fmt.Errorf("provider %q is not known", app.Provider)
@@ -298,45 +234,8 @@ func newClient(ctx context.Context, g *globals, cfg *config.Config, app *config.
 			return nil, err
 		}
 	}
-	c := &providers.Client{
-		Profile: p, ClientID: app.ClientID, ClientSecret: app.ClientSecret,
-		RedirectURI: app.RedirectURI, Logger: g.log.Named("provider"), Now: clock,
-	}
-	var err error
-	if c.Timeout, err = envDuration(requestTimeoutEnv); err == nil {
-		c.AnswerWait, err = envDuration(answerWaitEnv)
-	}
-	if err != nil {
-		return nil, err
-	}
-	// Endpoints of a provider declared by issuer are discovered when they
-	// are needed (apply.Refresher, Executor), from the state's copy while
-	// it is fresh.
-	return c, nil
-}
-
-// Environment variables that bound provider calls.
-const (
-	// requestTimeoutEnv bounds each provider request until it is sent
-	// (default 30s).
-	requestTimeoutEnv = "OAUTHFORM_REQUEST_TIMEOUT"
-	// answerWaitEnv bounds the wait for the answer to a sent token
-	// request (default 5m): that answer holds single-use tokens.
-	answerWaitEnv = "OAUTHFORM_ANSWER_WAIT"
-)
-
-// envDuration reads a positive duration from the environment; unset is 0
-// (the default).
-func envDuration(name string) (time.Duration, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%s=%q is not a positive duration such as 30s or 5m", name, v)
-	}
-	return d, nil
+	creds := providers.Credentials{ClientID: app.ClientID, ClientSecret: app.ClientSecret, RedirectURI: app.RedirectURI}
+	return providers.NewClient(p, creds, g.log.Named("provider"), clock)
 }
 
 func connectionNames(cfg *config.Config) []string {

@@ -42,7 +42,7 @@ func runForceUnlock(ctx context.Context, g *globals, args []string) int {
 		writeDiags(g, g.streams.Err, files(cfg), diags)
 		return exitError
 	}
-	st, diags := openConfigState(ctx, cfg, state.Options{})
+	st, diags := g.openConfigState(ctx, cfg, state.Options{})
 	if diags.HasErrors() {
 		writeDiags(g, g.streams.Err, nil, diags)
 		return exitError
@@ -67,7 +67,7 @@ func runForceUnlock(ctx context.Context, g *globals, args []string) int {
 				"Breaking it could let two runs use the same rotating refresh token. If the process hangs, stop it "+
 				"(kill %d on that host) and the lock is released at once.", le.Info, le.Info.PID)))
 	default:
-		writeDiags(g, g.streams.Err, nil, stateErrDiags("Cannot check the state lock", err))
+		writeDiags(g, g.streams.Err, nil, g.stateErrDiags("Cannot check the state lock", err))
 	}
 	return exitError
 }

@@ -86,7 +86,7 @@ func runValidate(ctx context.Context, g *globals, args []string) int {
 // endpoints from discovery (validate -online), one error per provider
 // whose discovery fails, at its issuer.
 func discoveryDiags(ctx context.Context, g *globals, cfg *config.Config) hcl.Diagnostics {
-	timeout, err := envDuration(requestTimeoutEnv)
+	timeout, err := providers.EnvDuration(providers.RequestTimeoutEnv)
 	if err != nil {
 		return errDiag("Invalid environment", err.Error())
 	}

@@ -7,18 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
-	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/oauthform/oauthform/internal/backend"
 	"github.com/oauthform/oauthform/internal/config"
-	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
 )
 
@@ -101,9 +96,7 @@ func parseLockTimeout(s string) (time.Duration, hcl.Diagnostics) {
 // loadConfig loads the configuration of the current directory. On error
 // diagnostics the returned config may still be non-nil (for snippets).
 func loadConfig(in config.Inputs) (*config.Config, hcl.Diagnostics) {
-	cfg, diags := config.Load(".", in)
-	rememberPassphrase(cfg, diags) // for openState
-	return cfg, diags
+	return config.Load(".", in)
 }
 
 // files returns cfg's files for snippets, tolerating a nil cfg.
@@ -114,179 +107,42 @@ func files(cfg *config.Config) map[string]*hcl.File {
 	return cfg.Files()
 }
 
-// statePath resolves the configured state path against the configuration
-// directory.
-func statePath(cfg *config.Config) string {
-	p := cfg.Settings.StatePath
-	if p == "" {
-		p = config.DefaultStatePath
+// openState opens the state s names (backend.Open), recording this
+// version and using the command clock, with the state's notes printed to
+// stderr; the connection strings it opens are redacted from every message
+// of the command.
+func (g *globals) openState(ctx context.Context, s backend.Settings) (state.Store, hcl.Diagnostics) {
+	if s.Options.Version == "" {
+		s.Options.Version = version
 	}
-	if filepath.IsAbs(p) {
-		return p
+	if s.Options.Now == nil {
+		s.Options.Now = clock
 	}
-	return filepath.Join(cfg.Dir, p)
-}
-
-// openConfigState opens the state of cfg's backend: the local bbolt file
-// (openState(statePath(cfg), opts)) or, with a backend "pg" block, the
-// PostgreSQL state, with the configuration's passphrase (else
-// OAUTHFORM_PASSPHRASE), this version, the command clock and notes to
-// stderr. Every command that works on the configured state opens it here.
-func openConfigState(ctx context.Context, cfg *config.Config, opts state.Options) (state.Store, hcl.Diagnostics) {
-	b := cfg.Settings.Backend
-	if b == nil || b.Type != config.BackendPG {
-		return openState(statePath(cfg), opts)
+	if s.Options.Notify == nil {
+		s.Options.Notify = g.stateNotice
 	}
-	if opts.Passphrase.IsZero() {
-		opts.Passphrase = configPassphrase(cfg)
-	}
-	return openPGState(ctx, b.ConnStr, b.Schema, opts)
-}
-
-// openPGState opens the PostgreSQL state at connStr and schema, with
-// openState's defaults; a zero opts.Passphrase stays zero.
-func openPGState(ctx context.Context, connStr secret.Secret, schema string, opts state.Options) (state.Store, hcl.Diagnostics) {
-	if opts.Version == "" {
-		opts.Version = version
-	}
-	if opts.Now == nil {
-		opts.Now = clock
-	}
-	if opts.Notify == nil {
-		opts.Notify = stateNotice
-	}
-	openedConnStrs.Store(connStr.Reveal(), connStr)
-	st, err := state.OpenPG(ctx, connStr.Reveal(), schema, opts)
+	s.Secrets = &g.secrets
+	st, err := backend.Open(ctx, s)
 	if err != nil {
-		return nil, stateErrDiags("Failed to open the state", err)
+		return nil, g.stateErrDiags("Failed to open the state", err)
 	}
 	return st, nil
 }
 
-// openedConnStrs are the connection strings of the PostgreSQL states this
-// process opened: stateErrDiags removes them, and their passwords, from
-// every message.
-var openedConnStrs sync.Map // string -> secret.Secret
-
-// redactOpened is redactConnErr for every connection string opened.
-func redactOpened(err error) error {
-	openedConnStrs.Range(func(_, v any) bool {
-		err = redactConnErr(err, v.(secret.Secret))
-		return true
-	})
-	return err
+// openConfigState opens the state of cfg's backend with opts.
+func (g *globals) openConfigState(ctx context.Context, cfg *config.Config, opts state.Options) (state.Store, hcl.Diagnostics) {
+	return g.openState(ctx, backend.Settings{Config: cfg, Options: opts})
 }
 
-// configPassphrase is the passphrase of cfg's state: its encryption
-// block's, else OAUTHFORM_PASSPHRASE, else none.
-func configPassphrase(cfg *config.Config) secret.Secret {
-	if enc := cfg.Settings.Encryption; enc != nil && !enc.Passphrase.IsZero() {
-		return enc.Passphrase
-	}
-	return secret.New(os.Getenv(passphraseEnv))
-}
-
-// isPG reports whether cfg keeps its state in PostgreSQL.
-func isPG(cfg *config.Config) bool {
-	return cfg != nil && cfg.Settings.Backend != nil && cfg.Settings.Backend.Type == config.BackendPG
-}
-
-// emergencyDir is where a refresh whose state write failed saves the new
-// tokens: the state's folder for a local state, and for a PostgreSQL
-// state the local folder a local state would have (created, 0700, and
-// ignored by git like a local state's: state.MakeDir), never the database
-// it could not write to.
-func emergencyDir(cfg *config.Config) string {
-	if !isPG(cfg) {
-		return ""
-	}
-	dir := filepath.Dir(statePath(cfg))
-	_ = state.MakeDir(dir)
-	return dir
-}
-
-// redactConnErr keeps a connection string's password out of an error
-// message: the driver may quote the string it could not parse or use.
-func redactConnErr(err error, connStr secret.Secret) error {
-	if err == nil || connStr.IsZero() {
-		return err
-	}
-	msg := err.Error()
-	red := redactSecrets(msg, connStr.Reveal())
-	if red == msg {
-		return err
-	}
-	return &redactedError{msg: red, err: err}
-}
-
-// redactSecrets replaces, in msg, the connection string cs and the
-// password it carries (URL user info or a password keyword/parameter).
-func redactSecrets(msg, cs string) string {
-	var secrets []string
-	if cs = strings.TrimSpace(cs); cs != "" {
-		secrets = append(secrets, cs)
-	}
-	if u, err := url.Parse(cs); err == nil && u.User != nil {
-		if pw, ok := u.User.Password(); ok && pw != "" {
-			secrets = append(secrets, pw, url.QueryEscape(pw), url.PathEscape(pw))
-		}
-		if pw := u.Query().Get("password"); pw != "" {
-			secrets = append(secrets, pw)
-		}
-	}
-	for _, m := range pgPasswordRE.FindAllStringSubmatch(cs, -1) {
-		if pw := strings.Trim(m[2], "'"); pw != "" {
-			secrets = append(secrets, pw)
-		}
-	}
-	for _, s := range secrets {
-		if len(s) >= 3 {
-			msg = strings.ReplaceAll(msg, s, "***")
-		}
-	}
-	return msg
-}
-
-// pgPasswordRE finds the password of a keyword/value connection string or
-// a URL's query.
-var pgPasswordRE = regexp.MustCompile(`(^|[\s?&])password\s*=\s*('[^']*'|[^\s&]+)`)
-
-// redactedError is an error whose message had a secret removed; errors.Is
-// and errors.As still see the original.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
-
-// openState opens the state store at path, recording this version and
-// using the command clock, with the state's passphrase (passphraseFor) and
-// its notes printed to stderr.
-func openState(path string, opts state.Options) (state.Store, hcl.Diagnostics) {
-	if opts.Version == "" {
-		opts.Version = version
-	}
-	if opts.Now == nil {
-		opts.Now = clock
-	}
-	if opts.Passphrase.IsZero() {
-		opts.Passphrase = passphraseFor(path)
-	}
-	if opts.Notify == nil {
-		opts.Notify = stateNotice
-	}
-	st, err := state.Open(path, opts)
-	if err != nil {
-		return nil, stateErrDiags("Failed to open the state", err)
-	}
-	return st, nil
+// stateNotice prints what the state store did on its own (turning
+// encryption on at a write) to stderr. The notes hold no secret.
+func (g *globals) stateNotice(msg string) {
+	fmt.Fprintf(g.streams.Err, "\n%s\n\n", msg)
 }
 
 // stateErrDiags explains a state error, with advice where there is one.
-func stateErrDiags(summary string, err error) hcl.Diagnostics {
-	err = redactOpened(err)
+func (g *globals) stateErrDiags(summary string, err error) hcl.Diagnostics {
+	err = g.secrets.Redact(err)
 	if d := encryptionErrDiags(summary, err); d != nil {
 		return d
 	}
@@ -323,7 +179,7 @@ func dbUnreachable(err error) bool {
 // apply waiting on a person) fails the read only when the caller asked to
 // wait for it (waits: a -lock-timeout); otherwise the consistent snapshot
 // is read anyway and a warning names the holder.
-func readSnapshot(ctx context.Context, st state.Store, operation string, lock, waits bool) (*state.Snapshot, hcl.Diagnostics) {
+func (g *globals) readSnapshot(ctx context.Context, st state.Store, operation string, lock, waits bool) (*state.Snapshot, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	if lock {
 		if _, err := st.Lock(ctx, operation); err != nil {
@@ -337,7 +193,7 @@ func readSnapshot(ctx context.Context, st state.Store, operation string, lock, w
 					". This "+operation+" reads the state as it is now; what that operation does next is not in it "+
 					"(a plan saved with -out is refused once the state moves on). Use -lock-timeout to wait for it instead.")
 			default:
-				return nil, stateErrDiags("Error acquiring the state lock", err)
+				return nil, g.stateErrDiags("Error acquiring the state lock", err)
 			}
 		} else {
 			defer func() { _ = st.Unlock(ctx) }()
@@ -345,7 +201,7 @@ func readSnapshot(ctx context.Context, st state.Store, operation string, lock, w
 	}
 	snap, err := st.Snapshot(ctx)
 	if err != nil {
-		return nil, append(diags, stateErrDiags("Failed to read the state", err)...)
+		return nil, append(diags, g.stateErrDiags("Failed to read the state", err)...)
 	}
 	return snap, diags
 }
@@ -402,5 +258,5 @@ func purgeForgotten(ctx context.Context, g *globals, st state.Store) {
 		return
 	}
 	writeDiags(g, g.streams.Err, nil, hcl.Diagnostics{sourceless(hcl.DiagWarning,
-		"The removed connections' tokens may remain on disk", redactOpened(err).Error())})
+		"The removed connections' tokens may remain on disk", g.secrets.Redact(err).Error())})
 }

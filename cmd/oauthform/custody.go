@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -13,19 +12,12 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/oauthform/oauthform/internal/apply"
-	"github.com/oauthform/oauthform/internal/config"
 	"github.com/oauthform/oauthform/internal/state"
 )
 
 // warnDiag is sourceless(hcl.DiagWarning, …).
 func warnDiag(summary, detail string) hcl.Diagnostics {
 	return hcl.Diagnostics{sourceless(hcl.DiagWarning, summary, detail)}
-}
-
-// localStateDir is the local folder of cfg's state: the custody journal
-// and emergency files live there, for a PostgreSQL state too.
-func localStateDir(cfg *config.Config) string {
-	return filepath.Dir(statePath(cfg))
 }
 
 // custodyDiags turns the custody report into one warning per connection,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/oauthform/oauthform/internal/backend"
 	"github.com/oauthform/oauthform/internal/config"
 	"github.com/oauthform/oauthform/internal/providers"
 	"github.com/oauthform/oauthform/internal/providers/emulator"
@@ -46,7 +47,7 @@ func (g *globals) emulators(cfg *config.Config) *localEmulators {
 	defer g.emusMu.Unlock()
 	if g.emus == nil {
 		g.emus = &localEmulators{
-			dir:     filepath.Join(filepath.Dir(statePath(cfg)), "emulators"),
+			dir:     filepath.Join(filepath.Dir(backend.StatePath(cfg)), "emulators"),
 			log:     g.log.Named("emulator"),
 			running: map[string]*runningEmulator{},
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/agext/levenshtein"
 	"github.com/hashicorp/go-hclog"
+	"github.com/oauthform/oauthform/internal/backend"
 	"golang.org/x/term"
 )
 
@@ -49,6 +50,9 @@ type globals struct {
 	// command ends.
 	emus   *localEmulators
 	emusMu sync.Mutex
+	// secrets are the connection strings of the states this command
+	// opened, redacted from its messages.
+	secrets backend.Secrets
 }
 
 // color reports whether output to stdout may use colour: only on a
