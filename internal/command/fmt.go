@@ -121,8 +121,7 @@ func fmtStdin(g *globals, a *fmtArgs) int {
 		return ExitError
 	}
 	out, diags := config.Format(src, "<stdin>")
-	if diags.HasErrors() {
-		g.view.Diagnostics(map[string]*hcl.File{"<stdin>": {Bytes: src}}, diags)
+	if g.failed(map[string]*hcl.File{"<stdin>": {Bytes: src}}, diags) {
 		return ExitError
 	}
 	g.view.FmtStdin(src, out, a.diff, a.check)

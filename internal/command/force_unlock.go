@@ -44,13 +44,11 @@ func runForceUnlock(ctx context.Context, g *globals, args []string) int {
 	}
 	id := a.id
 	cfg, diags := loadConfig(config.Inputs{})
-	if diags.HasErrors() {
-		g.view.Diagnostics(files(cfg), diags)
+	if g.failed(files(cfg), diags) {
 		return ExitError
 	}
 	st, diags := g.openConfigState(ctx, cfg, state.Options{})
-	if diags.HasErrors() {
-		g.view.Diagnostics(nil, diags)
+	if g.failed(nil, diags) {
 		return ExitError
 	}
 	defer st.Close()

@@ -61,8 +61,7 @@ func runInit(ctx context.Context, g *globals, args []string) int {
 	_, statErr := os.Stat(path)
 	res := views.InitResult{Path: path, Existed: statErr == nil}
 	st, diags := g.openConfigState(ctx, cfg, state.Options{Create: true})
-	if diags.HasErrors() {
-		g.view.Diagnostics(nil, diags)
+	if g.failed(nil, diags) {
 		return ExitError
 	}
 	defer st.Close()
@@ -89,8 +88,7 @@ func initPG(ctx context.Context, g *globals, cfg *config.Config) int {
 	// Opened without Create, which would create the state at once: the
 	// read tells whether it existed, and Init creates it.
 	st, diags := g.openConfigState(ctx, cfg, state.Options{})
-	if diags.HasErrors() {
-		g.view.Diagnostics(nil, diags)
+	if g.failed(nil, diags) {
 		return ExitError
 	}
 	defer st.Close()

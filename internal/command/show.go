@@ -31,17 +31,14 @@ Options:
 
 // showArgs are the arguments of `oauthform show`.
 type showArgs struct {
-	sf                  stateFlags
-	json, showSensitive bool
-	only                string // a connection or a plan file
+	showFlags
+	only string // a connection or a plan file
 }
 
 func parseShowArgs(args []string) (*showArgs, bool, hcl.Diagnostics) {
 	a := &showArgs{}
 	fs := newFlagSet("show")
-	a.sf.register(fs)
-	fs.BoolVar(&a.json, "json", false, "")
-	fs.BoolVar(&a.showSensitive, "show-sensitive", false, "")
+	a.showFlags.register(fs)
 	help, diags := parseFlags(fs, args, showHelp)
 	if !help && fs.NArg() > 1 {
 		diags = append(diags, errDiag("Too many arguments", "show takes at most one connection name.")...)
@@ -56,8 +53,7 @@ func runShow(ctx context.Context, g *globals, args []string) int {
 		return code
 	}
 	if p, diags, ok := readPlanArg(a.only); ok {
-		if diags.HasErrors() {
-			g.view.Diagnostics(nil, diags)
+		if g.failed(nil, diags) {
 			return ExitError
 		}
 		if err := g.view.SavedPlan(views.NewPlan(p, nil, g.version), a.json); err != nil {
@@ -65,14 +61,8 @@ func runShow(ctx context.Context, g *globals, args []string) int {
 		}
 		return ExitOK
 	}
-	target, cfg, diags := a.sf.locate()
-	if diags.HasErrors() {
-		g.view.Diagnostics(files(cfg), diags)
-		return ExitError
-	}
-	snap, diags := readStateSensitive(ctx, g, target, a.showSensitive)
-	if diags.HasErrors() {
-		g.view.Diagnostics(nil, diags)
+	target, cfg, snap, ok := locateAndRead(ctx, g, &a.sf, a.showSensitive)
+	if !ok {
 		return ExitError
 	}
 	js := views.NewState(snap, cfg, a.only, a.showSensitive, g.version)

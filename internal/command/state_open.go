@@ -140,3 +140,12 @@ func purgeForgotten(ctx context.Context, g *globals, st state.Store) {
 	g.view.Diagnostics(nil, hcl.Diagnostics{sourceless(hcl.DiagWarning,
 		"The removed connections' tokens may remain on disk", g.secrets.Redact(err).Error())})
 }
+
+// failed prints diags when they hold an error, and reports whether they do.
+func (g *globals) failed(files map[string]*hcl.File, diags hcl.Diagnostics) bool {
+	if !diags.HasErrors() {
+		return false
+	}
+	g.view.Diagnostics(files, diags)
+	return true
+}

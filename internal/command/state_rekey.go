@@ -93,8 +93,7 @@ func runStateRekey(ctx context.Context, g *globals, args []string) int {
 		return code
 	}
 	target, cfg, diags := a.sf.locate()
-	if diags.HasErrors() {
-		g.view.Diagnostics(files(cfg), diags)
+	if g.failed(files(cfg), diags) {
 		return ExitError
 	}
 	r := &rekeyRun{g: g, a: a, configured: target.passphrase(), in: bufio.NewReader(g.streams.In)}

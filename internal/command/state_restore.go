@@ -49,13 +49,11 @@ func runStateRestore(ctx context.Context, g *globals, args []string) int {
 		return code
 	}
 	target, cfg, diags := a.sf.locate()
-	if diags.HasErrors() {
-		g.view.Diagnostics(files(cfg), diags)
+	if g.failed(files(cfg), diags) {
 		return ExitError
 	}
 	st, diags := target.open(ctx, g, state.Options{})
-	if diags.HasErrors() {
-		g.view.Diagnostics(nil, diags)
+	if g.failed(nil, diags) {
 		return ExitError
 	}
 	defer st.Close()

@@ -27,6 +27,19 @@ func (s *stateFlags) register(fs *flag.FlagSet) {
 	s.vars.register(fs)
 }
 
+// showFlags are the flags of show and state show: where the state is,
+// -json and -show-sensitive.
+type showFlags struct {
+	sf                  stateFlags
+	json, showSensitive bool
+}
+
+func (s *showFlags) register(fs *flag.FlagSet) {
+	s.sf.register(fs)
+	fs.BoolVar(&s.json, "json", false, "")
+	fs.BoolVar(&s.showSensitive, "show-sensitive", false, "")
+}
+
 // stateTarget is the state a command works on: the file given with
 // -state, or the configuration's backend (a local file or PostgreSQL).
 type stateTarget struct {
@@ -161,4 +174,18 @@ func readStateSensitive(ctx context.Context, g *globals, t *stateTarget, reveal 
 		}
 	}
 	return snap, diags
+}
+
+// locateAndRead finds the state sf names and reads it (readStateSensitive),
+// printing what went wrong.
+func locateAndRead(ctx context.Context, g *globals, sf *stateFlags, reveal bool) (*stateTarget, *config.Config, *state.Snapshot, bool) {
+	target, cfg, diags := sf.locate()
+	if g.failed(files(cfg), diags) {
+		return nil, nil, nil, false
+	}
+	snap, diags := readStateSensitive(ctx, g, target, reveal)
+	if g.failed(nil, diags) {
+		return nil, nil, nil, false
+	}
+	return target, cfg, snap, true
 }

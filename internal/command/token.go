@@ -79,8 +79,7 @@ func runToken(ctx context.Context, g *globals, args []string) int {
 		return ExitOK
 	}
 	cfg, diags := loadConfig(ta.vars.inputs())
-	if diags.HasErrors() {
-		g.view.Diagnostics(files(cfg), diags)
+	if g.failed(files(cfg), diags) {
 		return ExitError
 	}
 	conn, ok := cfg.Connections[ta.conn]
@@ -93,14 +92,12 @@ func runToken(ctx context.Context, g *globals, args []string) int {
 		return ExitError
 	}
 	st, diags := g.openConfigState(ctx, cfg, state.Options{})
-	if diags.HasErrors() {
-		g.view.Diagnostics(nil, diags)
+	if g.failed(nil, diags) {
 		return ExitError
 	}
 	defer st.Close()
 	res, diags := ensureToken(ctx, g, cfg, conn, st, ta)
-	if diags.HasErrors() {
-		g.view.Diagnostics(nil, diags)
+	if g.failed(nil, diags) {
 		return ExitError
 	}
 	g.view.Token(ta.conn, res.Record, res.Refreshed, ta.format())

@@ -59,9 +59,9 @@ func (e *StepError) Error() string {
 
 func (e *StepError) Unwrap() error { return e.Err }
 
-func stepErr(step string, err error) *StepError { return &StepError{Step: step, Err: err} }
+func newStepError(step string, err error) *StepError { return &StepError{Step: step, Err: err} }
 
-func stepDetail(step, detail string) *StepError { return &StepError{Step: step, Detail: detail} }
+func newStepDetail(step, detail string) *StepError { return &StepError{Step: step, Detail: detail} }
 
 // MigrateSide is one end of a migration.
 type MigrateSide struct {
@@ -110,7 +110,7 @@ const migrateOp = "state migrate"
 func Migrate(ctx context.Context, m *Migration) (*MigrateResult, error) {
 	src, err := m.Src.Open(ctx, Options{LockTimeout: m.LockTimeout, Passphrase: m.Passphrase})
 	if err != nil {
-		return nil, stepErr("Failed to open the state", err)
+		return nil, newStepError("Failed to open the state", err)
 	}
 	defer src.Close()
 	snap, unlock, err := m.lockSource(ctx, src)
@@ -124,10 +124,10 @@ func Migrate(ctx context.Context, m *Migration) (*MigrateResult, error) {
 	}
 	dst, err := m.Dst.Open(ctx, Options{LockTimeout: m.LockTimeout, Passphrase: dstPass})
 	if err != nil {
-		return nil, stepErr("Failed to open the state", err)
+		return nil, newStepError("Failed to open the state", err)
 	}
 	defer dst.Close()
-	dstLineage, unlockDst, err := lockDestination(ctx, dst)
+	dstLineage, unlockDst, err := migrateLockDestination(ctx, dst)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +142,7 @@ func Migrate(ctx context.Context, m *Migration) (*MigrateResult, error) {
 	if m.Src.SetAside != nil {
 		kept, err := m.Src.SetAside()
 		if err != nil {
-			return nil, stepDetail("Failed to set the local state aside",
+			return nil, newStepDetail("Failed to set the local state aside",
 				fmt.Sprintf("the state was copied and verified in %s, but %v; rename or remove it by hand before using the new state", dst.Path(), err))
 		}
 		res.KeptAs = kept
@@ -164,7 +164,7 @@ func (m *Migration) lockSource(ctx context.Context, src Store) (*Snapshot, func(
 		if errors.Is(err, ErrNoState) {
 			return nil, nil, &StepError{Kind: KindNoSource, Step: "No state to migrate", Name: src.Path()}
 		}
-		return nil, nil, stepErr("Error acquiring the lock of the source state", err)
+		return nil, nil, newStepError("Error acquiring the lock of the source state", err)
 	}
 	releases = append(releases, func() error { return src.Unlock(context.WithoutCancel(ctx)) })
 	first, err := src.Snapshot(ctx)
@@ -173,44 +173,44 @@ func (m *Migration) lockSource(ctx context.Context, src Store) (*Snapshot, func(
 	}
 	if err != nil {
 		unlock()
-		return nil, nil, asStep("Failed to read the source state", err)
+		return nil, nil, asStepError("Failed to read the source state", err)
 	}
-	names := recordNames(first)
+	names := sortedConns(first)
 	for _, name := range names {
 		release, err := src.LockConn(ctx, name, m.ConnLockWait)
 		if err != nil {
 			unlock()
-			return nil, nil, stepErr(fmt.Sprintf("Error acquiring the lock of connection %q", name), err)
+			return nil, nil, newStepError(fmt.Sprintf("Error acquiring the lock of connection %q", name), err)
 		}
 		releases = append(releases, release)
 	}
 	snap, err := src.Snapshot(ctx)
 	if err == nil {
-		err = checkSource(snap, names, src.Path())
+		err = migrateCheckSource(snap, names, src.Path())
 	}
 	if err != nil {
 		unlock()
-		return nil, nil, asStep("Failed to read the source state", err)
+		return nil, nil, asStepError("Failed to read the source state", err)
 	}
 	return snap, unlock, nil
 }
 
-// asStep is err as a StepError, step naming it unless it is one.
-func asStep(step string, err error) error {
+// asStepError is err as a StepError, step naming it unless it is one.
+func asStepError(step string, err error) error {
 	var se *StepError
 	if errors.As(err, &se) {
 		return err
 	}
-	return stepErr(step, err)
+	return newStepError(step, err)
 }
 
-// checkSource refuses a source that gained connections since they were
+// migrateCheckSource refuses a source that gained connections since they were
 // locked, or whose tokens the passphrase does not open.
-func checkSource(snap *Snapshot, locked []string, name string) error {
-	for _, conn := range recordNames(snap) {
+func migrateCheckSource(snap *Snapshot, locked []string, name string) error {
+	for _, conn := range sortedConns(snap) {
 		if !slices.Contains(locked, conn) {
 			// Only an operation adds connections, and we hold its lock.
-			return stepDetail("The source state changed", fmt.Sprintf("Connection %q appeared in %s during the migration. Nothing was copied; run it again.", conn, name))
+			return newStepDetail("The source state changed", fmt.Sprintf("Connection %q appeared in %s during the migration. Nothing was copied; run it again.", conn, name))
 		}
 		if snap.Records[conn].Sealed {
 			return &StepError{Kind: KindSourceSealed, Step: "The state is encrypted", Name: name}
@@ -229,13 +229,13 @@ func (m *Migration) checkDestination(ctx context.Context, snap *Snapshot) (secre
 	}
 	probe, err := m.Dst.Open(ctx, Options{Passphrase: dstPass, Notify: func(string) {}})
 	if err != nil {
-		return dstPass, stepErr("Failed to open the state", err)
+		return dstPass, newStepError("Failed to open the state", err)
 	}
 	before, err := probe.Snapshot(ctx)
 	name := probe.Path()
 	_ = probe.Close()
 	if err != nil {
-		return dstPass, stepErr("Failed to read the destination state", err)
+		return dstPass, newStepError("Failed to read the destination state", err)
 	}
 	if len(before.Records) > 0 {
 		return dstPass, &StepError{Kind: KindDestinationNotEmpty, Step: "The destination state is not empty", Name: name,
@@ -250,25 +250,25 @@ func (m *Migration) checkDestination(ctx context.Context, snap *Snapshot) (secre
 	return dstPass, nil
 }
 
-// lockDestination creates the destination state, takes its lock and
+// migrateLockDestination creates the destination state, takes its lock and
 // checks again that it is empty.
-func lockDestination(ctx context.Context, dst Store) (string, func(), error) {
+func migrateLockDestination(ctx context.Context, dst Store) (string, func(), error) {
 	lineage, err := dst.Init(ctx)
 	if err != nil {
-		return "", nil, stepErr("Failed to create the destination state", err)
+		return "", nil, newStepError("Failed to create the destination state", err)
 	}
 	if _, err := dst.Lock(ctx, migrateOp); err != nil {
-		return "", nil, stepErr("Error acquiring the lock of the destination state", err)
+		return "", nil, newStepError("Error acquiring the lock of the destination state", err)
 	}
 	unlock := func() { _ = dst.Unlock(context.WithoutCancel(ctx)) }
 	again, err := dst.Snapshot(ctx)
 	switch {
 	case err != nil:
 		unlock()
-		return "", nil, stepErr("Failed to read the destination state", err)
+		return "", nil, newStepError("Failed to read the destination state", err)
 	case len(again.Records) > 0:
 		unlock()
-		return "", nil, stepDetail("The destination state is not empty", fmt.Sprintf("Connections were written to %s while the migration started. Nothing was copied.", dst.Path()))
+		return "", nil, newStepDetail("The destination state is not empty", fmt.Sprintf("Connections were written to %s while the migration started. Nothing was copied.", dst.Path()))
 	}
 	return lineage, unlock, nil
 }
@@ -278,7 +278,7 @@ func lockDestination(ctx context.Context, dst Store) (string, func(), error) {
 func (m *Migration) copy(ctx context.Context, dst Store, snap *Snapshot, dstLineage string, res *MigrateResult) error {
 	if im, ok := dst.(Importer); ok {
 		if err := im.Import(ctx, snap); err != nil {
-			return stepErr("Failed to copy the state", err)
+			return newStepError("Failed to copy the state", err)
 		}
 		res.Lineage = snap.Lineage
 		return nil
@@ -291,7 +291,7 @@ func (m *Migration) copy(ctx context.Context, dst Store, snap *Snapshot, dstLine
 // lineage (Rehash). On failure the records written are removed again.
 func (m *Migration) copyRecords(ctx context.Context, dst Store, snap *Snapshot, lineage string) error {
 	var written []string
-	for _, name := range recordNames(snap) {
+	for _, name := range sortedConns(snap) {
 		rec := *snap.Records[name]
 		if m.Rehash != nil && lineage != snap.Lineage {
 			if h := m.Rehash(&rec, snap.Lineage, lineage); h != "" {
@@ -302,7 +302,7 @@ func (m *Migration) copyRecords(ctx context.Context, dst Store, snap *Snapshot, 
 			for _, w := range written {
 				_ = dst.Delete(context.WithoutCancel(ctx), w)
 			}
-			return stepErr(fmt.Sprintf("Failed to copy connection %q (the copies made were removed; the source is unchanged)", name), err)
+			return newStepError(fmt.Sprintf("Failed to copy connection %q (the copies made were removed; the source is unchanged)", name), err)
 		}
 		written = append(written, name)
 	}
@@ -314,30 +314,30 @@ func (m *Migration) copyRecords(ctx context.Context, dst Store, snap *Snapshot, 
 func (m *Migration) verify(ctx context.Context, dst Store, dstPass secret.Secret, snap *Snapshot, res *MigrateResult, srcName string) error {
 	check, err := m.Dst.Open(ctx, Options{Passphrase: dstPass, Notify: func(string) {}})
 	if err != nil {
-		return stepErr("Failed to open the state", err)
+		return newStepError("Failed to open the state", err)
 	}
 	got, err := check.Snapshot(ctx)
 	_ = check.Close()
 	if err != nil {
-		return stepErr("Failed to read the copy back", err)
+		return newStepError("Failed to read the copy back", err)
 	}
-	if problem := compareCopy(snap, got, res.Lineage, res.Encrypted); problem != "" {
+	if problem := compareMigrated(snap, got, res.Lineage, res.Encrypted); problem != "" {
 		removed := "its connections were removed again"
 		for name := range got.Records {
 			if err := dst.Delete(context.WithoutCancel(ctx), name); err != nil && !errors.Is(err, ErrNotFound) {
 				removed = "remove its connections before trying again"
 			}
 		}
-		return stepDetail("The copy does not match the source", fmt.Sprintf("Reading %s back: %s. The source %s is unchanged and still in use; %s.",
+		return newStepDetail("The copy does not match the source", fmt.Sprintf("Reading %s back: %s. The source %s is unchanged and still in use; %s.",
 			dst.Path(), problem, srcName, removed))
 	}
 	res.Serial = got.Serial
 	return nil
 }
 
-// compareCopy returns what differs between the source snapshot and the
+// compareMigrated returns what differs between the source snapshot and the
 // copy read back, "" when they match.
-func compareCopy(src, got *Snapshot, lineage string, encrypted bool) string {
+func compareMigrated(src, got *Snapshot, lineage string, encrypted bool) string {
 	if got.Lineage != lineage {
 		return fmt.Sprintf("its lineage is %s, not %s", got.Lineage, lineage)
 	}
@@ -364,7 +364,7 @@ func compareCopy(src, got *Snapshot, lineage string, encrypted bool) string {
 	return ""
 }
 
-func recordNames(snap *Snapshot) []string {
+func sortedConns(snap *Snapshot) []string {
 	names := make([]string, 0, len(snap.Records))
 	for n := range snap.Records {
 		names = append(names, n)

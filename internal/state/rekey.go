@@ -31,12 +31,12 @@ type Rekeying struct {
 func (r *Rekeying) Probe(ctx context.Context) (*Snapshot, string, error) {
 	st, err := r.Open(ctx, Options{Passphrase: r.Current, Notify: func(string) {}})
 	if err != nil {
-		return nil, "", stepErr("Failed to open the state", err)
+		return nil, "", newStepError("Failed to open the state", err)
 	}
 	defer st.Close()
 	snap, err := st.Snapshot(ctx)
 	if err != nil {
-		return nil, "", stepErr("Failed to read the state", err)
+		return nil, "", newStepError("Failed to read the state", err)
 	}
 	return snap, st.Path(), nil
 }
@@ -46,19 +46,19 @@ func (r *Rekeying) Probe(ctx context.Context) (*Snapshot, string, error) {
 func (r *Rekeying) Run(ctx context.Context, newPass secret.Secret) (*RekeyResult, error) {
 	st, err := r.Open(ctx, Options{LockTimeout: r.LockTimeout, Passphrase: r.Current})
 	if err != nil {
-		return nil, stepErr("Failed to open the state", err)
+		return nil, newStepError("Failed to open the state", err)
 	}
 	defer st.Close()
 	if _, ok := st.(Rekeyer); !ok {
 		return nil, &StepError{Step: "Cannot re-encrypt this state", Err: ErrCannotRekey, Name: st.Path()}
 	}
 	if _, err := st.Lock(ctx, "state rekey"); err != nil {
-		return nil, stepErr("Error acquiring the state lock", err)
+		return nil, newStepError("Error acquiring the state lock", err)
 	}
 	defer func() { _ = st.Unlock(context.WithoutCancel(ctx)) }()
 	res, err := Rekey(ctx, st, newPass)
 	if err != nil {
-		return nil, stepErr("Failed to re-encrypt the state", err)
+		return nil, newStepError("Failed to re-encrypt the state", err)
 	}
 	return res, nil
 }
