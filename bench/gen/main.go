@@ -11,7 +11,7 @@
 //	    oauthform's in-process sms77 emulator reads, so `token` can refresh
 //	    them. With -pg, the configuration keeps its state in PostgreSQL
 //	    (backend "pg", conn_str = env("OAUTHFORM_PG"), that schema) and the
-//	    state is seeded there (pg.Open), OAUTHFORM_PG naming the
+//	    state is seeded there (backend.Open), OAUTHFORM_PG naming the
 //	    database.
 //
 //	gen serve -dir D -n N -latency 50ms -access-ttl 5m -ready FILE
@@ -56,12 +56,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/oauthform/oauthform/internal/backend"
 	"github.com/oauthform/oauthform/internal/providers"
 	"github.com/oauthform/oauthform/internal/providers/emulator"
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
-	"github.com/oauthform/oauthform/internal/state/bolt"
-	"github.com/oauthform/oauthform/internal/state/pg"
 )
 
 // perFile is how many connections go in one .oauth.hcl file.
@@ -216,7 +215,8 @@ func seedState(dir, pgSchema string, conns []conn, issuer func(conn) *emulator.S
 	ctx := context.Background()
 	var st state.Store
 	if pgSchema != "" {
-		pst, err := pg.Open(ctx, secret.New(os.Getenv("OAUTHFORM_PG")), pgSchema, state.Options{Create: true})
+		pst, err := backend.Open(ctx, backend.Settings{PG: &backend.PG{ConnStr: secret.New(os.Getenv("OAUTHFORM_PG")), Schema: pgSchema},
+			Options: state.Options{Create: true}, ExactPassphrase: true})
 		if err != nil {
 			return err
 		}
@@ -230,7 +230,7 @@ func seedState(dir, pgSchema string, conns []conn, issuer func(conn) *emulator.S
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
-		bst, err := bolt.Open(path, state.Options{Create: true})
+		bst, err := backend.Open(ctx, backend.Settings{Path: path, Options: state.Options{Create: true}, ExactPassphrase: true})
 		if err != nil {
 			return err
 		}
@@ -292,7 +292,7 @@ func runLocal(dir string, n int, seed bool, pgSchema string) error {
 		mem[p.name] = s
 	}
 	// The in-process emulator of `emulator = true` keeps its grants in
-	// .oauthform/emulators/<provider>.json (cmd/oauthform/emulators.go).
+	// .oauthform/emulators/<provider>.json (internal/command/emulators.go).
 	emuDir := filepath.Join(dir, ".oauthform", "emulators")
 	if err := os.RemoveAll(emuDir); err != nil {
 		return err

@@ -21,6 +21,8 @@ import (
 
 	"github.com/rogpeppe/go-internal/txtar"
 
+	"github.com/oauthform/oauthform/internal/command"
+	"github.com/oauthform/oauthform/internal/command/views"
 	"github.com/oauthform/oauthform/internal/config"
 )
 
@@ -62,8 +64,8 @@ import (
 // OAUTHFORM_TEST_HEAVY=1.
 //
 // Every case's output is bounded (issue 13, item 8): at most
-// maxShownDiags diagnostics, then "... and N more" counting the rest
-// exactly; source snippets at most maxSnippetCols wide; valid UTF-8 (no
+// views.MaxShownDiags diagnostics, then "... and N more" counting the rest
+// exactly; source snippets at most views.MaxSnippetCols wide; valid UTF-8 (no
 // raw bytes of a binary file); at most maxBadConfigOutput bytes.
 
 // secretMarker is the default of the sensitive variable of many cases; it
@@ -260,12 +262,12 @@ func checkRun(bad func(string, ...any), what string, res runResult, out string) 
 	switch {
 	case !res.finished:
 		bad("%s did not finish in time (killed: %v)", what, res.err)
-	case res.code != exitError:
+	case res.code != command.ExitError:
 		kind := "exit status " + strconv.Itoa(res.code)
 		if res.code == 2 || res.code < 0 {
 			kind = "crash: " + kind // a Go panic or fatal error exits 2
 		}
-		bad("%s: %s, want %d:\n%s", what, kind, exitError, clip(out))
+		bad("%s: %s, want %d:\n%s", what, kind, command.ExitError, clip(out))
 	}
 	for _, s := range []string{"panic", "goroutine ", "fatal error", "runtime error"} {
 		if strings.Contains(out, s) {
@@ -280,11 +282,11 @@ func checkRun(bad func(string, ...any), what string, res runResult, out string) 
 // checkJSON checks the -json document.
 func checkJSON(bad func(string, ...any), c badConfig, stdout string) {
 	var doc struct {
-		FormatVersion string     `json:"format_version"`
-		Valid         *bool      `json:"valid"`
-		ErrorCount    int        `json:"error_count"`
-		WarningCount  int        `json:"warning_count"`
-		Diagnostics   []jsonDiag `json:"diagnostics"`
+		FormatVersion string             `json:"format_version"`
+		Valid         *bool              `json:"valid"`
+		ErrorCount    int                `json:"error_count"`
+		WarningCount  int                `json:"warning_count"`
+		Diagnostics   []views.Diagnostic `json:"diagnostics"`
 		// DiagnosticsOmitted counts those left out of Diagnostics.
 		DiagnosticsOmitted int `json:"diagnostics_omitted"`
 	}
@@ -298,9 +300,9 @@ func checkJSON(bad func(string, ...any), c badConfig, stdout string) {
 	if len(stdout) > maxBadConfigOutput {
 		bad("validate -json: %d bytes of output, want at most %d", len(stdout), maxBadConfigOutput)
 	}
-	if len(doc.Diagnostics) > maxShownDiags || doc.DiagnosticsOmitted < 0 || (doc.DiagnosticsOmitted > 0 && len(doc.Diagnostics) != maxShownDiags) {
+	if len(doc.Diagnostics) > views.MaxShownDiags || doc.DiagnosticsOmitted < 0 || (doc.DiagnosticsOmitted > 0 && len(doc.Diagnostics) != views.MaxShownDiags) {
 		bad("validate -json: %d diagnostics and diagnostics_omitted %d: want at most %d, and exactly %d when some are left out",
-			len(doc.Diagnostics), doc.DiagnosticsOmitted, maxShownDiags, maxShownDiags)
+			len(doc.Diagnostics), doc.DiagnosticsOmitted, views.MaxShownDiags, views.MaxShownDiags)
 	}
 	errs, warns, found := 0, 0, false
 	for _, d := range doc.Diagnostics {
@@ -346,8 +348,8 @@ var (
 )
 
 // checkHumanBounds checks that the human output is bounded: at most
-// maxShownDiags diagnostics and then a line with the exact number left out,
-// snippets at most maxSnippetCols wide, valid UTF-8, and its size.
+// views.MaxShownDiags diagnostics and then a line with the exact number left out,
+// snippets at most views.MaxSnippetCols wide, valid UTF-8, and its size.
 func checkHumanBounds(bad func(string, ...any), stdout, stderr string) {
 	if n := len(stdout) + len(stderr); n > maxBadConfigOutput {
 		bad("validate: %d bytes of output, want at most %d", n, maxBadConfigOutput)
@@ -369,14 +371,14 @@ func checkHumanBounds(bad func(string, ...any), stdout, stderr string) {
 	switch {
 	case total < 0:
 		bad("validate: no \"N error(s), M warning(s).\" line:\n%s", clip(stderr))
-	case total > maxShownDiags && (shown != maxShownDiags || more != total-maxShownDiags):
-		bad("validate: %d diagnostics, %d printed, \"... and N more\" says %d: want %d printed and %d more", total, shown, more, maxShownDiags, total-maxShownDiags)
-	case total <= maxShownDiags && (shown != total || more >= 0):
+	case total > views.MaxShownDiags && (shown != views.MaxShownDiags || more != total-views.MaxShownDiags):
+		bad("validate: %d diagnostics, %d printed, \"... and N more\" says %d: want %d printed and %d more", total, shown, more, views.MaxShownDiags, total-views.MaxShownDiags)
+	case total <= views.MaxShownDiags && (shown != total || more >= 0):
 		bad("validate: %d diagnostics, %d printed, \"... and N more\" says %d: want all printed and no such line", total, shown, more)
 	}
 	for _, m := range snippetRE.FindAllStringSubmatch(stderr, -1) {
-		if n := utf8.RuneCountInString(m[1]); n > maxSnippetCols {
-			bad("validate: a snippet line is %d columns wide, want at most %d: %s", n, maxSnippetCols, clip(m[1]))
+		if n := utf8.RuneCountInString(m[1]); n > views.MaxSnippetCols {
+			bad("validate: a snippet line is %d columns wide, want at most %d: %s", n, views.MaxSnippetCols, clip(m[1]))
 			break
 		}
 	}

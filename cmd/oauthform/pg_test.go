@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -124,6 +125,7 @@ func (e *pgEnv) password() string {
 		p, _ := u.User.Password()
 		return p
 	}
+	pgPasswordRE := regexp.MustCompile(`(^|[\s?&])password\s*=\s*('[^']*'|[^\s&]+)`)
 	if m := pgPasswordRE.FindStringSubmatch(e.connStr); m != nil {
 		return strings.Trim(m[2], "'")
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/oauthform/oauthform/internal/command/views"
 	"github.com/oauthform/oauthform/internal/providers"
 	"github.com/oauthform/oauthform/internal/providers/emulator"
 	"github.com/oauthform/oauthform/internal/secret"
@@ -40,19 +41,20 @@ const terminalEnv = "OAUTHFORM_TEST_TERMINAL"
 
 // scriptOAuthform is the oauthform command inside script tests.
 func scriptOAuthform() {
+	now := time.Now
 	if off := os.Getenv(clockEnv); off != "" {
 		d, err := time.ParseDuration(off)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "bad %s: %v\n", clockEnv, err)
 			os.Exit(3)
 		}
-		clock = func() time.Time { return time.Now().Add(d) }
+		now = func() time.Time { return time.Now().Add(d) }
 	}
 	s := stdStreams()
 	if os.Getenv(terminalEnv) == "1" {
 		s.InTerminal = true
 	}
-	os.Exit(runWithSignals(os.Args[1:], s))
+	os.Exit(runWithSignalsAt(os.Args[1:], s, now))
 }
 
 // scriptEnv is one script's emulators and clock.
@@ -172,9 +174,15 @@ func cmdEmulator(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
+// repeatedFlag collects a repeatable flag of the script commands.
+type repeatedFlag []string
+
+func (c *repeatedFlag) String() string     { return strings.Join(*c, " ") }
+func (c *repeatedFlag) Set(v string) error { *c = append(*c, v); return nil }
+
 func (e *scriptEnv) start(ts *testscript.TestScript, provider string, args []string) {
 	fs := flag.NewFlagSet("emulator start", flag.ContinueOnError)
-	var clients multiFlag
+	var clients repeatedFlag
 	accessTTL := fs.Duration("access-ttl", 0, "")
 	rotate := fs.String("rotate", "", "")
 	issuerOnly := fs.Bool("issuer-only", false, "declare the provider by its issuer alone (discovery)")
@@ -200,7 +208,7 @@ func (e *scriptEnv) start(ts *testscript.TestScript, provider string, args []str
 	go func() { _ = hs.Serve(ln) }()
 	ts.Defer(func() { _ = hs.Close() })
 	base := "http://" + ln.Addr().String()
-	block, err := emulatorProviderBlock(provider, srv, base)
+	block, err := views.ProviderBlock(provider, srv.Paths(), base)
 	if *issuerOnly {
 		block = fmt.Appendf(nil, "provider %q {\n  issuer = %q\n}\n", provider, base)
 	}
@@ -409,7 +417,7 @@ func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
 // backup, lock files).
 func cmdSecretScan(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("secretscan", flag.ContinueOnError)
-	var literals multiFlag
+	var literals repeatedFlag
 	secretFiles := fs.String("secrets", "", "")
 	fs.Var(&literals, "literal", "")
 	ts.Check(fs.Parse(args))

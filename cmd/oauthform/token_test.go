@@ -160,23 +160,6 @@ func TestTokenConcurrent(t *testing.T) {
 	}
 }
 
-func TestHasSettingsBlock(t *testing.T) {
-	for src, want := range map[string]bool{
-		"oauthform {\n  state_path = \"x\"\n}\n":       true,
-		"  oauthform{\n}":                              true,
-		"app \"a\" {}\n\toauthform   {\n}":             true,
-		"# oauthform {\n":                              false,
-		"connection \"oauthform\" {}\n":                false,
-		"variable \"x\" { default = \"oauthform\" }\n": false,
-		"oauthform_x {\n":                              false,
-		"":                                             false,
-	} {
-		if got := hasSettingsBlock([]byte(src)); got != want {
-			t.Errorf("hasSettingsBlock(%q) = %v, want %v", src, got, want)
-		}
-	}
-}
-
 // The fast path must not read a state the configuration moved elsewhere:
 // with an oauthform block, token loads the configuration.
 func TestTokenFastPathHonoursStatePath(t *testing.T) {
