@@ -15,6 +15,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/oauthform/oauthform/internal/secret"
+	"github.com/oauthform/oauthform/internal/textsafe"
 )
 
 // The grants without a browser on this machine: the device authorization
@@ -182,15 +183,15 @@ func (c *Client) parseDeviceAuth(body []byte, scopes []string) (*DeviceAuth, err
 	// The addresses are shown to a person and opened in a browser: the
 	// same rules as for the endpoints (no javascript:, no plain http but
 	// to loopback), and they must not smuggle control characters.
-	if msg := CheckEndpointURL(a.VerificationURI); msg != "" || strings.ContainsFunc(a.VerificationURI, isControl) {
+	if msg := CheckEndpointURL(a.VerificationURI); msg != "" || unsafeText(a.VerificationURI) {
 		return nil, bad("the answer's verification_uri " + firstNonEmpty(msg, "contains control characters"))
 	}
 	if a.VerificationURIComplete != "" {
-		if msg := CheckEndpointURL(a.VerificationURIComplete); msg != "" || strings.ContainsFunc(a.VerificationURIComplete, isControl) {
+		if msg := CheckEndpointURL(a.VerificationURIComplete); msg != "" || unsafeText(a.VerificationURIComplete) {
 			return nil, bad("the answer's verification_uri_complete " + firstNonEmpty(msg, "contains control characters"))
 		}
 	}
-	if strings.ContainsFunc(a.UserCode, isControl) {
+	if unsafeText(a.UserCode) {
 		return nil, bad("the answer's user_code contains control characters")
 	}
 	now := c.now()
@@ -212,7 +213,10 @@ func (c *Client) parseDeviceAuth(body []byte, scopes []string) (*DeviceAuth, err
 	return da, nil
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
+// unsafeText reports whether s, to be shown to a person, holds what
+// textsafe.Sanitize would remove: escape sequences, control or bidi
+// characters, invalid UTF-8.
+func unsafeText(s string) bool { return textsafe.Sanitize(s) != s }
 
 // DeviceAccessToken polls the token endpoint until the person approves or
 // refuses the device authorization da (RFC 8628 §3.4, §3.5): first after

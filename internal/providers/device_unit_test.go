@@ -69,6 +69,7 @@ func TestDeviceAuthDefaultsAndRefusals(t *testing.T) {
 		"javascript URI":   `{"device_code":"d","user_code":"u","verification_uri":"javascript:alert(1)","expires_in":600}`,
 		"plain http":       `{"device_code":"d","user_code":"u","verification_uri":"http://evil.example/d","expires_in":600}`,
 		"escape in code":   `{"device_code":"d","user_code":"u\u001b[2J","verification_uri":"https://x.example/d","expires_in":600}`,
+		"bidi in code":     `{"device_code":"d","user_code":"AB\u202eCD","verification_uri":"https://x.example/d","expires_in":600}`,
 		"no device code":   `{"user_code":"u","verification_uri":"https://x.example/d","expires_in":600}`,
 		"no user code":     `{"device_code":"d","verification_uri":"https://x.example/d","expires_in":600}`,
 		"bad complete URI": `{"device_code":"d","user_code":"u","verification_uri":"https://x.example/d","verification_uri_complete":"data:x"}`,
@@ -224,6 +225,44 @@ func TestClientCredentialsOnTheWire(t *testing.T) {
 		c, waits := deviceClient(t, f)
 		if _, err := c.ClientCredentials(context.Background(), nil, nil); err != nil || len(*waits) != 1 {
 			t.Errorf("err %v, waits %v", err, *waits)
+		}
+	})
+}
+
+// FuzzDeviceAuthAnswer: whatever a device authorization endpoint answers,
+// parsing it never panics, an accepted answer has the fields RFC 8628 §3.2
+// requires with addresses safe to show and open, and an error never quotes
+// the answer's codes.
+func FuzzDeviceAuthAnswer(f *testing.F) {
+	for _, s := range []string{
+		`{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"https://x.example/d","expires_in":900,"interval":5}`,
+		`{"device_code":"dc","user_code":"u","verification_url":"https://x.example/d","expires_in":"1e9","interval":-1}`,
+		`{"device_code":"dc","user_code":"u","verification_uri":"javascript:alert(1)"}`,
+		`{"device_code":1,"user_code":null}`, `[]`, `<html>`,
+	} {
+		f.Add(s)
+	}
+	c := &Client{Profile: Generic("acme"), ClientID: "the-client", Now: func() time.Time { return testNow }}
+	f.Fuzz(func(t *testing.T, body string) {
+		da, err := c.parseDeviceAuth([]byte(body), nil)
+		if err != nil {
+			var pe *Error
+			if !errors.As(err, &pe) || pe.Kind != KindMalformed {
+				t.Fatalf("error %v is not a malformed *Error", err)
+			}
+			if strings.Contains(err.Error(), "\x1b") {
+				t.Errorf("the error carries an escape: %q", err)
+			}
+			return
+		}
+		if da.DeviceCode.IsZero() || da.UserCode.IsZero() || CheckEndpointURL(da.VerificationURI) != "" {
+			t.Errorf("accepted %+v", da)
+		}
+		if unsafeText(da.UserCode.Reveal()) || unsafeText(da.VerificationURI) || unsafeText(da.VerificationURIComplete.Reveal()) {
+			t.Errorf("accepted control characters: %q", body)
+		}
+		if da.Interval <= 0 || da.Interval > maxDeviceInterval || !da.Expiry.After(testNow) {
+			t.Errorf("interval %s, expiry %s", da.Interval, da.Expiry)
 		}
 	})
 }
