@@ -85,18 +85,19 @@ func (l *loader) decodeSettings() {
 // Provider knobs as HCL attributes, each with how it sets the profile.
 var (
 	providerStringKnobs = map[string]func(*providers.Profile, string){
-		"authorize_url":   func(p *providers.Profile, s string) { p.AuthorizeURL = s },
-		"token_url":       func(p *providers.Profile, s string) { p.TokenURL = s },
-		"refresh_url":     func(p *providers.Profile, s string) { p.RefreshURL = s },
-		"revoke_url":      func(p *providers.Profile, s string) { p.RevokeURL = s },
-		"check_url":       func(p *providers.Profile, s string) { p.CheckURL = s },
-		"issuer":          func(p *providers.Profile, s string) { p.Issuer = s },
-		"scope_separator": func(p *providers.Profile, s string) { p.ScopeSeparator = s },
-		"client_auth":     func(p *providers.Profile, s string) { p.ClientAuth = providers.ClientAuth(s) },
-		"expiry":          func(p *providers.Profile, s string) { p.Expiry = providers.ExpirySource(s) },
-		"error_format":    func(p *providers.Profile, s string) { p.ErrorFormat = providers.ErrorFormat(s) },
-		"revoke_method":   func(p *providers.Profile, s string) { p.RevokeMethod = providers.RevokeMethod(s) },
-		"token_type":      func(p *providers.Profile, s string) { p.TokenType = s },
+		"authorize_url":            func(p *providers.Profile, s string) { p.AuthorizeURL = s },
+		"token_url":                func(p *providers.Profile, s string) { p.TokenURL = s },
+		"refresh_url":              func(p *providers.Profile, s string) { p.RefreshURL = s },
+		"revoke_url":               func(p *providers.Profile, s string) { p.RevokeURL = s },
+		"check_url":                func(p *providers.Profile, s string) { p.CheckURL = s },
+		"issuer":                   func(p *providers.Profile, s string) { p.Issuer = s },
+		"device_authorization_url": func(p *providers.Profile, s string) { p.DeviceAuthURL = s },
+		"scope_separator":          func(p *providers.Profile, s string) { p.ScopeSeparator = s },
+		"client_auth":              func(p *providers.Profile, s string) { p.ClientAuth = providers.ClientAuth(s) },
+		"expiry":                   func(p *providers.Profile, s string) { p.Expiry = providers.ExpirySource(s) },
+		"error_format":             func(p *providers.Profile, s string) { p.ErrorFormat = providers.ErrorFormat(s) },
+		"revoke_method":            func(p *providers.Profile, s string) { p.RevokeMethod = providers.RevokeMethod(s) },
+		"token_type":               func(p *providers.Profile, s string) { p.TokenType = s },
 	}
 	providerBoolKnobs = map[string]func(*providers.Profile, bool){
 		"code_raw":        func(p *providers.Profile, b bool) { p.CodeRaw = b },
@@ -228,7 +229,9 @@ var appSchema = &hcl.BodySchema{
 		{Name: "provider", Required: true},
 		{Name: "client_id", Required: true},
 		{Name: "client_secret"},
-		{Name: "redirect_uri", Required: true},
+		// Required unless every connection of the app uses a grant
+		// without a browser callback (checkRedirects).
+		{Name: "redirect_uri"},
 	},
 }
 
@@ -278,7 +281,11 @@ func (l *loader) decodeApps() {
 					p.Name, p.ClientAuth))
 			}
 		}
-		if attr, ok := content.Attributes["redirect_uri"]; ok {
+		attr, ok := content.Attributes["redirect_uri"]
+		if !ok {
+			l.noRedirect[app.Name] = b
+		}
+		if ok {
 			if s, ok := l.requiredString(attr); ok {
 				if msg := redirectPortProblem(s); msg != "" {
 					l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid redirect_uri",
@@ -403,6 +410,7 @@ var connectionSchema = &hcl.BodySchema{
 		{Name: "refresh_before"},
 		{Name: "token_lifetime"},
 		{Name: "username"},
+		{Name: "grant"},
 	},
 }
 
@@ -421,6 +429,7 @@ func (l *loader) decodeConnections() {
 			Params:        map[string]string{},
 			RefreshBefore: DefaultRefreshBefore,
 			Username:      DefaultUsername,
+			Grant:         providers.GrantAuthorizationCode,
 			DeclRange:     b.DefRange,
 			NameRange:     b.LabelRanges[0],
 		}
@@ -462,6 +471,9 @@ func (l *loader) decodeConnections() {
 				}
 			}
 		}
+		if attr, ok := content.Attributes["grant"]; ok {
+			l.decodeGrant(c, attr, profile)
+		}
 		if attr, ok := content.Attributes["token_lifetime"]; ok {
 			if d, set, ok := l.attrLifetime(attr, "connection"); ok && set {
 				c.TokenLifetime = d
@@ -476,6 +488,89 @@ func (l *loader) decodeConnections() {
 					c.Username = s
 				}
 			}
+		}
+	}
+}
+
+// decodeGrant reads a connection's grant and checks it offline against
+// what the provider offers (p nil: the app's errors are reported).
+func (l *loader) decodeGrant(c *Connection, attr *hcl.Attribute, p *providers.Profile) {
+	s, set, ok := l.attrString(attr, false)
+	if !ok || !set {
+		l.grantUnknown[c.Name] = !ok
+		return
+	}
+	g := providers.Grant(s)
+	if !slices.Contains(providers.GrantTypes, g) {
+		names := make([]string, len(providers.GrantTypes))
+		for i, t := range providers.GrantTypes {
+			names[i] = string(t)
+		}
+		detail := fmt.Sprintf("The grant %q is not one oauthform knows.", s)
+		sug := suggest(s, names)
+		for _, n := range names {
+			if sug == "" && len(s) >= 3 && strings.HasPrefix(n, strings.ToLower(s)) {
+				sug = n // "device", "client"
+			}
+		}
+		if sug != "" {
+			detail += fmt.Sprintf(" Did you mean %q?", sug)
+		}
+		detail += fmt.Sprintf(" The grants are %s: a person approving in a browser (the default), a person approving on another device (RFC 8628), or the app on its own, with no person (RFC 6749 §4.4).", quoteJoin(names))
+		l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid grant", "%s", detail))
+		l.grantUnknown[c.Name] = true
+		return
+	}
+	c.Grant = g
+	if p == nil {
+		return
+	}
+	if msg := p.GrantProblem(g); msg != "" {
+		l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Unsupported grant",
+			"Connection %q cannot use grant = %q: %s.", c.Name, s, msg))
+		return
+	}
+	if g == providers.GrantClientCredentials && p.ClientAuth == providers.AuthNone {
+		l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Unsupported grant",
+			"Connection %q cannot use grant = \"client_credentials\": provider %q is a public client (client_auth = \"none\"), and the client credentials grant is for confidential clients only (RFC 6749 §4.4). Set client_auth and a client_secret, or use another grant.",
+			c.Name, p.Name))
+	}
+}
+
+// checkRedirects requires redirect_uri of every app that lacks one,
+// unless all its connections use a grant without a browser callback
+// (device_code, client_credentials). An app no connection uses needs one,
+// as before grants existed.
+func (l *loader) checkRedirects() {
+	for _, b := range l.apps {
+		name := b.Labels[0]
+		if _, missing := l.noRedirect[name]; !missing {
+			continue
+		}
+		app := l.cfg.Apps[name]
+		var users []string
+		needs, unknown := "", false
+		for _, cb := range l.connections {
+			c := l.cfg.Connections[cb.Labels[0]]
+			if c == nil || c.App != app {
+				continue
+			}
+			users = append(users, c.Name)
+			unknown = unknown || l.grantUnknown[c.Name]
+			if c.Grant == providers.GrantAuthorizationCode && !l.grantUnknown[c.Name] && needs == "" {
+				needs = c.Name
+			}
+		}
+		switch {
+		case unknown && needs == "":
+			// A grant failed to decode: its error is reported.
+		case len(users) == 0:
+			l.diags = append(l.diags, errorAt(b.Body.MissingItemRange(), "Missing required argument",
+				"The argument \"redirect_uri\" is required, but no definition was found."))
+		case needs != "":
+			l.diags = append(l.diags, errorAt(b.Body.MissingItemRange(), "Missing required argument",
+				"The argument \"redirect_uri\" is required: connection %q uses the authorization code grant, whose callback comes to that address. "+
+					"Only an app whose connections all use grant = \"device_code\" or \"client_credentials\" goes without one.", needs))
 		}
 	}
 }

@@ -154,7 +154,9 @@ type App struct {
 	Profile      *providers.Profile
 	ClientID     string
 	ClientSecret secret.Secret
-	RedirectURI  string
+	// RedirectURI is empty only when every connection of the app uses a
+	// grant without a browser callback (device_code, client_credentials).
+	RedirectURI string
 	// DeclRange is the block header; NameRange its label.
 	DeclRange hcl.Range
 	NameRange hcl.Range
@@ -175,6 +177,11 @@ type Connection struct {
 	// answer says none (token_lifetime); zero means the provider's
 	// (providers.Profile.AssumedLifetime).
 	TokenLifetime time.Duration
+	// Grant is how the connection is obtained (grant; default
+	// providers.GrantAuthorizationCode). Load has checked, offline, that
+	// the provider offers it: a device_code provider has a device
+	// endpoint or an issuer, a client_credentials app is confidential.
+	Grant providers.Grant
 	// Username is what `oauthform credential git` answers as the user
 	// name beside the token (username; DefaultUsername if unset).
 	Username string

@@ -122,6 +122,11 @@ type loader struct {
 	// provider (nil for untouched built-ins) and whether it is usable.
 	providerBlocks map[string]*hcl.Block
 	providerOK     map[string]bool
+
+	// noRedirect holds the app blocks without redirect_uri, by name;
+	// grantUnknown the connections whose grant did not decode.
+	noRedirect   map[string]*hcl.Block
+	grantUnknown map[string]bool
 }
 
 func load(dir string, srcs []source, in Inputs) (*Config, hcl.Diagnostics) {
@@ -132,6 +137,8 @@ func load(dir string, srcs []source, in Inputs) (*Config, hcl.Diagnostics) {
 		cfg:            emptyConfig(dir),
 		providerBlocks: map[string]*hcl.Block{},
 		providerOK:     map[string]bool{},
+		noRedirect:     map[string]*hcl.Block{},
+		grantUnknown:   map[string]bool{},
 	}
 	l.environ = parseEnviron(in.Environ)
 
@@ -144,6 +151,7 @@ func load(dir string, srcs []source, in Inputs) (*Config, hcl.Diagnostics) {
 		l.decodeProviders()
 		l.decodeApps()
 		l.decodeConnections()
+		l.checkRedirects()
 	}
 	l.cfg.files = l.parser.Files()
 	sanitize(l.diags, l.secrets)

@@ -552,7 +552,7 @@ func TestLoadResult(t *testing.T) {
 	c := cfg.Connections["sms_main"]
 	want := &Connection{
 		Name: "sms_main", App: app, Scopes: []string{"sms", "analytics", "lookup"},
-		Params: map[string]string{}, RefreshBefore: 10 * time.Minute, Username: "oauth2",
+		Params: map[string]string{}, RefreshBefore: 10 * time.Minute, Username: "oauth2", Grant: "authorization_code",
 	}
 	if diff := cmp.Diff(want, c, cmp.Comparer(func(a, b *App) bool { return a == b }),
 		cmp.FilterPath(func(p cmp.Path) bool { return strings.HasSuffix(p.String(), "Range") }, cmp.Ignore())); diff != "" {

@@ -8,6 +8,10 @@ var sms77Scopes = []string{
 	"pricing", "sms", "status", "subaccounts", "validate_for_voice", "voice",
 }
 
+// seedGrants are the grants every seed provider documents: the
+// authorization code, nothing else.
+var seedGrants = []Grant{GrantAuthorizationCode}
+
 var builtins = map[string]*Profile{
 	"burner": {
 		Name:         "burner",
@@ -31,6 +35,7 @@ var builtins = map[string]*Profile{
 		RevokeMethod: RevokeRFC7009,
 		ErrorFormat:  ErrorsRFC6749,
 		TokenType:    DefaultTokenType,
+		Grants:       seedGrants,
 		KnownScopes:  []string{"burners:read", "burners:write", "contacts:read", "contacts:write", "messages:connect"},
 		Params: map[string]Param{
 			"burner_id": {
@@ -67,6 +72,7 @@ var builtins = map[string]*Profile{
 		Expiry:         ExpiresNever,
 		ErrorFormat:    ErrorsRFC6749,
 		TokenType:      DefaultTokenType,
+		Grants:         seedGrants,
 		NoScopes:       true,
 		Params:         map[string]Param{},
 		Quirks: []string{
@@ -94,6 +100,7 @@ var builtins = map[string]*Profile{
 		RevokeMethod:   RevokeRFC7009,
 		ErrorFormat:    ErrorsRFC6749,
 		TokenType:      DefaultTokenType,
+		Grants:         seedGrants,
 		KnownScopes: []string{
 			"posts:read", "posts:write", "ideas:read", "ideas:write",
 			"account:read", "account:write", "offline_access",
@@ -126,6 +133,7 @@ var builtins = map[string]*Profile{
 		RevokeMethod:   RevokeRFC7009,
 		ErrorFormat:    ErrorsPhoneBurner,
 		TokenType:      DefaultTokenType,
+		Grants:         seedGrants,
 		NoScopes:       true,
 		Params: map[string]Param{
 			"owner_type": {
@@ -154,6 +162,7 @@ var builtins = map[string]*Profile{
 		RevokeMethod:   RevokeRFC7009,
 		ErrorFormat:    ErrorsRFC6749,
 		TokenType:      DefaultTokenType,
+		Grants:         GrantTypes,
 		Quirks:         []string{"no endpoints of its own: a provider block must set authorize_url and token_url (or issuer)"},
 	},
 }
@@ -176,6 +185,7 @@ func sms77(name, base string, scopes []string, desc string) *Profile {
 		RevokeMethod:   RevokeRFC7009,
 		ErrorFormat:    ErrorsRFC6749,
 		TokenType:      DefaultTokenType,
+		Grants:         seedGrants,
 		KnownScopes:    scopes,
 		Params:         map[string]Param{},
 		Quirks: []string{

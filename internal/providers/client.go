@@ -304,8 +304,9 @@ func (c *Client) answerWait() time.Duration {
 }
 
 // isTokenOp reports whether op sends single-use credentials whose answer
-// must not be abandoned once the request is on the wire.
-func isTokenOp(op string) bool { return op == "exchange" || op == "refresh" }
+// must not be abandoned once the request is on the wire (a device token
+// request: the approved device code is spent by the answer).
+func isTokenOp(op string) bool { return op == "exchange" || op == "refresh" || op == "device_token" }
 
 // deadline bounds one attempt of op: Timeout for every request, and for a
 // token request only until it has been written (httptrace WroteRequest),

@@ -385,6 +385,92 @@ func runSuite(t *testing.T, sc suiteCase) {
 			t.Errorf("unknown client: %v, want invalid_client or invalid_grant", err)
 		}
 	})
+	runGrantSuite(t, sc, mk)
+}
+
+// runGrantSuite runs the grants without a browser (RFC 8628, RFC 6749
+// §4.4) where the profile offers them, and checks that a provider
+// documenting only the authorization code refuses them offline.
+func runGrantSuite(t *testing.T, sc suiteCase, mk func(*testing.T) *env) {
+	t.Run("grants offered", func(t *testing.T) {
+		e := mk(t)
+		p := e.client.Profile
+		for _, g := range []providers.Grant{providers.GrantDeviceCode, providers.GrantClientCredentials} {
+			if msg := p.GrantProblem(g); (msg == "") != p.OffersGrant(g) {
+				t.Errorf("%s: offered %v, problem %q", g, p.OffersGrant(g), msg)
+			}
+		}
+	})
+	// decide makes the person approve (or deny) during the client's
+	// n-th wait; the waits advance the shared clock and take no time.
+	decide := func(t *testing.T, e *env, da *providers.DeviceAuth, n int, approve bool) {
+		waits := 0
+		e.client.Sleep = func(ctx context.Context, d time.Duration) error {
+			e.clock.Add(d)
+			if waits++; waits == n {
+				if err := emulator.ApproveDevice(ctx, e.srv.Client(), da.VerificationURI, da.UserCode.Reveal(), approve); err != nil {
+					t.Errorf("verification page: %v", err)
+				}
+			}
+			return ctx.Err()
+		}
+	}
+	if e := mk(t); e.client.Profile.OffersGrant(providers.GrantDeviceCode) {
+		t.Run("device flow", func(t *testing.T) {
+			e := mk(t)
+			da, err := e.client.DeviceAuth(context.Background(), sc.scopes, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := e.srv.URL + e.emu.Paths()["verification"]; da.VerificationURI != want {
+				t.Errorf("verification_uri %s, want %s", da.VerificationURI, want)
+			}
+			decide(t, e, da, 2, true)
+			tok, err := e.client.DeviceAccessToken(context.Background(), da)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(tok.Scopes, " ") != strings.Join(sc.scopes, " ") || tok.RefreshToken.IsZero() {
+				t.Errorf("token %+v", tok)
+			}
+			if _, err := e.client.Check(context.Background(), tok.AccessToken); err != nil {
+				t.Errorf("check: %v", err)
+			}
+			if _, err := e.client.Refresh(context.Background(), tok.RefreshToken); err != nil {
+				t.Errorf("refresh: %v", err)
+			}
+		})
+		t.Run("device flow denied", func(t *testing.T) {
+			e := mk(t)
+			da, err := e.client.DeviceAuth(context.Background(), sc.scopes, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			decide(t, e, da, 1, false)
+			if _, err := e.client.DeviceAccessToken(context.Background(), da); kindOf(err) != providers.KindAccessDenied {
+				t.Errorf("denied: %v, want access_denied", err)
+			}
+		})
+	}
+	if e := mk(t); e.client.Profile.OffersGrant(providers.GrantClientCredentials) {
+		t.Run("client credentials", func(t *testing.T) {
+			e := mk(t)
+			tok, err := e.client.ClientCredentials(context.Background(), sc.scopes, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tok.RefreshToken.IsZero() || tok.Expiry.IsZero() {
+				t.Errorf("token %+v: want an expiry and no refresh token", tok)
+			}
+			if _, err := e.client.Check(context.Background(), tok.AccessToken); err != nil {
+				t.Errorf("check: %v", err)
+			}
+			e.client.ClientSecret = secret.New("wrong-secret")
+			if _, err := e.client.ClientCredentials(context.Background(), sc.scopes, nil); kindOf(err) != sc.wrongSecret {
+				t.Errorf("wrong secret: %v, want %s", err, sc.wrongSecret)
+			}
+		})
+	}
 }
 
 // hclCases declare generic providers in HCL only, pointed at the
@@ -424,6 +510,7 @@ provider "acme" {
   token_url       = "BASE/token"
   revoke_url      = "BASE/revoke"
   check_url       = "BASE/userinfo"
+  device_authorization_url = "BASE/device_authorization"
   client_auth     = "basic"
   scope_separator = " "
   pkce            = true

@@ -19,6 +19,7 @@ type Metadata struct {
 	TokenEndpoint                          string   `json:"token_endpoint"`
 	RevocationEndpoint                     string   `json:"revocation_endpoint"`
 	UserinfoEndpoint                       string   `json:"userinfo_endpoint"`
+	DeviceAuthorizationEndpoint            string   `json:"device_authorization_endpoint"`
 	ScopesSupported                        []string `json:"scopes_supported"`
 	CodeChallengeMethodsSupported          []string `json:"code_challenge_methods_supported"`
 	TokenEndpointAuthMethodsSupported      []string `json:"token_endpoint_auth_methods_supported"`
@@ -58,6 +59,9 @@ type Endpoints struct {
 	TokenURL     string
 	RevokeURL    string
 	CheckURL     string
+	// DeviceAuthURL is the RFC 8628 device_authorization_endpoint, empty
+	// when the metadata has none.
+	DeviceAuthURL string
 	// IssRequired: the server promises `iss` in authorization responses
 	// (RFC 9207).
 	IssRequired bool
@@ -138,7 +142,7 @@ func (c *Client) fetchEndpoints(ctx context.Context) (Endpoints, string, error) 
 	}
 	return Endpoints{
 		Issuer: p.Issuer, AuthorizeURL: m.AuthorizationEndpoint, TokenURL: m.TokenEndpoint,
-		RevokeURL: m.RevocationEndpoint, CheckURL: m.UserinfoEndpoint,
+		RevokeURL: m.RevocationEndpoint, CheckURL: m.UserinfoEndpoint, DeviceAuthURL: m.DeviceAuthorizationEndpoint,
 		IssRequired: m.AuthorizationResponseIssParamSupported, Fetched: c.now(),
 	}, where, nil
 }
@@ -157,6 +161,7 @@ func (c *Client) useEndpoints(e Endpoints, where string) error {
 		{"token_endpoint", &filled.TokenURL, e.TokenURL, true},
 		{"revocation_endpoint", &filled.RevokeURL, e.RevokeURL, false},
 		{"userinfo_endpoint", &filled.CheckURL, e.CheckURL, false},
+		{"device_authorization_endpoint", &filled.DeviceAuthURL, e.DeviceAuthURL, false},
 	} {
 		if *f.dst != "" {
 			continue

@@ -9,6 +9,10 @@
 //
 // A [Client] drives one registered app at one provider: [Client.AuthCodeURL],
 // [Client.ParseCallback], [Client.Exchange], [Client.Refresh],
-// [Client.Revoke], [Client.Check] and RFC 8414 [Client.Discover]. Every
-// failure is an [*Error] whose [Kind] says what to do about it.
+// [Client.Revoke], [Client.Check] and RFC 8414 [Client.Discover]; without a
+// browser on this machine, the RFC 8628 device flow ([Client.DeviceAuth],
+// [Client.DeviceAccessToken]) and the client credentials grant
+// ([Client.ClientCredentials]), for the grant types a profile offers
+// ([Profile.GrantProblem]). Every failure is an [*Error] whose [Kind] says
+// what to do about it.
 package providers

@@ -30,6 +30,10 @@ const (
 	KindInvalidClient Kind = "invalid_client"
 	// KindAccessDenied: the person or the server refused the grant.
 	KindAccessDenied Kind = "access_denied"
+	// KindExpiredToken: the device code expired before the person
+	// approved the device authorization (RFC 8628 §3.5 expired_token, or
+	// its expires_in passed): a new device authorization must start.
+	KindExpiredToken Kind = "expired_token"
 	// KindInvalidScope: a requested scope is unknown or not allowed.
 	KindInvalidScope Kind = "invalid_scope"
 	// KindInvalidRequest: the provider refused the request's shape
@@ -54,7 +58,7 @@ const (
 // request, and of control characters and escape sequences (ScrubText).
 type Error struct {
 	Kind     Kind
-	Op       string // "authorize", "exchange", "refresh", "revoke", "check", "discover"
+	Op       string // "authorize", "exchange", "refresh", "revoke", "check", "discover", "device_authorization", "device_token", "client_credentials"
 	Provider string
 	// Status is the HTTP status, 0 when there was no answer.
 	Status int
@@ -209,6 +213,7 @@ var rfcKinds = map[string]Kind{
 	"invalid_client":            KindInvalidClient,
 	"unauthorized_client":       KindInvalidClient,
 	"access_denied":             KindAccessDenied,
+	"expired_token":             KindExpiredToken,
 	"invalid_scope":             KindInvalidScope,
 	"invalid_request":           KindInvalidRequest,
 	"unsupported_grant_type":    KindInvalidRequest,

@@ -82,6 +82,27 @@ const (
 // RevokeMethods lists the valid RevokeMethod values.
 var RevokeMethods = []RevokeMethod{RevokeRFC7009, RevokeBearer}
 
+// Grant is an OAuth 2.0 grant type a connection is obtained by, as
+// written in a connection's `grant` attribute.
+type Grant string
+
+// Grant types.
+const (
+	// GrantAuthorizationCode: a person approves in a browser, which
+	// brings a code back to the loopback listener (RFC 6749 §4.1).
+	GrantAuthorizationCode Grant = "authorization_code"
+	// GrantDeviceCode: a person approves on another device, entering a
+	// user code at a verification address, while oauthform polls the
+	// token endpoint (RFC 8628).
+	GrantDeviceCode Grant = "device_code"
+	// GrantClientCredentials: the app's own token, no person involved
+	// (RFC 6749 §4.4).
+	GrantClientCredentials Grant = "client_credentials"
+)
+
+// GrantTypes lists the valid Grant values, the default first.
+var GrantTypes = []Grant{GrantAuthorizationCode, GrantDeviceCode, GrantClientCredentials}
+
 // Param describes one extra authorize parameter a connection may set in its
 // `params` map.
 type Param struct {
@@ -122,6 +143,15 @@ type Profile struct {
 	RevokeMethod RevokeMethod
 	// CheckURL is a cheap "who am I" call used to verify a token.
 	CheckURL string
+	// DeviceAuthURL is the RFC 8628 device authorization endpoint
+	// (device_authorization_url). Discovery fills it from the metadata's
+	// device_authorization_endpoint when it is empty.
+	DeviceAuthURL string
+	// Grants are the grant types the provider offers. The seed providers
+	// document the authorization code only; a generic provider offers all
+	// three (the device code only with a DeviceAuthURL or an Issuer, see
+	// GrantProblem). Nil means the authorization code only.
+	Grants []Grant
 
 	// ScopeSeparator joins scopes in the authorize request (" " or ",").
 	ScopeSeparator string
@@ -188,6 +218,7 @@ func (p *Profile) Clone() *Profile {
 	c.KnownScopes = slices.Clone(p.KnownScopes)
 	c.Metadata = slices.Clone(p.Metadata)
 	c.Quirks = slices.Clone(p.Quirks)
+	c.Grants = slices.Clone(p.Grants)
 	if p.ParamAliases != nil {
 		c.ParamAliases = make(map[string]string, len(p.ParamAliases))
 		for k, v := range p.ParamAliases {
@@ -235,6 +266,7 @@ func (p *Profile) Validate() []FieldError {
 		{"authorize_url", p.AuthorizeURL}, {"token_url", p.TokenURL},
 		{"refresh_url", p.RefreshURL}, {"revoke_url", p.RevokeURL},
 		{"check_url", p.CheckURL}, {"issuer", p.Issuer},
+		{"device_authorization_url", p.DeviceAuthURL},
 	} {
 		if f.v == "" {
 			continue
@@ -269,10 +301,62 @@ func (p *Profile) Validate() []FieldError {
 	} else if !validTokenType(p.TokenType) {
 		errs = append(errs, FieldError{"token_type", `must be a token type name such as "Bearer" or "DPoP": letters, digits and - . _ only (RFC 6749 §A.7)`})
 	}
+	for _, g := range p.Grants {
+		if !slices.Contains(GrantTypes, g) {
+			errs = append(errs, FieldError{"grants", fmt.Sprintf("must list only %s", joinQuoted(GrantTypes))})
+			break
+		}
+	}
 	if p.NoScopes && len(p.KnownScopes) > 0 {
 		errs = append(errs, FieldError{"known_scopes", "cannot be set on a provider without scopes"})
 	}
 	return errs
+}
+
+// OffersGrant reports whether the provider's profile lists g (nil
+// Grants: the authorization code only). It does not look at endpoints;
+// GrantProblem does.
+func (p *Profile) OffersGrant(g Grant) bool {
+	if p.Grants == nil {
+		return g == GrantAuthorizationCode
+	}
+	return slices.Contains(p.Grants, g)
+}
+
+// SupportedGrants returns the grants the profile lists, the default
+// alone when it lists none.
+func (p *Profile) SupportedGrants() []Grant {
+	if p.Grants == nil {
+		return []Grant{GrantAuthorizationCode}
+	}
+	return slices.Clone(p.Grants)
+}
+
+// GrantProblem returns "" when a connection of p can use grant g, checked
+// offline, or else a sentence saying why not, naming what the provider
+// supports. The device code needs a DeviceAuthURL, or an Issuer whose
+// metadata may give one (checked when the grant runs: DeviceAuth).
+func (p *Profile) GrantProblem(g Grant) string {
+	if !slices.Contains(GrantTypes, g) {
+		return fmt.Sprintf("%q is not a grant type: use one of %s", g, joinQuoted(GrantTypes))
+	}
+	if !p.OffersGrant(g) {
+		supported := p.SupportedGrants()
+		what := "documents only"
+		if len(supported) > 1 {
+			what = "supports only"
+		}
+		msg := fmt.Sprintf("provider %q %s %s, not %q", p.Name, what, joinQuoted(supported), g)
+		if p.Builtin {
+			msg += fmt.Sprintf("; for a server that offers %q, declare it with its own provider block (any name but a built-in's)", g)
+		}
+		return msg
+	}
+	if g == GrantDeviceCode && p.DeviceAuthURL == "" && p.Issuer == "" {
+		return fmt.Sprintf("provider %q has no device authorization endpoint: set device_authorization_url in its provider block, "+
+			"or an issuer whose metadata gives device_authorization_endpoint (RFC 8628 §4)", p.Name)
+	}
+	return ""
 }
 
 // validTokenType reports whether t is an RFC 6749 §A.7 type-name:
@@ -381,5 +465,6 @@ func Generic(name string) *Profile {
 		RevokeMethod:   RevokeRFC7009,
 		ErrorFormat:    ErrorsRFC6749,
 		TokenType:      DefaultTokenType,
+		Grants:         slices.Clone(GrantTypes),
 	}
 }

@@ -1,6 +1,9 @@
 package providers
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestBuiltinsValidate(t *testing.T) {
 	for _, p := range Builtins() {
@@ -57,5 +60,51 @@ func TestCheckEndpointURL(t *testing.T) {
 		if got := CheckEndpointURL(raw) == ""; got != ok {
 			t.Errorf("CheckEndpointURL(%q) ok=%v, want %v", raw, got, ok)
 		}
+	}
+}
+
+func TestGrantProblem(t *testing.T) {
+	for _, name := range Names() {
+		p, _ := Builtin(name)
+		if msg := p.GrantProblem(GrantAuthorizationCode); msg != "" {
+			t.Errorf("%s refuses the authorization code: %s", name, msg)
+		}
+		for _, g := range []Grant{GrantDeviceCode, GrantClientCredentials} {
+			msg := p.GrantProblem(g)
+			if name == "oauth2" {
+				// No endpoints yet: the device code needs one.
+				if (msg == "") != (g == GrantClientCredentials) {
+					t.Errorf("oauth2, %s: %q", g, msg)
+				}
+				continue
+			}
+			if !strings.Contains(msg, `documents only "authorization_code"`) || !strings.Contains(msg, string(g)) {
+				t.Errorf("%s, %s: %q, want a refusal naming what it supports", name, g, msg)
+			}
+		}
+	}
+	g := Generic("acme")
+	if msg := g.GrantProblem(GrantDeviceCode); !strings.Contains(msg, "device_authorization_url") {
+		t.Errorf("generic without device endpoint: %q", msg)
+	}
+	g.Issuer = "https://issuer.example"
+	if msg := g.GrantProblem(GrantDeviceCode); msg != "" {
+		t.Errorf("generic with an issuer: %q", msg)
+	}
+	g.Issuer, g.DeviceAuthURL = "", "https://issuer.example/device"
+	if msg := g.GrantProblem(GrantDeviceCode); msg != "" {
+		t.Errorf("generic with a device endpoint: %q", msg)
+	}
+	if msg := g.GrantProblem("password"); !strings.Contains(msg, "not a grant type") {
+		t.Errorf("password grant: %q", msg)
+	}
+	g.AuthorizeURL, g.TokenURL = "https://issuer.example/a", "https://issuer.example/t"
+	g.DeviceAuthURL = "http://device.example/x"
+	if errs := g.Validate(); len(errs) != 1 || errs[0].Field != "device_authorization_url" {
+		t.Errorf("Validate with a plain-http device endpoint: %v", errs)
+	}
+	var nilGrants Profile
+	if nilGrants.OffersGrant(GrantClientCredentials) || !nilGrants.OffersGrant(GrantAuthorizationCode) {
+		t.Error("a profile without Grants must offer the authorization code only")
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"strings"
 )
 
-// Errors returned (wrapped) by [Consent].
+// Errors returned (wrapped) by [Consent] and [ApproveDevice].
 var (
 	ErrNoConsentForm = errors.New("no consent form on the page")
 	ErrNoDecision    = errors.New("the consent form has no such button")
@@ -69,6 +69,93 @@ func Consent(ctx context.Context, hc *http.Client, authURL string, approve bool)
 		return loc, err
 	}
 	return nil, fmt.Errorf("emulator: consent: POST %s: %w (page: %q)", action.Path, ErrNoRedirect, pageText(body))
+}
+
+// ApproveDevice plays the person at an emulator's verification page
+// (RFC 8628 §3.3): it fetches verificationURI with hc (the
+// verification_uri, or the verification_uri_complete that carries the
+// user code), enters userCode in the page's form when the page asks for
+// it, and submits the consent page that follows with the Approve
+// (approve=true) or Deny button, the way a browser would. It returns nil
+// once the decision is recorded; a refused code (unknown, expired, already
+// used) is an error quoting the page. hc nil means [http.DefaultClient];
+// its redirect policy is not used.
+func ApproveDevice(ctx context.Context, hc *http.Client, verificationURI, userCode string, approve bool) error {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	c := *hc
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	page, err := url.Parse(verificationURI)
+	if err != nil {
+		return fmt.Errorf("emulator: device: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, verificationURI, nil)
+	if err != nil {
+		return fmt.Errorf("emulator: device: %w", err)
+	}
+	req.Header.Set("Accept", "text/html")
+	body, loc, err := fetch(&c, req, page)
+	if err != nil {
+		return err
+	}
+	if loc != nil {
+		return fmt.Errorf("emulator: device: GET %s redirected to %s: %w", page.Path, loc, ErrNoConsentForm)
+	}
+	post := func(form *htmlForm, vals url.Values, base *url.URL) ([]byte, *url.URL, error) {
+		action, err := base.Parse(form.action)
+		if err != nil {
+			return nil, nil, fmt.Errorf("emulator: device: form action: %w", err)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, action.String(), strings.NewReader(vals.Encode()))
+		if err != nil {
+			return nil, nil, fmt.Errorf("emulator: device: %w", err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "text/html")
+		body, loc, err := fetch(&c, req, action)
+		if err == nil && loc != nil {
+			err = fmt.Errorf("emulator: device: POST %s redirected to %s", action.Path, loc)
+		}
+		return body, action, err
+	}
+	form, err := parseConsentForm(body)
+	if err != nil {
+		return fmt.Errorf("emulator: device: %w", err)
+	}
+	if _, err := form.submit(approve); err != nil {
+		// The user code form: enter the code and continue.
+		vals := url.Values{}
+		for _, kv := range form.fields {
+			if kv[0] != "user_code" {
+				vals.Add(kv[0], kv[1])
+			}
+		}
+		code := userCode
+		if code == "" {
+			for _, kv := range form.fields {
+				if kv[0] == "user_code" {
+					code = kv[1]
+				}
+			}
+		}
+		vals.Set("user_code", code)
+		if len(form.submits) > 0 {
+			vals.Add(form.submits[0][0], form.submits[0][1])
+		}
+		if body, page, err = post(form, vals, page); err != nil {
+			return err
+		}
+		if form, err = parseConsentForm(body); err != nil {
+			return fmt.Errorf("emulator: device: %w", err)
+		}
+	}
+	vals, err := form.submit(approve)
+	if err != nil {
+		return fmt.Errorf("emulator: device: %w", err)
+	}
+	_, _, err = post(form, vals, page)
+	return err
 }
 
 // fetch does one request. It returns the resolved Location of a redirect,

@@ -12,7 +12,14 @@
 // is refused the way the real server would refuse it, so that a client bug
 // fails a test instead of hiding.
 //
-// Tests drive the browser half of a grant with [Consent], mint grants
+// The generic oauth2 emulator also serves the device authorization grant
+// (RFC 8628: a device authorization endpoint, a verification page where the
+// person enters the user code, and the device_code grant with
+// authorization_pending, slow_down, access_denied and expired_token) and
+// the client credentials grant (RFC 6749 §4.4).
+//
+// Tests drive the browser half of a grant with [Consent] (a device grant's
+// with [ApproveDevice]), mint grants
 // directly with [Server.IssueTokens], read counters with [Server.Stats] (also
 // served as JSON at GET /_emulator/stats) and inject failures with
 // [Server.SetFaults].

@@ -60,6 +60,13 @@ type Options struct {
 	// any syntactically valid scope (RFC 6749 §3.3). Ignored by the other
 	// providers, whose scope lists are documented.
 	Scopes []string
+	// DeviceCodeTTL overrides the lifetime of device and user codes
+	// (oauth2 only; default 10 minutes).
+	DeviceCodeTTL time.Duration
+	// DeviceInterval overrides the polling interval announced with a
+	// device code and enforced with slow_down (oauth2 only; default 5s,
+	// RFC 8628 §3.2). It is announced in whole seconds, rounded up.
+	DeviceInterval time.Duration
 	// StateFile, when set, keeps the grants, codes and tokens in this JSON
 	// file (mode 0600; its directory is created 0700 if missing) instead of
 	// in memory only, so that emulators in other processes, or other
@@ -78,7 +85,8 @@ type Client struct {
 	// (sms77, seven, buffer_v2 and oauth2 only), which must use PKCE.
 	Secret string
 	// RedirectURIs are compared with the redirect_uri of a request by exact
-	// string match.
+	// string match. The oauth2 provider registers a client without any:
+	// it can use only the device and client credentials grants.
 	RedirectURIs []string
 }
 
@@ -107,11 +115,17 @@ type Server struct {
 	dropAll bool // Drop without FailNext or FailRate: drop every matching request
 	rnd     *rand.Rand
 	tickets map[string]*ticket
+	// devices are the device authorizations by device code, userCodes
+	// their device codes by normalized user code, deviceTickets the
+	// device consent pages shown (oauth2 only).
+	devices       map[string]*deviceAuth
+	userCodes     map[string]string
+	deviceTickets map[string]*deviceTicket
 }
 
 // route is one served path.
 type route struct {
-	kind    string // endpoint kind: authorize, token, refresh, revoke, check, metadata
+	kind    string // endpoint kind: authorize, token, refresh, revoke, check, metadata, device_authorization, verification
 	methods []string
 	handle  handler
 }
@@ -137,7 +151,7 @@ func New(opts Options) (*Server, error) {
 	if len(opts.Clients) == 0 {
 		return nil, fmt.Errorf("emulator: %s: %w", sp.name, ErrNoClients)
 	}
-	if opts.AccessTTL < 0 || opts.RefreshTTL < 0 || opts.CodeTTL < 0 {
+	if opts.AccessTTL < 0 || opts.RefreshTTL < 0 || opts.CodeTTL < 0 || opts.DeviceCodeTTL < 0 || opts.DeviceInterval < 0 {
 		return nil, fmt.Errorf("emulator: %s: %w: negative lifetime", sp.name, ErrBadOptions)
 	}
 	clients := make(map[string]Client, len(opts.Clients))
@@ -159,6 +173,10 @@ func New(opts Options) (*Server, error) {
 		store:   newStore(),
 		rnd:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		tickets: map[string]*ticket{},
+
+		devices:       map[string]*deviceAuth{},
+		userCodes:     map[string]string{},
+		deviceTickets: map[string]*deviceTicket{},
 	}
 	s.routes = sp.routes()
 	if opts.StateFile != "" {
@@ -186,7 +204,7 @@ func checkClient(sp *spec, c Client) error {
 	if c.Secret == "" && !sp.publicClients && !sp.secretUnverified {
 		return fmt.Errorf("%w: client %q has no secret and %s has no public clients", ErrBadClient, c.ID, sp.name)
 	}
-	if len(c.RedirectURIs) == 0 {
+	if len(c.RedirectURIs) == 0 && !sp.deviceGrant && !sp.clientCredentials {
 		return fmt.Errorf("%w: client %q has no redirect URI", ErrBadClient, c.ID)
 	}
 	for _, raw := range c.RedirectURIs {
@@ -206,8 +224,9 @@ func checkClient(sp *spec, c Client) error {
 func (s *Server) Provider() string { return s.spec.name }
 
 // Paths maps endpoint kinds ("authorize", "token", "refresh", "revoke",
-// "check", "metadata") to the path serving them; kinds the provider lacks
-// are absent.
+// "check", "metadata", and for oauth2 "device_authorization" and
+// "verification") to the path serving them; kinds the provider lacks are
+// absent.
 func (s *Server) Paths() map[string]string {
 	return maps.Clone(s.spec.paths)
 }

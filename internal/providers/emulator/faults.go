@@ -70,8 +70,10 @@ type Faults struct {
 	// oauthform sent reaches its output.
 	EchoRequest bool
 	// Endpoints are the endpoint kinds the faults apply to ("authorize",
-	// "token", "refresh", "revoke", "check", "metadata"); empty means token
-	// and refresh.
+	// "token", "refresh", "revoke", "check", "metadata",
+	// "device_authorization", "verification"); empty means token and
+	// refresh (device code and client credentials requests included: they
+	// go to the token endpoint).
 	Endpoints []string
 }
 

@@ -22,12 +22,22 @@ func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request, _ []byte)
 		"userinfo_endpoint":                              base + p[kindCheck],
 		"response_types_supported":                       []string{"code"},
 		"response_modes_supported":                       []string{"query"},
-		"grant_types_supported":                          []string{"authorization_code", "refresh_token"},
 		"code_challenge_methods_supported":               []string{"S256"},
 		"token_endpoint_auth_methods_supported":          auth,
 		"revocation_endpoint_auth_methods_supported":     auth,
 		"authorization_response_iss_parameter_supported": true,
 	}
+	if s.spec.deviceGrant {
+		m["device_authorization_endpoint"] = base + p[kindDevice]
+	}
+	grants := []string{"authorization_code", "refresh_token"}
+	if s.spec.deviceGrant {
+		grants = append(grants, deviceGrantType)
+	}
+	if s.spec.clientCredentials {
+		grants = append(grants, "client_credentials")
+	}
+	m["grant_types_supported"] = grants
 	switch {
 	case s.spec.scopes != nil:
 		m["scopes_supported"] = s.spec.scopes

@@ -61,7 +61,7 @@ func TestPaths(t *testing.T) {
 			"metadata": "/.well-known/oauth-authorization-server"},
 		"phoneburner": {"authorize": "/oauth/authorize", "token": "/oauth/accesstoken", "refresh": "/oauth/refreshtoken", "check": "/rest/1/members/"},
 		"oauth2": {"authorize": "/authorize", "token": "/token", "refresh": "/token", "revoke": "/revoke", "check": "/userinfo",
-			"metadata": "/.well-known/oauth-authorization-server"},
+			"metadata": "/.well-known/oauth-authorization-server", "device_authorization": "/device_authorization", "verification": "/device"},
 	}
 	for _, p := range Providers() {
 		f := newFixture(t, p)

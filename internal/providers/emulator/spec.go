@@ -14,6 +14,10 @@ const (
 	kindRevoke    = "revoke"
 	kindCheck     = "check"
 	kindMetadata  = "metadata"
+	// kindDevice is RFC 8628's device authorization endpoint, kindVerify
+	// its verification URI, where the person enters the user code.
+	kindDevice = "device_authorization"
+	kindVerify = "verification"
 )
 
 // scopeMode says what an empty or present scope parameter means.
@@ -86,13 +90,15 @@ type spec struct {
 	iss                  bool   // RFC 9207 iss in the authorization response
 	deniedParam          string // name of the description parameter in callback errors
 
-	codeTTL          time.Duration
-	accessTTL        time.Duration // 0 = never expires
-	refreshAccessTTL time.Duration // lifetime of access tokens minted by a refresh (0 = accessTTL)
-	refresh          refreshMode
-	rotate           bool
-	reuseRevokes     bool // reusing a rotated refresh token revokes the grant
-	codeReuseRevokes bool // reusing a code revokes the tokens minted from it
+	codeTTL           time.Duration
+	accessTTL         time.Duration // 0 = never expires
+	refreshAccessTTL  time.Duration // lifetime of access tokens minted by a refresh (0 = accessTTL)
+	refresh           refreshMode
+	rotate            bool
+	reuseRevokes      bool // reusing a rotated refresh token revokes the grant
+	codeReuseRevokes  bool // reusing a code revokes the tokens minted from it
+	deviceGrant       bool // the device authorization grant (RFC 8628)
+	clientCredentials bool // the client credentials grant (RFC 6749 §4.4)
 
 	errs        errorShape
 	api         apiShape
@@ -306,7 +312,8 @@ func phoneBurnerSpec() *spec {
 	}
 }
 
-// oauth2Spec: a strict RFC 6749 + 7636 + 7009 + 8414 server.
+// oauth2Spec: a strict RFC 6749 + 7636 + 7009 + 8414 + 8628 server, with
+// the client credentials grant (RFC 6749 §4.4).
 func oauth2Spec() *spec {
 	return &spec{
 		name: "oauth2",
@@ -317,17 +324,21 @@ func oauth2Spec() *spec {
 			kindRevoke:    "/revoke",
 			kindCheck:     "/userinfo",
 			kindMetadata:  "/.well-known/oauth-authorization-server",
+			kindDevice:    "/device_authorization",
+			kindVerify:    "/device",
 		},
 		scopeSplit: splitSpace, scopeMode: scopeOptional,
-		redirect:         redirectRFC,
-		publicClients:    true,
-		iss:              true,
-		deniedParam:      "error_description",
-		codeTTL:          60 * time.Second,
-		accessTTL:        time.Hour,
-		refresh:          refreshAlways,
-		codeReuseRevokes: true,
-		errs:             shapeRFC, api: apiRFC,
+		redirect:          redirectRFC,
+		publicClients:     true,
+		iss:               true,
+		deniedParam:       "error_description",
+		codeTTL:           60 * time.Second,
+		accessTTL:         time.Hour,
+		refresh:           refreshAlways,
+		codeReuseRevokes:  true,
+		deviceGrant:       true,
+		clientCredentials: true,
+		errs:              shapeRFC, api: apiRFC,
 		auth:          authBasicOrPost,
 		newCode:       func() string { return randB64(32) },
 		newAccess:     func() string { return randB64(32) },
@@ -352,6 +363,10 @@ func (sp *spec) routes() map[string]route {
 	}
 	if sp.revokeHandler != nil {
 		byKind[kindRevoke] = route{kind: kindRevoke, methods: post, handle: sp.revokeHandler}
+	}
+	if sp.deviceGrant {
+		byKind[kindDevice] = route{kind: kindDevice, methods: post, handle: (*Server).handleDeviceAuthorization}
+		byKind[kindVerify] = route{kind: kindVerify, methods: []string{http.MethodGet, http.MethodPost}, handle: (*Server).handleVerification}
 	}
 	if _, ok := sp.paths[kindMetadata]; ok {
 		byKind[kindMetadata] = route{kind: kindMetadata, methods: []string{http.MethodGet}, handle: (*Server).serveMetadata}

@@ -18,6 +18,14 @@ type Stats struct {
 	Exchanges int `json:"exchanges"`
 	// Refreshes counts successful refreshes.
 	Refreshes int `json:"refreshes"`
+	// DeviceAuthorizations counts device codes issued (RFC 8628 §3.2);
+	// DeviceTokens the device grants that ended in tokens. The person's
+	// decisions count as Approvals and Denials.
+	DeviceAuthorizations int `json:"device_authorizations"`
+	DeviceTokens         int `json:"device_tokens"`
+	// ClientCredentials counts tokens issued by the client credentials
+	// grant.
+	ClientCredentials int `json:"client_credentials"`
 	// Revokes counts answered revocations (RFC 7009: unknown tokens too)
 	// and Buffer v1 deauthorizations.
 	Revokes int `json:"revokes"`

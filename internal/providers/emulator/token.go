@@ -20,7 +20,8 @@ type stdToken struct {
 }
 
 // tokenStandard serves the token endpoint of sms77, seven, buffer_v2 and
-// oauth2: code exchange and refresh on one path.
+// oauth2: code exchange and refresh on one path, and for oauth2 the device
+// code (RFC 8628 §3.4) and client credentials (RFC 6749 §4.4) grants.
 func (s *Server) tokenStandard(w http.ResponseWriter, r *http.Request, body []byte) {
 	f, fail := tokenForm(r, body, false)
 	if fail != nil {
@@ -52,11 +53,22 @@ func (s *Server) tokenStandard(w http.ResponseWriter, r *http.Request, body []by
 		iss, fail = s.useRefresh(refreshRequest{
 			clientID: c.ID, token: f.get("refresh_token"), scope: f.get("scope"), scopeSent: f.has("scope"),
 		})
+	case deviceGrantType:
+		if !s.spec.deviceGrant {
+			fail = unsupportedGrant(gt, s.spec.name)
+			break
+		}
+		iss, fail = s.deviceToken(c, f)
+	case "client_credentials":
+		if !s.spec.clientCredentials {
+			fail = unsupportedGrant(gt, s.spec.name)
+			break
+		}
+		iss, fail = s.clientCredentialsToken(c, f)
 	case "":
 		fail = invalidRequest("grant_type", "grant_type is required.", "token request without grant_type")
 	default:
-		fail = &failure{status: http.StatusBadRequest, code: "unsupported_grant_type", param: "grant_type",
-			desc: "Unsupported grant_type.", reason: fmt.Sprintf("grant_type %q is not supported by %s", gt, s.spec.name)}
+		fail = unsupportedGrant(gt, s.spec.name)
 	}
 	if fail != nil {
 		s.writeFailure(w, fail)
@@ -66,6 +78,12 @@ func (s *Server) tokenStandard(w http.ResponseWriter, r *http.Request, body []by
 		AccessToken: iss.access, ExpiresIn: int64(iss.ttl.Seconds()), TokenType: "Bearer",
 		Scope: strings.Join(iss.scopes, " "), RefreshToken: iss.refresh,
 	})
+}
+
+// unsupportedGrant refuses a grant type the provider does not offer.
+func unsupportedGrant(gt, provider string) *failure {
+	return &failure{status: http.StatusBadRequest, code: "unsupported_grant_type", param: "grant_type",
+		desc: "Unsupported grant_type.", reason: fmt.Sprintf("grant_type %q is not supported by %s", gt, provider)}
 }
 
 // writeToken answers a successful token response (RFC 6749 §5.1).
