@@ -14,7 +14,7 @@ func cachedEndpoints(rec *state.Record) *providers.Endpoints {
 	}
 	return &providers.Endpoints{
 		Issuer: d.Issuer, AuthorizeURL: d.AuthorizeURL, TokenURL: d.TokenURL,
-		RevokeURL: d.RevokeURL, CheckURL: d.CheckURL, IssRequired: d.IssRequired, Fetched: d.Fetched,
+		RevokeURL: d.RevokeURL, CheckURL: d.CheckURL, DeviceAuthURL: d.DeviceAuthURL, IssRequired: d.IssRequired, Fetched: d.Fetched,
 	}
 }
 
@@ -27,6 +27,6 @@ func keepDiscovery(rec *state.Record, client *providers.Client) {
 	}
 	rec.Discovery = &state.Discovery{
 		Issuer: e.Issuer, AuthorizeURL: e.AuthorizeURL, TokenURL: e.TokenURL,
-		RevokeURL: e.RevokeURL, CheckURL: e.CheckURL, IssRequired: e.IssRequired, Fetched: e.Fetched.UTC(),
+		RevokeURL: e.RevokeURL, CheckURL: e.CheckURL, DeviceAuthURL: e.DeviceAuthURL, IssRequired: e.IssRequired, Fetched: e.Fetched.UTC(),
 	}
 }

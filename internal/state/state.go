@@ -151,13 +151,15 @@ func (f *Flight) String() string {
 // connection's last grant or refresh (RFC 8414 / OpenID Connect
 // Discovery), and when it was fetched.
 type Discovery struct {
-	Issuer       string    `json:"issuer"`
-	AuthorizeURL string    `json:"authorization_endpoint"`
-	TokenURL     string    `json:"token_endpoint"`
-	RevokeURL    string    `json:"revocation_endpoint,omitempty"`
-	CheckURL     string    `json:"userinfo_endpoint,omitempty"`
-	IssRequired  bool      `json:"iss_required,omitempty"`
-	Fetched      time.Time `json:"fetched"`
+	Issuer       string `json:"issuer"`
+	AuthorizeURL string `json:"authorization_endpoint"`
+	TokenURL     string `json:"token_endpoint"`
+	RevokeURL    string `json:"revocation_endpoint,omitempty"`
+	CheckURL     string `json:"userinfo_endpoint,omitempty"`
+	// DeviceAuthURL is the device_authorization_endpoint (RFC 8628).
+	DeviceAuthURL string    `json:"device_authorization_endpoint,omitempty"`
+	IssRequired   bool      `json:"iss_required,omitempty"`
+	Fetched       time.Time `json:"fetched"`
 }
 
 // Snapshot is a consistent read of the whole state.
