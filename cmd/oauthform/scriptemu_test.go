@@ -114,6 +114,10 @@ func cmdClock(ts *testscript.TestScript, neg bool, args []string) {
 //	emulator stats PROVIDER           print its counters as JSON
 //	emulator fault PROVIDER invalid_grant|omit_expiry|clear
 //	emulator api PROVIDER TOKENFILE   call its API with the token in TOKENFILE
+//	emulator issue PROVIDER [-secrets FILE] CLIENT_ID [SCOPE...]
+//	    issue a grant outside oauthform and print it as the token
+//	    endpoint would answer (for import); -secrets also writes both
+//	    tokens to FILE, one per line, for secretscan
 func cmdEmulator(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 2 {
 		ts.Fatalf("usage: emulator start|stats|fault|api PROVIDER ...")
@@ -152,6 +156,8 @@ func cmdEmulator(ts *testscript.TestScript, neg bool, args []string) {
 		default:
 			ts.Fatalf("unknown fault %q", args[2])
 		}
+	case "issue":
+		emulatorIssue(ts, em, args[2:])
 	case "api":
 		if len(args) != 3 {
 			ts.Fatalf("usage: emulator api PROVIDER TOKENFILE")
@@ -463,4 +469,24 @@ func cmdSecretScan(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%d secret(s) found in the outputs", leaks)
 	}
 	fmt.Fprintf(ts.Stdout(), "%d secrets checked in %d outputs\n", len(secrets), len(outs))
+}
+
+// emulatorIssue is `emulator issue`: a grant obtained outside oauthform.
+func emulatorIssue(ts *testscript.TestScript, em *scriptEmulator, args []string) {
+	fs := flag.NewFlagSet("emulator issue", flag.ContinueOnError)
+	secrets := fs.String("secrets", "", "")
+	ts.Check(fs.Parse(args))
+	if fs.NArg() < 1 {
+		ts.Fatalf("usage: emulator issue PROVIDER [-secrets FILE] CLIENT_ID [SCOPE...]")
+	}
+	set, err := em.srv.IssueTokens(fs.Arg(0), fs.Args()[1:])
+	ts.Check(err)
+	b, err := json.Marshal(map[string]any{
+		"access_token": set.AccessToken, "refresh_token": set.RefreshToken, "token_type": "bearer", "expires_in": 3600,
+	})
+	ts.Check(err)
+	fmt.Fprintf(ts.Stdout(), "%s\n", b)
+	if *secrets != "" {
+		ts.Check(os.WriteFile(ts.MkAbs(*secrets), []byte(set.AccessToken+"\n"+set.RefreshToken+"\n"), 0o600))
+	}
 }

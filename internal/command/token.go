@@ -74,34 +74,67 @@ func runToken(ctx context.Context, g *globals, args []string) int {
 	if code, done := g.parsed(tokenHelp, help, diags); done {
 		return code
 	}
+	tok, ok := currentToken(ctx, g, ta)
+	if !ok {
+		return ExitError
+	}
+	g.view.Token(ta.conn, tok.rec, tok.refreshed, ta.format())
+	return ExitOK
+}
+
+// handedOut is a token currentToken hands out.
+type handedOut struct {
+	rec       *state.Record
+	refreshed bool
+	// cfg and conn are the configuration and the connection, when the
+	// fast path did not answer (nil otherwise).
+	cfg  *config.Config
+	conn *config.Connection
+}
+
+// currentToken is the one way every consumer gets a token (token,
+// credential, exec): the fast path (a token still valid in the local
+// state, configuration not loaded), else the configuration and
+// apply.Refresher.Ensure, which refreshes under the connection's lock so
+// that concurrent callers make one refresh. Failures are reported as
+// diagnostics; ok is false then.
+func currentToken(ctx context.Context, g *globals, ta *tokenArgs) (tok *handedOut, ok bool) {
 	if rec := validTokenFast(ctx, g, ta); rec != nil {
-		g.view.Token(ta.conn, rec, false, ta.format())
-		return ExitOK
+		return &handedOut{rec: rec}, true
 	}
-	cfg, diags := loadConfig(ta.vars.inputs())
-	if g.failed(files(cfg), diags) {
-		return ExitError
-	}
-	conn, ok := cfg.Connections[ta.conn]
-	if !ok || conn.App == nil {
-		msg := fmt.Sprintf("There is no connection %q in the configuration.", ta.conn)
-		if sug := suggest(ta.conn, connectionNames(cfg)); sug != "" {
-			msg += fmt.Sprintf(" Did you mean %q?", sug)
-		}
-		g.view.Diagnostics(nil, errDiag("Unknown connection", msg))
-		return ExitError
+	cfg, conn, ok := declaredConnection(g, ta.conn, ta.vars)
+	if !ok {
+		return nil, false
 	}
 	st, diags := g.openConfigState(ctx, cfg, state.Options{})
 	if g.failed(nil, diags) {
-		return ExitError
+		return nil, false
 	}
 	defer st.Close()
 	res, diags := ensureToken(ctx, g, cfg, conn, st, ta)
 	if g.failed(nil, diags) {
-		return ExitError
+		return nil, false
 	}
-	g.view.Token(ta.conn, res.Record, res.Refreshed, ta.format())
-	return ExitOK
+	return &handedOut{rec: res.Record, refreshed: res.Refreshed, cfg: cfg, conn: conn}, true
+}
+
+// declaredConnection loads the configuration and finds connection name in
+// it, reporting what is wrong (with a suggestion for a near miss).
+func declaredConnection(g *globals, name string, vars varFlags) (*config.Config, *config.Connection, bool) {
+	cfg, diags := loadConfig(vars.inputs())
+	if g.failed(files(cfg), diags) {
+		return nil, nil, false
+	}
+	conn, ok := cfg.Connections[name]
+	if !ok || conn.App == nil {
+		msg := fmt.Sprintf("There is no connection %q in the configuration.", name)
+		if sug := suggest(name, connectionNames(cfg)); sug != "" {
+			msg += fmt.Sprintf(" Did you mean %q?", sug)
+		}
+		g.view.Diagnostics(nil, errDiag("Unknown connection", msg))
+		return nil, nil, false
+	}
+	return cfg, conn, true
 }
 
 // format is the output format ta asks for.

@@ -27,6 +27,9 @@ func Env(base []string, vars map[string]string) []string {
 	return out
 }
 
+// ErrNoReplace: this platform cannot run a program in place of oauthform.
+var ErrNoReplace = errors.New("cannot replace the process on this platform")
+
 // Program is a program `oauthform exec` runs.
 type Program struct {
 	Argv           []string

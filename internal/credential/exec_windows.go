@@ -14,3 +14,7 @@ var forwarded = []os.Signal{os.Interrupt}
 
 // exitStatus is the program's exit code.
 func exitStatus(ee *exec.ExitError) int { return ee.ExitCode() }
+
+// Replace is not possible on Windows, which has no execve: Run starts the
+// program as a child instead.
+func Replace(Program) error { return ErrNoReplace }
