@@ -11,6 +11,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -19,8 +20,11 @@ import (
 	"github.com/oauthform/oauthform/internal/command"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "0.1.0-dev"
+// version and revision may be set at link time (-ldflags "-X
+// main.version=0.2.0 -X main.revision=COMMIT", as the release builds do);
+// otherwise the toolchain's build information gives them
+// (command.BuildVersion).
+var version, revision string
 
 // streams are the process's standard streams; tests substitute buffers.
 type streams = command.Streams
@@ -42,13 +46,13 @@ func runWithSignals(args []string, s *streams) int {
 func runWithSignalsAt(args []string, s *streams, now func() time.Time) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return command.Run(ctx, args, s, command.Meta{Version: version, Now: now})
+	return command.Run(ctx, args, s, meta(now))
 }
 
 // realMain runs the CLI with args (without the program name) and returns the
 // exit status.
 func realMain(ctx context.Context, args []string, s *streams) int {
-	return command.Run(ctx, args, s, command.Meta{Version: version, Now: time.Now})
+	return command.Run(ctx, args, s, meta(time.Now))
 }
 
 // stdStreams are the process's standard streams, with what the terminal
@@ -64,4 +68,11 @@ func stdStreams() *streams {
 		}
 	}
 	return s
+}
+
+// meta is what the program tells every command: its version and clock.
+func meta(now func() time.Time) command.Meta {
+	info, ok := debug.ReadBuildInfo()
+	v, r := command.BuildVersion(version, revision, info, ok)
+	return command.Meta{Version: v, Revision: r, Now: now}
 }

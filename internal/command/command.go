@@ -26,8 +26,9 @@ const (
 
 // Meta is what the program gives every command.
 type Meta struct {
-	// Version is oauthform's version, recorded in the state and printed.
-	Version string
+	// Version is oauthform's version, recorded in the state and printed;
+	// Revision the VCS revision it was built from ("" when unknown).
+	Version, Revision string
 	// Now is the now every command plans and refreshes against; nil
 	// means time.Now.
 	Now func() time.Time

@@ -35,8 +35,8 @@ type globals struct {
 	log     hclog.Logger
 	// view renders the command's output on the streams.
 	view *views.View
-	// version and now are Meta's.
-	version string
+	// version, revision and now are Meta's.
+	version, revision string
 	now     func() time.Time
 	// emus are the in-process emulators of providers declared with
 	// `emulator = true`, started on first use and stopped when the
@@ -67,7 +67,7 @@ func (g *globals) errColor() bool {
 }
 
 func parseGlobals(args []string, s *Streams, meta Meta) (*globals, []string, error) {
-	g := &globals{streams: s, version: meta.Version, now: meta.Now}
+	g := &globals{streams: s, version: meta.Version, revision: meta.Revision, now: meta.Now}
 	if g.now == nil {
 		g.now = time.Now
 	}

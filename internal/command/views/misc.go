@@ -13,21 +13,29 @@ func (v *View) Help(text string) {
 
 // VersionFormatVersion versions the `version -json` document
 // (docs/json-output.md).
-const VersionFormatVersion = "1.0"
+const VersionFormatVersion = "1.1"
 
-// Version prints oauthform's version and platform.
-func (v *View) Version(version string, asJSON bool) {
+// Version prints oauthform's version, the revision it was built from and
+// its platform.
+func (v *View) Version(version, revision string, asJSON bool) {
 	platform := runtime.GOOS + "_" + runtime.GOARCH
 	if asJSON {
 		_ = WriteJSON(v.Out, struct {
-			FormatVersion    string `json:"format_version"`
+			FormatVersion string `json:"format_version"`
+			Version       string `json:"version"`
+			Revision      string `json:"revision"`
+			Go            string `json:"go"`
+			Platform      string `json:"platform"`
+			// The names of format 1.0, kept for the scripts that read them.
 			OauthformVersion string `json:"oauthform_version"`
 			GoVersion        string `json:"go_version"`
-			Platform         string `json:"platform"`
-		}{VersionFormatVersion, version, runtime.Version(), platform})
+		}{VersionFormatVersion, version, revision, runtime.Version(), platform, version, runtime.Version()})
 		return
 	}
 	fmt.Fprintf(v.Out, "oauthform v%s\non %s (%s)\n", version, platform, runtime.Version())
+	if revision != "" {
+		fmt.Fprintf(v.Out, "revision %s\n", revision)
+	}
 }
 
 // HelpErr prints a usage on stderr, for a command line that is missing
