@@ -37,7 +37,7 @@ type globals struct {
 	view *views.View
 	// version, revision and now are Meta's.
 	version, revision string
-	now     func() time.Time
+	now               func() time.Time
 	// emus are the in-process emulators of providers declared with
 	// `emulator = true`, started on first use and stopped when the
 	// command ends.
