@@ -59,6 +59,7 @@ func commands() map[string]command {
 		"destroy":      {"Revoke (where the provider can) and forget connections", runDestroy},
 		"force-unlock": {"Explain or clear a state lock (a crashed run never leaves one)", runForceUnlock},
 		"version":      {"Print the oauthform version", runVersion},
+		"completion":   {"Print a shell completion script (bash, zsh, fish)", runCompletion},
 	}
 }
 
@@ -82,6 +83,10 @@ func Run(ctx context.Context, args []string, s *Streams, meta Meta) int {
 		return ExitOK
 	case "-v", "-version", "--version":
 		name = "version"
+	}
+	if name == "__complete" {
+		// The completion scripts' callback: hidden from the help.
+		return runComplete(ctx, g, cmdArgs)
 	}
 	cmd, ok := commands()[name]
 	if !ok {
