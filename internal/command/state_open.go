@@ -3,6 +3,7 @@ package command
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 
@@ -77,6 +78,8 @@ func (g *globals) stateErrDiags(summary string, err error) hcl.Diagnostics {
 		return errDiag("Error acquiring the state lock", detail)
 	case errors.Is(err, state.ErrNoState):
 		return errDiag(summary, "There is no state yet. Run \"oauthform init\" first.")
+	case errors.Is(err, state.ErrNewerFormat):
+		return errDiag(summary, fmt.Sprintf("%v.\n\nThis is oauthform %s: install the version that wrote the state, or a newer one.", err, g.version))
 	case dbUnreachable(err):
 		return errDiag("Cannot connect to the state's database", err.Error()+
 			"\n\nThe state is in PostgreSQL (the backend \"pg\" block). Check its connection string (conn_str, such as the OAUTHFORM_PG "+
