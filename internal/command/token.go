@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -121,10 +122,18 @@ func currentToken(ctx context.Context, g *globals, ta *tokenArgs) (tok *handedOu
 // declaredConnection loads the configuration and finds connection name in
 // it, reporting what is wrong (with a suggestion for a near miss).
 func declaredConnection(g *globals, name string, vars varFlags) (*config.Config, *config.Connection, bool) {
-	cfg, diags := loadConfig(vars.inputs())
+	in := vars.inputs()
+	if cfg, ok := config.LoadConnection(".", in, config.ReadIndex(configIndexPath), name); ok {
+		if conn := cfg.Connections[name]; conn != nil && conn.App != nil {
+			g.log.Debug("configuration: loaded the blocks of one connection from the index", "connection", name)
+			return cfg, conn, true
+		}
+	}
+	cfg, diags := loadConfig(in)
 	if g.failed(files(cfg), diags) {
 		return nil, nil, false
 	}
+	writeConfigIndex(g, cfg)
 	conn, ok := cfg.Connections[name]
 	if !ok || conn.App == nil {
 		msg := fmt.Sprintf("There is no connection %q in the configuration.", name)
@@ -245,4 +254,26 @@ func connectionNames(cfg *config.Config) []string {
 		names = append(names, n)
 	}
 	return names
+}
+
+// configIndexPath is where the configuration index (config.Index) is
+// kept: in the configuration directory's state folder, which ignores
+// itself in git.
+const configIndexPath = ".oauthform/config-index.json"
+
+// writeConfigIndex indexes cfg, loaded in full without errors, for the
+// next command that needs one connection. It is a cache: failing to write
+// it only costs the next command a full load.
+func writeConfigIndex(g *globals, cfg *config.Config) {
+	idx := config.NewIndex(cfg)
+	if idx == nil {
+		return
+	}
+	if err := state.MakeDir(filepath.Dir(configIndexPath)); err != nil {
+		g.log.Debug("configuration index not written", "error", err)
+		return
+	}
+	if err := config.WriteIndex(configIndexPath, idx); err != nil {
+		g.log.Debug("configuration index not written", "error", err)
+	}
 }

@@ -130,6 +130,12 @@ type loader struct {
 }
 
 func load(dir string, srcs []source, in Inputs) (*Config, hcl.Diagnostics) {
+	l := newLoader(dir, in)
+	files := l.parse(srcs)
+	return l.decode(files, srcs)
+}
+
+func newLoader(dir string, in Inputs) *loader {
 	l := &loader{
 		dir:            dir,
 		in:             in,
@@ -141,8 +147,11 @@ func load(dir string, srcs []source, in Inputs) (*Config, hcl.Diagnostics) {
 		grantUnknown:   map[string]bool{},
 	}
 	l.environ = parseEnviron(in.Environ)
+	return l
+}
 
-	files := l.parse(srcs)
+// decode runs the phases after parsing on files (read from srcs).
+func (l *loader) decode(files []*hcl.File, srcs []source) (*Config, hcl.Diagnostics) {
 	if !l.diags.HasErrors() {
 		l.collect(files)
 		l.decodeVariables()

@@ -13,7 +13,7 @@ func (v *View) Help(text string) {
 
 // VersionFormatVersion versions the `version -json` document
 // (docs/json-output.md).
-const VersionFormatVersion = "1.1"
+const VersionFormatVersion = "1.0"
 
 // Version prints oauthform's version, the revision it was built from and
 // its platform.
