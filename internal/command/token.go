@@ -123,7 +123,7 @@ func currentToken(ctx context.Context, g *globals, ta *tokenArgs) (tok *handedOu
 // it, reporting what is wrong (with a suggestion for a near miss).
 func declaredConnection(g *globals, name string, vars varFlags) (*config.Config, *config.Connection, bool) {
 	in := vars.inputs()
-	if cfg, ok := config.LoadConnection(".", in, config.ReadIndex(configIndexPath), name); ok {
+	if cfg, ok := config.LoadConnection(".", in, config.ReadIndexFor(configIndexPath, name), name); ok {
 		if conn := cfg.Connections[name]; conn != nil && conn.App != nil {
 			g.log.Debug("configuration: loaded the blocks of one connection from the index", "connection", name)
 			return cfg, conn, true

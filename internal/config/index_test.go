@@ -60,7 +60,10 @@ connection "c2" {
 		t.Fatal("the index does not read back as written")
 	}
 
-	part, ok := LoadConnection(dir, in, ReadIndex(path), "c2")
+	if got := ReadIndexFor(path, "c2"); len(got.Files) != 2 || len(got.Files[1].Blocks) != 1 || got.Files[1].Blocks[0].Name != "c2" {
+		t.Errorf("ReadIndexFor kept %+v, want c2's block alone of the connections", got.Files)
+	}
+	part, ok := LoadConnection(dir, in, ReadIndexFor(path, "c2"), "c2")
 	if !ok {
 		t.Fatal("LoadConnection refused an index that matches")
 	}

@@ -449,7 +449,12 @@ func (s *Store) write(ctx context.Context, conn, what string,
 	defer s.wmu.Unlock()
 	s.mu.Lock()
 	locked := s.lockFile != nil || (conn != "" && s.connLocks[conn] != nil)
-	backedUp := s.backedUp
+	// Only a command that holds the operation lock takes the backup: a
+	// writer with only a connection's lock (token's refresh) changes one
+	// record, whose answer the custody journal keeps first, and copying
+	// the whole state for it would make every refresh cost as much as
+	// the state is large.
+	backedUp := s.backedUp || s.lockFile == nil
 	s.mu.Unlock()
 	switch {
 	case s.base.Closed.Load():

@@ -159,7 +159,10 @@ func (s *Store) inTx(ctx context.Context, conn, what string, fn func(t *pgTx) er
 	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pgSessionTimeout)
 	defer cancel()
 	s.mu.Lock()
-	t := &pgTx{s: s, ctx: qctx, version: s.opts.Version, backedUp: s.backedUp}
+	// Only a command that holds the operation lock takes the backup (see
+	// the bbolt store's write): a refresh under a connection's lock alone
+	// does not copy the whole state.
+	t := &pgTx{s: s, ctx: qctx, version: s.opts.Version, backedUp: s.backedUp || s.op == nil}
 	s.mu.Unlock()
 	err := pgx.BeginFunc(qctx, s.sess, func(tx pgx.Tx) error {
 		t.tx = tx
