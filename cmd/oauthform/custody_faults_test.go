@@ -306,16 +306,14 @@ func TestCustodyStateGoesBack(t *testing.T) {
 	}
 	w.nextTokenWorks("after a one-transaction roll-back")
 
-	// A backup is taken by the next operation; refresh twice more, then
-	// put the backup back.
-	if out, err := w.run("refresh"); err != nil {
-		t.Fatalf("refresh: %v\n%s", err, out)
-	}
-	w.nextTokenWorks("refresh after the backup")
-	b, err := os.ReadFile(w.state + ".backup")
+	// A backup of the state (a copy, as a backup tool takes; a token's
+	// refresh takes none of its own); refresh twice more, then put the
+	// backup back.
+	b, err := os.ReadFile(w.state)
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.nextTokenWorks("refresh after the backup")
 	if err := os.WriteFile(w.state, b, 0o600); err != nil {
 		t.Fatal(err)
 	}

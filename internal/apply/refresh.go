@@ -118,7 +118,7 @@ func (r *Refresher) Ensure(ctx context.Context, conn string, client *providers.C
 	}
 	release, err := r.Store.LockConn(ctx, conn, wait)
 	if err != nil {
-		return nil, fmt.Errorf("refreshing %s: %w", conn, err)
+		return nil, fmt.Errorf("refreshing %s: not sent: %w", conn, err)
 	}
 	defer func() { _ = release() }()
 

@@ -109,7 +109,9 @@ func Run(ctx context.Context, args []string, s *Streams, meta Meta) int {
 	}
 	g.log.Debug("running command", "command", name, "version", g.version)
 	defer g.emus.close()
-	return cmd.run(ctx, g, cmdArgs)
+	code := cmd.run(ctx, g, cmdArgs)
+	writeConfigIndex(g, g.indexAfter)
+	return code
 }
 
 func commandNames() []string {

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/oauthform/oauthform/internal/backend"
 	"github.com/oauthform/oauthform/internal/command/views"
+	"github.com/oauthform/oauthform/internal/config"
 )
 
 // Streams are the process's standard streams; tests substitute buffers.
@@ -46,6 +47,9 @@ type globals struct {
 	// secrets are the connection strings of the states this command
 	// opened, redacted from its messages.
 	secrets backend.Secrets
+	// indexAfter, when set, is a configuration loaded in full whose
+	// index (writeConfigIndex) is written when the command ends.
+	indexAfter *config.Config
 }
 
 // newView returns the view of the streams, once the -no-color flags are

@@ -133,7 +133,9 @@ func declaredConnection(g *globals, name string, vars varFlags) (*config.Config,
 	if g.failed(files(cfg), diags) {
 		return nil, nil, false
 	}
-	writeConfigIndex(g, cfg)
+	// Written when the command ends: a cache must not take the room (or
+	// the time) the command's own writes need.
+	g.indexAfter = cfg
 	conn, ok := cfg.Connections[name]
 	if !ok || conn.App == nil {
 		msg := fmt.Sprintf("There is no connection %q in the configuration.", name)
@@ -265,6 +267,9 @@ const configIndexPath = ".oauthform/config-index.json"
 // next command that needs one connection. It is a cache: failing to write
 // it only costs the next command a full load.
 func writeConfigIndex(g *globals, cfg *config.Config) {
+	if cfg == nil {
+		return
+	}
 	idx := config.NewIndex(cfg)
 	if idx == nil {
 		return
