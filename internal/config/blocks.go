@@ -137,6 +137,11 @@ func keySet[V any](m map[string]V) map[string]bool {
 	return out
 }
 
+// EmulatorIssuer is the issuer of a generic provider declared with
+// `emulator = true` and no endpoints; the in-process emulator's address
+// replaces its host.
+const EmulatorIssuer = "http://127.0.0.1"
+
 // decodeProviders resolves every provider: the built-ins, then the
 // provider blocks, each overriding a built-in or declaring a new profile.
 func (l *loader) decodeProviders() {
@@ -165,6 +170,14 @@ func (l *loader) decodeProviders() {
 		if !ok {
 			// Validate would complain about values that failed to decode.
 			continue
+		}
+		if p.Emulator && p.AuthorizeURL == "" && p.TokenURL == "" && p.Issuer == "" {
+			// The generic provider served by its in-process emulator: the
+			// emulator's address is known only once it runs, so the
+			// provider is its issuer on loopback, rebased to that address
+			// (providers.Profile.Rebase); its metadata gives every
+			// endpoint, the device authorization endpoint included.
+			p.Issuer = EmulatorIssuer
 		}
 		for _, fe := range p.Validate() {
 			if attr, present := content.Attributes[fe.Field]; present {
