@@ -98,8 +98,9 @@ var ErrStateBehind = errors.New("the state is behind the custody journal")
 
 // Ensure makes conn's access token valid for at least minValid: under the
 // connection's lock it re-reads the record and refreshes only if the token
-// still expires within minValid, so concurrent callers make one refresh and
-// all see its result.
+// still expires within minValid and was not refreshed by another caller
+// while this one waited for the lock, so concurrent callers make one
+// refresh and all see its result.
 //
 // The refresh follows the custody protocol (see custody.go): everything
 // that can fail is settled before the request is sent (the lock, an intent
@@ -116,6 +117,7 @@ func (r *Refresher) Ensure(ctx context.Context, conn string, client *providers.C
 	if wait == 0 {
 		wait = DefaultLockWait
 	}
+	asked := r.now()
 	release, err := r.Store.LockConn(ctx, conn, wait)
 	if err != nil {
 		return nil, fmt.Errorf("refreshing %s: %w", conn, err)
@@ -136,6 +138,13 @@ func (r *Refresher) Ensure(ctx context.Context, conn string, client *providers.C
 		return nil, needsPerson(conn, reconnectReason(rec))
 	}
 	if !expiresWithin(rec, now, minValid) {
+		return &Result{Record: rec, Recovered: recovered}, nil
+	}
+	if rec.Refreshed.After(asked) && rec.Status == state.StatusActive && !expiresWithin(rec, now, 0) {
+		// Another process refreshed while this one waited for the lock:
+		// its token is as new as the provider gives (a -min-valid longer
+		// than the provider's lifetime cannot be met), so concurrent
+		// callers make one request and all take its answer.
 		return &Result{Record: rec, Recovered: recovered}, nil
 	}
 	if renews && (rec.Refresh.IsZero() || !client.Profile.Refresh) {
