@@ -69,7 +69,9 @@ type deviceBrowser struct {
 	userCode string
 }
 
-func (b *deviceBrowser) Open(context.Context, string) error { return errors.New("not a device browser") }
+func (b *deviceBrowser) Open(context.Context, string) error {
+	return errors.New("not a device browser")
+}
 
 func (b *deviceBrowser) OpenDevice(ctx context.Context, uri string, code secret.Secret) error {
 	b.userCode = code.Reveal()
