@@ -163,3 +163,48 @@ connection "svc" {
 		t.Errorf("%d client credentials tokens issued, want 3", s.ClientCredentials)
 	}
 }
+
+// waitingStore runs hook when a connection lock is asked for, before it is
+// taken: another process refreshing while the caller waits.
+type waitingStore struct {
+	state.Store
+	hook func()
+}
+
+func (s *waitingStore) LockConn(ctx context.Context, conn string, wait time.Duration) (func() error, error) {
+	if s.hook != nil {
+		s.hook()
+	}
+	return s.Store.LockConn(ctx, conn, wait)
+}
+
+// TestEnsureTakesTokenRefreshedWhileWaiting: a caller whose -min-valid the
+// provider's token lifetime cannot meet takes the token another process
+// obtained while it waited for the lock, instead of refreshing again; a
+// caller that did not wait refreshes.
+func TestEnsureTakesTokenRefreshedWhileWaiting(t *testing.T) {
+	f := newFixture(t, "sms77", []string{"sms"}, time.Date(2026, 11, 24, 12, 30, 0, 0, time.UTC))
+	st := f.store(t)
+	clock := func() time.Time { return f.now }
+	ctx := context.Background()
+	other := &Refresher{Store: st, Now: clock}
+	ws := &waitingStore{Store: st, hook: func() {
+		f.now = f.now.Add(time.Second) // the other process answers a second later
+		if _, err := other.Ensure(ctx, "c", f.client, time.Hour); err != nil {
+			t.Error(err)
+		}
+		f.now = f.now.Add(time.Second)
+	}}
+	res, err := (&Refresher{Store: ws, Now: clock}).Ensure(ctx, "c", f.client, 2*time.Hour)
+	if err != nil || res.Refreshed {
+		t.Fatalf("Ensure = %+v, %v; want the other process's token, not a refresh", res, err)
+	}
+	if got := f.emu.Stats().Refreshes; got != 1 {
+		t.Fatalf("%d refreshes, want 1", got)
+	}
+	// Not waited for: the 2h the caller asks for means a refresh.
+	res, err = (&Refresher{Store: st, Now: clock}).Ensure(ctx, "c", f.client, 2*time.Hour)
+	if err != nil || !res.Refreshed || f.emu.Stats().Refreshes != 2 {
+		t.Fatalf("Ensure = %+v, %v with %d refreshes; want a second refresh", res, err, f.emu.Stats().Refreshes)
+	}
+}

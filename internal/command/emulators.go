@@ -16,7 +16,6 @@ import (
 
 	"github.com/oauthform/oauthform/internal/backend"
 	"github.com/oauthform/oauthform/internal/config"
-	"github.com/oauthform/oauthform/internal/grant"
 	"github.com/oauthform/oauthform/internal/providers"
 	"github.com/oauthform/oauthform/internal/providers/emulator"
 	"github.com/oauthform/oauthform/internal/secret"
@@ -113,8 +112,6 @@ type emulatorBrowser struct{ emulator.Browser }
 func (b emulatorBrowser) OpenDevice(ctx context.Context, verificationURI string, userCode secret.Secret) error {
 	return emulator.ApproveDevice(ctx, b.HTTP, verificationURI, userCode.Reveal(), b.Approve)
 }
-
-var _ grant.DeviceBrowser = emulatorBrowser{}
 
 // close stops every emulator. A nil set is fine.
 func (l *localEmulators) close() {
