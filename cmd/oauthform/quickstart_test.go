@@ -18,7 +18,8 @@ const quickstartCommand = "go run ./cmd/oauthform -chdir examples/quickstart app
 
 // TestQuickstart runs examples/quickstart through its whole cycle with the
 // in-process emulators (emulator = true), each command a separate process
-// as a user would run it: apply connects all four seed providers, token
+// as a user would run it: apply connects all four seed providers and a
+// generic one by the device and the client credentials grants, token
 // works, a forced early refresh rotates the token, refresh and plan find
 // nothing to do, destroy disconnects everything.
 func TestQuickstart(t *testing.T) {
@@ -56,8 +57,9 @@ func TestQuickstart(t *testing.T) {
 
 	out, _ := run("apply", "-auto-approve")
 	for _, want := range []string{
-		"Grant 1 of 4: buffer_posts (buffer)", "Grant 4 of 4: sms_main (sms77)",
-		"Apply complete! 4 connected, 0 refreshed, 0 reconnected, 0 updated, 0 disconnected.",
+		"Grant 1 of 5: buffer_posts (buffer)", "Grant 4 of 5: sms_main (sms77)", "Grant 5 of 5: tv_device (oauth2)",
+		"and enter the code: ", "ci_robot: Connected",
+		"Apply complete! 6 connected, 0 refreshed, 0 reconnected, 0 updated, 0 disconnected.",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("apply output lacks %q:\n%s", want, out)
@@ -66,7 +68,7 @@ func TestQuickstart(t *testing.T) {
 	if strings.Contains(out, "quickstart-sms77-secret") {
 		t.Error("apply printed a client secret")
 	}
-	for _, conn := range []string{"burner_contacts", "sms_main", "buffer_posts", "dialer_user"} {
+	for _, conn := range []string{"burner_contacts", "sms_main", "buffer_posts", "dialer_user", "tv_device", "ci_robot"} {
 		if tok, _ := run("token", conn); strings.TrimSpace(tok) == "" {
 			t.Errorf("token %s printed nothing", conn)
 		}
@@ -81,6 +83,12 @@ func TestQuickstart(t *testing.T) {
 	if again, _ := run("token", "sms_main"); again != after {
 		t.Errorf("token after the refresh = %q, want the refreshed %q", again, after)
 	}
+	// The client credentials connection gets a new token the same way,
+	// without a refresh token.
+	robot, _ := run("token", "ci_robot")
+	if renewed, _ := run("token", "-min-valid=2h", "ci_robot"); renewed == robot {
+		t.Errorf("token -min-valid=2h ci_robot did not obtain a new token")
+	}
 	if out, _ := run("refresh"); !strings.Contains(out, "Refresh complete! 0 refreshed.") {
 		t.Errorf("refresh output:\n%s", out)
 	}
@@ -88,7 +96,7 @@ func TestQuickstart(t *testing.T) {
 		t.Errorf("plan after apply:\n%s", out)
 	}
 	out, errOut := run("destroy", "-auto-approve")
-	if !strings.Contains(out, "Destroy complete! 4 disconnected.") {
+	if !strings.Contains(out, "Destroy complete! 6 disconnected.") {
 		t.Errorf("destroy output:\n%s", out)
 	}
 	if !strings.Contains(errOut, "burner_contacts (burner)") || !strings.Contains(errOut, "dialer_user (phoneburner)") {

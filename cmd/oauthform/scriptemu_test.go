@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -108,7 +109,7 @@ func cmdClock(ts *testscript.TestScript, neg bool, args []string) {
 
 // cmdEmulator drives emulators:
 //
-//	emulator start PROVIDER [-access-ttl D] [-rotate=BOOL] -client ID,SECRET,REDIRECT...
+//	emulator start PROVIDER [-access-ttl D] [-rotate=BOOL] [-issuer-only] [-device-interval D] -client ID,SECRET[,REDIRECT]...
 //	    serve PROVIDER's emulator and write emulator_PROVIDER.oauth.hcl, the
 //	    provider block pointing at it
 //	emulator stats PROVIDER           print its counters as JSON
@@ -194,17 +195,27 @@ func (e *scriptEnv) start(ts *testscript.TestScript, provider string, args []str
 	issuerOnly := fs.Bool("issuer-only", false, "declare the provider by its issuer alone (discovery)")
 	fs.Var(&clients, "client", "ID,SECRET,REDIRECT")
 	ts.Check(fs.Parse(args))
+	deviceInterval := fs.Duration("device-interval", time.Second, "the polling interval announced with device codes")
 	opts := emulator.Options{Provider: provider, AccessTTL: *accessTTL, Now: e.now}
 	if *rotate != "" {
 		r := *rotate == "true"
 		opts.RotateRefresh = &r
 	}
 	for _, c := range clients {
+		// ID,SECRET registers a client without redirect URIs (oauth2:
+		// device and client credentials grants only).
 		parts := strings.SplitN(c, ",", 3)
-		if len(parts) != 3 {
-			ts.Fatalf("-client wants ID,SECRET,REDIRECT, got %q", c)
+		if len(parts) < 2 {
+			ts.Fatalf("-client wants ID,SECRET[,REDIRECT], got %q", c)
 		}
-		opts.Clients = append(opts.Clients, emulator.Client{ID: parts[0], Secret: parts[1], RedirectURIs: []string{parts[2]}})
+		ec := emulator.Client{ID: parts[0], Secret: parts[1]}
+		if len(parts) == 3 {
+			ec.RedirectURIs = []string{parts[2]}
+		}
+		opts.Clients = append(opts.Clients, ec)
+	}
+	if provider == "oauth2" {
+		opts.DeviceInterval = *deviceInterval
 	}
 	srv, err := emulator.New(opts)
 	ts.Check(err)
@@ -236,6 +247,11 @@ func (em *scriptEmulator) check(tok string) error {
 	if err != nil {
 		return err
 	}
+	if rp.CheckURL == "" {
+		// The generic provider has no endpoints of its own: the
+		// emulator's userinfo is its API.
+		rp.CheckURL = em.base + em.srv.Paths()["check"]
+	}
 	c := &providers.Client{Profile: rp, ClientID: "api-check"}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -247,6 +263,9 @@ func (em *scriptEmulator) check(tok string) error {
 // it opens the authorization URL, submits the emulator's consent form as a
 // person would, follows the redirect to oauthform's callback, and writes
 // the page oauthform answered into $TESTBROWSER_LOG (status line first).
+//
+// A device grant's verification_uri_complete (a user_code in its query)
+// is approved, or denied, at the emulator's verification page instead.
 //
 // TESTBROWSER_MODE: approve (default), deny, wrongstate (first deliver a
 // callback carrying a forged state, logged too, then the real one), or
@@ -264,6 +283,24 @@ func testBrowser() {
 	if mode == "ignore" {
 		// A person who has not answered yet.
 		writeBrowserLog("opened, not answering\n")
+		return
+	}
+	if u, err := url.Parse(authURL); err == nil && u.Query().Get("user_code") != "" {
+		// A device grant's verification_uri_complete: the person enters
+		// nothing, and approves (or denies) on the page. The user code
+		// goes to TESTBROWSER_SECRETS, for the redaction checks.
+		if f := os.Getenv("TESTBROWSER_SECRETS"); f != "" {
+			if fh, err := os.OpenFile(f, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
+				code := u.Query().Get("user_code")
+				fmt.Fprintf(fh, "%s\n%s\n", code, strings.ReplaceAll(code, "-", ""))
+				_ = fh.Close()
+			}
+		}
+		if err := emulator.ApproveDevice(ctx, nil, authURL, u.Query().Get("user_code"), mode != "deny"); err != nil {
+			writeBrowserLog(fmt.Sprintf("device verification failed: %v\n", err))
+			os.Exit(1)
+		}
+		writeBrowserLog(fmt.Sprintf("device verification: approve=%v\n", mode != "deny"))
 		return
 	}
 	cb, err := emulator.Consent(ctx, nil, authURL, mode != "deny")

@@ -1,6 +1,8 @@
-# Quickstart: the four seed providers, each served by its built-in emulator
-# inside oauthform (emulator = true), so the whole cycle runs with no
-# account, no network and no second terminal:
+# Quickstart: the four seed providers and a generic RFC 6749 server, each
+# served by its built-in emulator inside oauthform (emulator = true), so the
+# whole cycle runs with no account, no network and no second terminal. The
+# generic one shows the grants without a browser callback: the device
+# grant (tv_device) and client credentials (ci_robot).
 #
 #   go run ./cmd/oauthform -chdir examples/quickstart apply -auto-approve
 #
@@ -26,6 +28,12 @@ provider "phoneburner" {
   emulator = true
 }
 
+# Any RFC 6749 server, here its emulator: it also serves the grants that
+# need no browser on this machine (see docs/providers.md, "Grants").
+provider "oauth2" {
+  emulator = true
+}
+
 app "burner" {
   provider      = "burner"
   client_id     = "quickstart-burner"
@@ -45,6 +53,14 @@ app "buffer" {
   client_id     = "quickstart-buffer"
   client_secret = "quickstart-buffer-secret"
   redirect_uri  = "http://127.0.0.1:18763/callback"
+}
+
+# No redirect_uri: this app's connections use grants without a browser
+# callback.
+app "service" {
+  provider      = "oauth2"
+  client_id     = "quickstart-oauth2"
+  client_secret = "quickstart-oauth2-secret"
 }
 
 app "dialer" {
@@ -72,4 +88,20 @@ connection "buffer_posts" {
 connection "dialer_user" {
   app            = app.dialer
   refresh_before = "1h"
+}
+
+# A person approves on any device (RFC 8628): apply prints an address and
+# a code; the emulator's in-process browser approves at once.
+connection "tv_device" {
+  app    = app.service
+  grant  = "device_code"
+  scopes = ["read"]
+}
+
+# The app's own token, no person at all (RFC 6749 §4.4): apply, refresh
+# and token work headless, in CI.
+connection "ci_robot" {
+  app    = app.service
+  grant  = "client_credentials"
+  scopes = ["read", "write"]
 }

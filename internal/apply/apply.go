@@ -18,16 +18,20 @@ import (
 	"github.com/oauthform/oauthform/internal/state"
 )
 
-// Granter performs one interactive authorization-code grant (internal/grant
-// in the CLI; a scripted browser in tests).
+// Granter performs one interactive grant: the authorization code or the
+// device authorization, as GrantRequest.Grant says (internal/grant in the
+// CLI; a scripted browser in tests). Client credentials never reach it.
 type Granter interface {
 	Grant(ctx context.Context, req GrantRequest) (*providers.Token, error)
 }
 
 // GrantRequest is one grant to perform.
 type GrantRequest struct {
-	Conn         string
-	Provider     string
+	Conn     string
+	Provider string
+	// Grant is providers.GrantAuthorizationCode or
+	// providers.GrantDeviceCode.
+	Grant        providers.Grant
 	Client       *providers.Client
 	Scopes       []string
 	Params       map[string]string
@@ -102,9 +106,11 @@ func (e *Executor) now() time.Time {
 	return time.Now()
 }
 
-// Run executes p's actions: refreshes, updates and disconnects in parallel
-// first, then the grants one at a time (they need a person). It returns
-// every outcome in the plan's order.
+// Run executes p's actions: refreshes, updates, disconnects and client
+// credentials connects in parallel first, then the grants one at a time
+// (they need a person, and each grant's loopback listener is closed
+// before the next one opens, so connections sharing a redirect port never
+// collide). It returns every outcome in the plan's order.
 func (e *Executor) Run(ctx context.Context, p *plan.Plan) []Outcome {
 	e.mode = p.Mode
 	out := make([]Outcome, len(p.Actions))
@@ -233,6 +239,12 @@ func (e *Executor) do(ctx context.Context, a *plan.Action, slots *wireSlots) Out
 		err = e.update(ctx, a)
 	case plan.Disconnect:
 		o.Note, o.Revoked, err = e.disconnect(ctx, a)
+	case plan.Connect, plan.Reconnect:
+		if a.Grant() != providers.GrantClientCredentials {
+			err = fmt.Errorf("%s %s: needs a person", a.Kind, a.Conn)
+			break
+		}
+		err = e.clientCredentials(ctx, a)
 	default:
 		err = fmt.Errorf("%s %s: not a non-interactive action", a.Kind, a.Conn)
 	}
@@ -404,7 +416,7 @@ func (e *Executor) grant(ctx context.Context, a *plan.Action, index, total int) 
 		return o
 	}
 	tok, err := e.Granter.Grant(ctx, GrantRequest{
-		Conn: a.Conn, Provider: c.App.Provider, Client: client,
+		Conn: a.Conn, Provider: c.App.Provider, Grant: grantOf(c), Client: client,
 		Scopes: c.Scopes, Params: c.Params, Index: index, Total: total,
 	})
 	if err != nil {
@@ -431,8 +443,8 @@ func grantRecord(name string, c *config.Connection, client *providers.Client, to
 	rec := &state.Record{
 		Conn: name, Provider: c.App.Provider, ClientID: c.App.ClientID,
 		ClientSecretHash: state.HashSecret(lineage, c.App.ClientSecret),
-		RedirectURI:      c.App.RedirectURI,
-		Scopes:           slices.Clone(c.Scopes), GrantedScopes: tok.Scopes,
+		RedirectURI:      c.App.RedirectURI, Grant: recordGrant(grantOf(c)),
+		Scopes: slices.Clone(c.Scopes), GrantedScopes: tok.Scopes,
 		Params: c.Params, RefreshBefore: c.RefreshBefore,
 		Access: tok.AccessToken, Refresh: tok.RefreshToken, TokenType: tok.TokenType, Expiry: tok.Expiry,
 		ExpiryAssumed: assumed, Status: state.StatusActive, Meta: metaOf(tok.Metadata),
@@ -440,6 +452,49 @@ func grantRecord(name string, c *config.Connection, client *providers.Client, to
 	}
 	keepDiscovery(rec, client)
 	return rec
+}
+
+// grantOf is the grant c is declared with (empty: the default).
+func grantOf(c *config.Connection) providers.Grant {
+	if c.Grant == "" {
+		return providers.GrantAuthorizationCode
+	}
+	return c.Grant
+}
+
+// recordGrant is g as a record keeps it: empty for the authorization
+// code, as in records older than the grant attribute.
+func recordGrant(g providers.Grant) string {
+	if g == providers.GrantAuthorizationCode {
+		return ""
+	}
+	return string(g)
+}
+
+// clientCredentials connects a client credentials connection: no person,
+// so it runs with the other non-interactive actions. The request is sent
+// under the connection's lock, so a `token` process renewing the same
+// connection waits for it and finds its token.
+func (e *Executor) clientCredentials(ctx context.Context, a *plan.Action) error {
+	c, err := e.conn(a.Conn)
+	if err != nil {
+		return err
+	}
+	client, err := e.NewClient(c.App)
+	if err == nil {
+		err = client.Discover(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("connecting %s: %w", a.Conn, err)
+	}
+	return e.withRecord(ctx, a.Conn, func(old *state.Record) (bool, error) {
+		tok, err := client.ClientCredentials(ctx, c.Scopes, c.Params)
+		if err != nil {
+			return false, fmt.Errorf("connecting %s: %w", a.Conn, err)
+		}
+		*old = *grantRecord(a.Conn, c, client, tok, e.Lineage, e.now())
+		return true, nil
+	})
 }
 
 // keepGrant handles a new grant whose tokens could not be written to the

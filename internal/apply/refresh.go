@@ -98,8 +98,9 @@ var ErrStateBehind = errors.New("the state is behind the custody journal")
 
 // Ensure makes conn's access token valid for at least minValid: under the
 // connection's lock it re-reads the record and refreshes only if the token
-// still expires within minValid, so concurrent callers make one refresh and
-// all see its result.
+// still expires within minValid and was not refreshed by another caller
+// while this one waited for the lock, so concurrent callers make one
+// refresh and all see its result.
 //
 // The refresh follows the custody protocol (see custody.go): everything
 // that can fail is settled before the request is sent (the lock, an intent
@@ -116,6 +117,7 @@ func (r *Refresher) Ensure(ctx context.Context, conn string, client *providers.C
 	if wait == 0 {
 		wait = DefaultLockWait
 	}
+	asked := r.now()
 	release, err := r.Store.LockConn(ctx, conn, wait)
 	if err != nil {
 		return nil, fmt.Errorf("refreshing %s: not sent: %w", conn, err)
@@ -131,11 +133,28 @@ func (r *Refresher) Ensure(ctx context.Context, conn string, client *providers.C
 		return nil, err
 	}
 	now := r.now()
-	if rec.Status == state.StatusNeedsReconnect {
+	renews := rec.Grant == string(providers.GrantClientCredentials)
+	if rec.Status == state.StatusNeedsReconnect && !renews {
 		return nil, needsPerson(conn, reconnectReason(rec))
 	}
 	if !expiresWithin(rec, now, minValid) {
 		return &Result{Record: rec, Recovered: recovered}, nil
+	}
+	if rec.Refreshed.After(asked) && rec.Status == state.StatusActive && !expiresWithin(rec, now, 0) {
+		// Another process refreshed while this one waited for the lock:
+		// its token is as new as the provider gives (a -min-valid longer
+		// than the provider's lifetime cannot be met), so concurrent
+		// callers make one request and all take its answer.
+		return &Result{Record: rec, Recovered: recovered}, nil
+	}
+	if renews && (rec.Refresh.IsZero() || !client.Profile.Refresh) {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("renewing %s: not sent: %w", conn, err)
+		}
+		if err := client.DiscoverCached(ctx, cachedEndpoints(rec)); err != nil {
+			return nil, fmt.Errorf("renewing %s: not sent: %w", conn, err)
+		}
+		return r.renew(ctx, rec, client)
 	}
 	if rec.Refresh.IsZero() || !client.Profile.Refresh {
 		return nil, needsPerson(conn, "its token expired and there is no refresh token")
@@ -253,6 +272,54 @@ func (r *Refresher) refresh(ctx context.Context, rec *state.Record, client *prov
 	}
 	if kept == nil {
 		cf.trim()
+	}
+	return &Result{Record: rec, Refreshed: true}, nil
+}
+
+// renew obtains a new token for a client credentials connection, under its
+// lock (so concurrent callers make one request and all see its answer).
+// Nothing single-use is spent, so no custody is needed: a token lost to a
+// failed write is simply obtained again. A failure is recorded as the
+// record's last error; it never needs a person.
+func (r *Refresher) renew(ctx context.Context, rec *state.Record, client *providers.Client) (*Result, error) {
+	conn := rec.Conn
+	if r.BeforeSend != nil {
+		if err := r.BeforeSend(ctx); err != nil {
+			return nil, fmt.Errorf("renewing %s: not sent: %w", conn, err)
+		}
+	}
+	r.Flights.begin(conn)
+	tok, err := client.ClientCredentials(ctx, rec.Scopes, rec.Params)
+	r.Flights.end(conn)
+	if r.OnAnswer != nil {
+		r.OnAnswer()
+	}
+	wctx := context.WithoutCancel(ctx)
+	if err != nil {
+		le := &state.LastError{Kind: "error", Message: err.Error(), At: r.now()}
+		var pe *providers.Error
+		if errors.As(err, &pe) {
+			le.Kind, le.Code, le.Message = string(pe.Kind), pe.Code, pe.Message
+		}
+		rec.LastError = le
+		if perr := r.Store.Put(wctx, rec); perr != nil {
+			return nil, fmt.Errorf("renewing %s: %w (and recording the failure in the state failed: %v)", conn, err, perr)
+		}
+		return nil, fmt.Errorf("renewing %s: %w", conn, err)
+	}
+	rec.Access, rec.Refresh = tok.AccessToken, tok.RefreshToken
+	if tok.TokenType != "" {
+		rec.TokenType = tok.TokenType
+	}
+	rec.ExpiryAssumed = client.Profile.AssumeExpiry(tok, r.TokenLifetime, r.now())
+	rec.Expiry = tok.Expiry
+	if tok.Scopes != nil {
+		rec.GrantedScopes = tok.Scopes
+	}
+	rec.Status, rec.LastError, rec.Refreshed = state.StatusActive, nil, r.now()
+	keepDiscovery(rec, client)
+	if err := r.Store.Put(wctx, rec); err != nil {
+		return nil, fmt.Errorf("renewing %s: writing the new token to the state: %w", conn, err)
 	}
 	return &Result{Record: rec, Refreshed: true}, nil
 }

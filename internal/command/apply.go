@@ -534,9 +534,10 @@ func revokeNotes(outcomes []apply.Outcome) hcl.Diagnostics {
 			"Revoke the app's access in each provider's settings:\n\n  "+strings.Join(notes, "\n  "))
 }
 
-// cliGranter runs each grant with internal/grant on the person's terminal
-// and browser; grants of an in-process emulator are approved by an
-// in-process browser, so the quickstart needs nobody at the keyboard.
+// cliGranter runs each grant (authorization code or device) with
+// internal/grant on the person's terminal and browser; grants of an
+// in-process emulator are approved by an in-process browser, so the
+// quickstart needs nobody at the keyboard.
 type cliGranter struct {
 	g *globals
 	a *opArgs
@@ -554,7 +555,7 @@ func (c *cliGranter) Grant(ctx context.Context, req apply.GrantRequest) (*provid
 	}
 	switch {
 	case req.Client.Profile.Emulator:
-		c.r.Browser = &emulator.Browser{Approve: true}
+		c.r.Browser = emulatorBrowser{emulator.Browser{Approve: true}}
 	case c.a.noBrowser:
 		c.r.Browser = nil
 	default:

@@ -18,6 +18,7 @@ import (
 	"github.com/oauthform/oauthform/internal/config"
 	"github.com/oauthform/oauthform/internal/providers"
 	"github.com/oauthform/oauthform/internal/providers/emulator"
+	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
 )
 
@@ -75,9 +76,12 @@ func (l *localEmulators) url(p *providers.Profile, cfg *config.Config) (string, 
 		Provider:    p.Name,
 		Clients:     emulatorClients(p.Name, cfg),
 		AutoApprove: true,
-		Now:         l.now,
-		StateFile:   filepath.Join(l.dir, p.Name+".json"),
-		Logf:        func(format string, args ...any) { l.log.Trace(fmt.Sprintf(format, args...)) },
+		// The quickstart's device grants are approved at once by the
+		// in-process browser: poll every second, the least announced.
+		DeviceInterval: time.Second,
+		Now:            l.now,
+		StateFile:      filepath.Join(l.dir, p.Name+".json"),
+		Logf:           func(format string, args ...any) { l.log.Trace(fmt.Sprintf(format, args...)) },
 	})
 	if err != nil {
 		return "", fmt.Errorf("starting the built-in emulator of %s: %w", p.Name, err)
@@ -96,6 +100,17 @@ func (l *localEmulators) url(p *providers.Profile, cfg *config.Config) (string, 
 	l.running[p.Name] = r
 	l.log.Debug("emulator started", "provider", p.Name, "url", r.url)
 	return r.url, nil
+}
+
+// emulatorBrowser is the in-process browser of `emulator = true`
+// providers: it approves at the emulator's consent page (authorization
+// code) and at its verification page (device grant), so the quickstart
+// needs nobody at the keyboard.
+type emulatorBrowser struct{ emulator.Browser }
+
+// OpenDevice enters the user code at the verification page and approves.
+func (b emulatorBrowser) OpenDevice(ctx context.Context, verificationURI string, userCode secret.Secret) error {
+	return emulator.ApproveDevice(ctx, b.HTTP, verificationURI, userCode.Reveal(), b.Approve)
 }
 
 // close stops every emulator. A nil set is fine.
@@ -126,7 +141,9 @@ func emulatorClients(provider string, cfg *config.Config) []emulator.Client {
 			c = &emulator.Client{ID: app.ClientID, Secret: app.ClientSecret.Reveal()}
 			byID[app.ClientID] = c
 		}
-		if !slices.Contains(c.RedirectURIs, app.RedirectURI) {
+		// An app of device or client credentials connections only has
+		// no redirect_uri: the emulator registers it without one.
+		if app.RedirectURI != "" && !slices.Contains(c.RedirectURIs, app.RedirectURI) {
 			c.RedirectURIs = append(c.RedirectURIs, app.RedirectURI)
 		}
 	}

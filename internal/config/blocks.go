@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"net"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -137,6 +139,11 @@ func keySet[V any](m map[string]V) map[string]bool {
 	return out
 }
 
+// EmulatorIssuer is the issuer of a generic provider declared with
+// `emulator = true` and no endpoints; the in-process emulator's address
+// replaces its host.
+const EmulatorIssuer = "http://127.0.0.1"
+
 // decodeProviders resolves every provider: the built-ins, then the
 // provider blocks, each overriding a built-in or declaring a new profile.
 func (l *loader) decodeProviders() {
@@ -165,6 +172,14 @@ func (l *loader) decodeProviders() {
 		if !ok {
 			// Validate would complain about values that failed to decode.
 			continue
+		}
+		if p.Emulator && p.AuthorizeURL == "" && p.TokenURL == "" && p.Issuer == "" {
+			// The generic provider served by its in-process emulator: the
+			// emulator's address is known only once it runs, so the
+			// provider is its issuer on loopback, rebased to that address
+			// (providers.Profile.Rebase); its metadata gives every
+			// endpoint, the device authorization endpoint included.
+			p.Issuer = EmulatorIssuer
 		}
 		for _, fe := range p.Validate() {
 			if attr, present := content.Attributes[fe.Field]; present {
@@ -295,6 +310,12 @@ func (l *loader) decodeApps() {
 						"redirect_uri %s. oauthform receives the code on a loopback address such as http://127.0.0.1:8765/callback.", msg))
 				} else {
 					app.RedirectURI = s
+					if localhostRedirect(s) {
+						l.diags = append(l.diags, warningAt(attr.Expr.Range(), "redirect_uri uses localhost",
+							"The redirect_uri of app %q names localhost, which may resolve to an address other than the one oauthform listens on "+
+								"(IPv6 ::1, or anything a hosts file says) or be answered by another program: RFC 8252 §8.3 recommends the loopback IP literal. "+
+								"Register %s with the provider and use it here.", app.Name, withHost(s, "127.0.0.1")))
+					}
 				}
 			}
 		}
@@ -306,6 +327,26 @@ func (l *loader) decodeApps() {
 // url.Parse, which accepts any digits (99999) and calls a letter in the
 // port an invalid URL without naming the port: the loopback listener
 // would fail only after the person approved the grant.
+// localhostRedirect reports whether raw is an http redirect_uri on the
+// host name localhost (RFC 8252 §8.3: use 127.0.0.1 or [::1]).
+func localhostRedirect(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.Scheme == "http" && strings.EqualFold(u.Hostname(), "localhost")
+}
+
+// withHost is raw with its host replaced by host (the port kept).
+func withHost(raw, host string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	if p := u.Port(); p != "" {
+		host = net.JoinHostPort(host, p)
+	}
+	u.Host = host
+	return u.String()
+}
+
 func redirectPortProblem(raw string) string {
 	_, rest, ok := strings.Cut(raw, "://")
 	if !ok {

@@ -200,3 +200,73 @@ connection "c" {
 		t.Errorf("grant %q", g)
 	}
 }
+
+// TestLocalhostRedirectWarns: a redirect_uri on localhost loads, with a
+// warning at its value recommending 127.0.0.1 (RFC 8252 §8.3); the IP
+// literals do not warn.
+func TestLocalhostRedirectWarns(t *testing.T) {
+	for redirect, warn := range map[string]bool{
+		"http://localhost:8765/callback": true,
+		"http://127.0.0.1:8765/callback": false, "http://[::1]:8765/callback": false,
+	} {
+		dir := t.TempDir()
+		writeFile(t, dir, "main.oauth.hcl", `app "a" {
+  provider      = "sms77"
+  client_id     = "client"
+  client_secret = "x"
+  redirect_uri  = "`+redirect+`"
+}
+`)
+		cfg, diags := Load(dir, testInputs())
+		if diags.HasErrors() {
+			t.Fatalf("%s: %s", redirect, renderDiags(cfg, diags))
+		}
+		if !warn {
+			if len(diags) != 0 {
+				t.Errorf("%s: unexpected %s", redirect, renderDiags(cfg, diags))
+			}
+			continue
+		}
+		if len(diags) != 1 || diags[0].Summary != "redirect_uri uses localhost" ||
+			!strings.Contains(diags[0].Detail, "http://127.0.0.1:8765/") || !strings.Contains(diags[0].Detail, "RFC 8252") {
+			t.Fatalf("%s: %s", redirect, renderDiags(cfg, diags))
+		}
+		if s := diags[0].Subject; s == nil || s.Start.Line != 5 || s.Start.Column != 19 {
+			t.Errorf("%s: subject %v, want line 5, column 19", redirect, s)
+		}
+	}
+}
+
+// TestEmulatedGenericProvider: `emulator = true` on the generic provider
+// needs no endpoints (the emulator's metadata gives them), and offers the
+// device grant.
+func TestEmulatedGenericProvider(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "main.oauth.hcl", `provider "oauth2" {
+  emulator = true
+}
+app "a" {
+  provider      = "oauth2"
+  client_id     = "client"
+  client_secret = "x"
+}
+connection "tv" {
+  app   = app.a
+  grant = "device_code"
+}
+connection "svc" {
+  app   = app.a
+  grant = "client_credentials"
+}
+`)
+	cfg, diags := Load(dir, testInputs())
+	if len(diags) != 0 {
+		t.Fatal(renderDiags(cfg, diags))
+	}
+	if p := cfg.Providers["oauth2"]; p.Issuer != EmulatorIssuer || !p.Emulator {
+		t.Errorf("provider = %+v", p)
+	}
+	if cfg.Connections["tv"].Grant != providers.GrantDeviceCode || cfg.Apps["a"].RedirectURI != "" {
+		t.Errorf("tv = %+v", cfg.Connections["tv"])
+	}
+}

@@ -69,6 +69,9 @@ type Request struct {
 	// Conn and Provider name the connection and its provider, for the
 	// person.
 	Conn, Provider string
+	// Grant is providers.GrantDeviceCode for a device authorization;
+	// anything else is the authorization code.
+	Grant providers.Grant
 	// Client is the provider client; its RedirectURI decides between the
 	// loopback listener and the paste flow.
 	Client *providers.Client
@@ -79,7 +82,9 @@ type Request struct {
 	Index, Total int
 }
 
-// Run performs one grant: it prints a header and the authorization URL
+// Run performs one grant. A device grant (Request.Grant) prints the
+// verification address and the user code and polls the provider (see
+// device.go). Otherwise it prints a header and the authorization URL
 // (alone on its own line, so that a script or a person on another machine
 // can use it), opens the browser, waits for the callback (or the pasted
 // URL), checks its state and exchanges the code.
@@ -99,6 +104,13 @@ func (r *Runner) Run(ctx context.Context, req Request) (*providers.Token, error)
 	total := max(req.Total, index)
 	out := r.out()
 	fmt.Fprintf(out, "Grant %d of %d: %s (%s)\n", index, total, req.Conn, req.Provider)
+	timeout := r.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	if req.Grant == providers.GrantDeviceCode {
+		return r.device(ctx, req, timeout)
+	}
 
 	lb, err := parseRedirect(req.Client.RedirectURI)
 	if err != nil {
@@ -111,10 +123,6 @@ func (r *Runner) Run(ctx context.Context, req Request) (*providers.Token, error)
 	ar, err := req.Client.AuthCodeURL(req.Scopes, req.Params)
 	if err != nil {
 		return nil, fmt.Errorf("building the authorization URL for %s: %w", req.Conn, err)
-	}
-	timeout := r.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
 	}
 	gctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -132,7 +140,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (*providers.Token, error)
 // Grant makes a Runner an [apply.Granter].
 func (r *Runner) Grant(ctx context.Context, req apply.GrantRequest) (*providers.Token, error) {
 	return r.Run(ctx, Request{
-		Conn: req.Conn, Provider: req.Provider, Client: req.Client,
+		Conn: req.Conn, Provider: req.Provider, Grant: req.Grant, Client: req.Client,
 		Scopes: req.Scopes, Params: req.Params, Index: req.Index, Total: req.Total,
 	})
 }

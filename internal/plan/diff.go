@@ -88,7 +88,11 @@ func Diff(cfg *config.Config, prior *state.Snapshot, now time.Time, opts Options
 			switch a.Kind {
 			case Refresh:
 			case Connect, Reconnect:
-				p.Blocked = append(p.Blocked, a)
+				// A client credentials (re)connect needs no person, but
+				// it is not a refresh either: left for apply.
+				if a.Interactive() {
+					p.Blocked = append(p.Blocked, a)
+				}
 				continue
 			default:
 				continue
@@ -224,6 +228,9 @@ func (d *differ) change(name string, conn *config.Connection, rec *state.Record)
 	if rec.RedirectURI != app.RedirectURI {
 		need(&reconnect, ReasonRedirectURIChanged)
 	}
+	if recordGrant(rec) != connGrant(conn) {
+		need(&reconnect, ReasonGrantChanged)
+	}
 	if !maps.Equal(rec.Params, conn.Params) {
 		need(&reconnect, ReasonParamsChanged)
 	}
@@ -251,12 +258,22 @@ func (d *differ) change(name string, conn *config.Connection, rec *state.Record)
 	expires := !rec.Expiry.IsZero()
 	expired := expires && !d.now.Before(rec.Expiry)
 	expiring := expires && !expired && rec.Expiry.Sub(d.now) <= conn.RefreshBefore
-	if expired && !hasRefresh {
+	// A client credentials connection needs no refresh token: its
+	// "refresh" is a new token for the app (no person either way).
+	renews := connGrant(conn) == providers.GrantClientCredentials && recordGrant(rec) == providers.GrantClientCredentials
+	if expired && !hasRefresh && !renews {
 		need(&reconnect, ReasonExpiredNoRefresh)
 	}
 
-	// Refresh: only with a refresh token the provider has not rejected.
-	if hasRefresh && rec.Status != state.StatusNeedsReconnect {
+	// Refresh: only with a refresh token the provider has not rejected,
+	// or by the client credentials.
+	if renews && !hasRefresh {
+		if expired {
+			need(&refresh, ReasonExpiredRenew)
+		} else if expiring {
+			need(&refresh, ReasonExpiring)
+		}
+	} else if hasRefresh && rec.Status != state.StatusNeedsReconnect {
 		if expired {
 			need(&refresh, ReasonExpired)
 		} else if expiring {
@@ -279,7 +296,7 @@ func (d *differ) change(name string, conn *config.Connection, rec *state.Record)
 	}
 
 	var diag *hcl.Diagnostic
-	if expiring && !hasRefresh && !reconnect {
+	if expiring && !hasRefresh && !reconnect && !renews {
 		diag = &hcl.Diagnostic{
 			Severity: hcl.DiagWarning,
 			Summary:  "Token expires soon and cannot be refreshed",
@@ -369,6 +386,32 @@ func (d *differ) secretHash(app *config.App) string {
 	return h
 }
 
+// recordGrant is the grant rec's tokens came from (empty: the
+// authorization code, as before the grant attribute).
+func recordGrant(rec *state.Record) providers.Grant {
+	if rec.Grant == "" {
+		return providers.GrantAuthorizationCode
+	}
+	return providers.Grant(rec.Grant)
+}
+
+// connGrant is the grant conn is declared with (empty: the default).
+func connGrant(conn *config.Connection) providers.Grant {
+	if conn.Grant == "" {
+		return providers.GrantAuthorizationCode
+	}
+	return conn.Grant
+}
+
+// sideGrant is g as a Side keeps it: empty for the default, so that a
+// plan of connections without a grant attribute reads as before.
+func sideGrant(g providers.Grant) providers.Grant {
+	if g == providers.GrantAuthorizationCode {
+		return ""
+	}
+	return g
+}
+
 // subset reports whether every element of a is in b. Scope lists are short,
 // so a nested scan beats building a set.
 func subset(a, b []string) bool {
@@ -386,6 +429,7 @@ func (d *differ) beforeSide(rec *state.Record) *Side {
 		Provider:      rec.Provider,
 		ClientID:      rec.ClientID,
 		RedirectURI:   rec.RedirectURI,
+		Grant:         sideGrant(recordGrant(rec)),
 		Scopes:        slices.Clone(rec.Scopes),
 		Params:        maps.Clone(rec.Params),
 		RefreshBefore: rec.RefreshBefore,
@@ -394,6 +438,7 @@ func (d *differ) beforeSide(rec *state.Record) *Side {
 
 func (d *differ) afterSide(conn *config.Connection) *Side {
 	s := &Side{
+		Grant:         sideGrant(connGrant(conn)),
 		Sealed:        d.encrypted || d.encrypt,
 		Scopes:        slices.Clone(conn.Scopes),
 		Params:        maps.Clone(conn.Params),

@@ -221,6 +221,40 @@ func diffCases() map[string]testCase {
 				want: []*Action{changeAction(mail, r, Refresh, ReasonExpiring)},
 			}
 		}(),
+		// Grants.
+		"grant changed: reconnect": func() testCase {
+			dev := withConn(mail, func(c *config.Connection) { c.Grant = providers.GrantDeviceCode })
+			return testCase{
+				cfg: newConfig(dev), prior: snapshot(mailRec),
+				want: []*Action{changeAction(dev, mailRec, Reconnect, ReasonGrantChanged)},
+			}
+		}(),
+		"client credentials expiring, no refresh token: refresh, no warning": func() testCase {
+			cc := withConn(mail, func(c *config.Connection) { c.Grant = providers.GrantClientCredentials })
+			r := withRec(recordFor(cc), func(r *state.Record) {
+				r.Refresh = secret.Secret{}
+				r.Expiry = t0.Add(5 * time.Minute)
+			})
+			return testCase{
+				cfg: newConfig(cc), prior: snapshot(r),
+				want: []*Action{changeAction(cc, r, Refresh, ReasonExpiring)},
+			}
+		}(),
+		"client credentials expired, no refresh token: refresh, never a reconnect": func() testCase {
+			cc := withConn(mail, func(c *config.Connection) { c.Grant = providers.GrantClientCredentials })
+			r := withRec(recordFor(cc), expiredNoRefresh)
+			return testCase{
+				cfg: newConfig(cc), prior: snapshot(r),
+				want: []*Action{changeAction(cc, r, Refresh, ReasonExpiredRenew)},
+			}
+		}(),
+		"client credentials in refresh-only mode: connect left out, not blocked": func() testCase {
+			cc := withConn(mail, func(c *config.Connection) { c.Grant = providers.GrantClientCredentials })
+			return testCase{
+				cfg: newConfig(cc, docs), prior: snapshot(), opts: Options{Mode: RefreshOnly},
+				wantBlocked: []*Action{connectAction(docs)},
+			}
+		}(),
 		"expiring within refresh_before": func() testCase {
 			r := withRec(mailRec, func(r *state.Record) { r.Expiry = t0.Add(5 * time.Minute) })
 			return testCase{
@@ -715,6 +749,24 @@ func TestDiffIsDeterministic(t *testing.T) {
 		again, _ := Diff(cfg, snap, t0, Options{})
 		if d := cmp.Diff(first, again); d != "" {
 			t.Fatalf("plans differ between runs:\n%s", d)
+		}
+	}
+}
+
+// TestInteractiveByGrant checks that a client credentials connect needs no
+// person, and that the other grants' connects and reconnects do.
+func TestInteractiveByGrant(t *testing.T) {
+	for g, want := range map[providers.Grant]bool{
+		"": true, providers.GrantAuthorizationCode: true,
+		providers.GrantDeviceCode: true, providers.GrantClientCredentials: false,
+	} {
+		c := withConn(conn("c", appA, 1, "read"), func(c *config.Connection) { c.Grant = g })
+		p, diags := Diff(newConfig(c), nil, t0, Options{})
+		if diags.HasErrors() || len(p.Actions) != 1 {
+			t.Fatalf("grant %q: %v, %d actions", g, diags, len(p.Actions))
+		}
+		if got := p.Actions[0].Interactive(); got != want {
+			t.Errorf("grant %q: connect Interactive() = %v, want %v", g, got, want)
 		}
 	}
 }

@@ -44,6 +44,7 @@ type digestConn struct {
 	Params        map[string]string `json:"params"` // encoding/json sorts keys
 	RefreshBefore time.Duration     `json:"refresh_before"`
 	TokenLifetime time.Duration     `json:"token_lifetime,omitempty"` // 0: unset (digests of older plans stay equal)
+	Grant         string            `json:"grant,omitempty"`          // empty: the authorization code (digests of older plans stay equal)
 }
 
 type digestParam struct {
@@ -69,6 +70,7 @@ type digestProfile struct {
 	Refresh        bool              `json:"refresh"`
 	RotatesRefresh bool              `json:"rotates_refresh"`
 	DownScope      bool              `json:"down_scope"`
+	DeviceAuthURL  string            `json:"device_authorization_url,omitempty"` // empty: none (digests of older plans stay equal)
 	ErrorFormat    string            `json:"error_format"`
 	TokenType      string            `json:"token_type,omitempty"` // empty: Bearer (digests of older plans stay equal)
 	NoScopes       bool              `json:"no_scopes"`
@@ -122,6 +124,9 @@ func digestInput(cfg *config.Config, lineage string) []byte {
 			RefreshBefore: c.RefreshBefore,
 			TokenLifetime: c.TokenLifetime,
 		}
+		if c.Grant != providers.GrantAuthorizationCode {
+			dc.Grant = string(c.Grant)
+		}
 		if c.App != nil {
 			dc.App = c.App.Name
 		}
@@ -156,6 +161,7 @@ func profileDigest(name string, p *providers.Profile) *digestProfile {
 		Refresh:        p.Refresh,
 		RotatesRefresh: p.RotatesRefresh,
 		DownScope:      p.DownScope,
+		DeviceAuthURL:  p.DeviceAuthURL,
 		ErrorFormat:    string(p.ErrorFormat),
 		NoScopes:       p.NoScopes,
 		Emulator:       p.Emulator,

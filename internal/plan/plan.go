@@ -8,6 +8,8 @@ package plan
 import (
 	"fmt"
 	"time"
+
+	"github.com/oauthform/oauthform/internal/providers"
 )
 
 // FormatVersion is the version of the saved plan file and of `plan -json`.
@@ -76,7 +78,10 @@ func (k Kind) Symbol() string {
 	return string(k)
 }
 
-// Interactive reports whether the kind needs a person (a browser grant).
+// Interactive reports whether the kind needs a person (a browser or a
+// device grant) for a connection of the authorization code or device
+// grant; a client credentials connection never needs one (see
+// Action.Interactive).
 func (k Kind) Interactive() bool { return k == Connect || k == Reconnect }
 
 // Reason explains an action. Reasons never drive apply.
@@ -88,6 +93,7 @@ const (
 	ReasonProviderChanged      Reason = "provider_changed"
 	ReasonClientIDChanged      Reason = "client_id_changed"
 	ReasonRedirectURIChanged   Reason = "redirect_uri_changed"
+	ReasonGrantChanged         Reason = "grant_changed"
 	ReasonParamsChanged        Reason = "params_changed"
 	ReasonScopeAdded           Reason = "scope_added"
 	ReasonScopeRemoved         Reason = "scope_removed"
@@ -96,6 +102,7 @@ const (
 	ReasonExpiredNoRefresh     Reason = "expired_no_refresh"
 	ReasonExpiring             Reason = "expiring"
 	ReasonExpired              Reason = "expired"
+	ReasonExpiredRenew         Reason = "expired_renew"
 	ReasonRefreshBeforeChanged Reason = "refresh_before_changed"
 	ReasonClientSecretChanged  Reason = "client_secret_changed"
 	ReasonNotDeclared          Reason = "not_declared"
@@ -106,9 +113,9 @@ const (
 // Reasons lists every reason in the order Action.Reasons keeps them.
 var Reasons = []Reason{
 	ReasonNotInState, ReasonProviderChanged, ReasonClientIDChanged,
-	ReasonRedirectURIChanged, ReasonParamsChanged, ReasonScopeAdded,
+	ReasonRedirectURIChanged, ReasonGrantChanged, ReasonParamsChanged, ReasonScopeAdded,
 	ReasonScopeRemoved, ReasonInvalidGrant, ReasonNeedsReconnect,
-	ReasonExpiredNoRefresh, ReasonExpiring, ReasonExpired,
+	ReasonExpiredNoRefresh, ReasonExpiring, ReasonExpired, ReasonExpiredRenew,
 	ReasonRefreshBeforeChanged, ReasonClientSecretChanged, ReasonSeal, ReasonNotDeclared,
 	ReasonDestroy,
 }
@@ -124,6 +131,8 @@ func (r Reason) Text() string {
 		return "client_id changed"
 	case ReasonRedirectURIChanged:
 		return "redirect_uri changed"
+	case ReasonGrantChanged:
+		return "grant changed: the tokens must come from the new grant"
 	case ReasonParamsChanged:
 		return "params changed"
 	case ReasonScopeAdded:
@@ -140,6 +149,8 @@ func (r Reason) Text() string {
 		return "token expires within refresh_before"
 	case ReasonExpired:
 		return "token expired; a refresh token exists"
+	case ReasonExpiredRenew:
+		return "token expired; the app obtains a new one (client credentials)"
 	case ReasonRefreshBeforeChanged:
 		return "refresh_before changed"
 	case ReasonClientSecretChanged:
@@ -157,10 +168,14 @@ func (r Reason) Text() string {
 // Side is the non-secret settings of a connection on one side of a change:
 // Before from the state record, After from the configuration.
 type Side struct {
-	Provider      string            `json:"provider"`
-	App           string            `json:"app,omitempty"` // After only: state does not record the app name
-	ClientID      string            `json:"client_id"`
-	RedirectURI   string            `json:"redirect_uri"`
+	Provider    string `json:"provider"`
+	App         string `json:"app,omitempty"` // After only: state does not record the app name
+	ClientID    string `json:"client_id"`
+	RedirectURI string `json:"redirect_uri"`
+	// Grant is how the tokens are (after) or were (before) obtained;
+	// empty for the authorization code (the default, and records older
+	// than the grant attribute).
+	Grant         providers.Grant   `json:"grant,omitempty"`
 	Scopes        []string          `json:"scopes"`
 	Params        map[string]string `json:"params"`
 	RefreshBefore time.Duration     `json:"refresh_before"`
@@ -188,8 +203,26 @@ type Action struct {
 	RevokeByDiscovery bool `json:"revoke_by_discovery,omitempty"`
 }
 
-// Interactive reports whether the action needs a person.
-func (a *Action) Interactive() bool { return a.Kind.Interactive() }
+// Interactive reports whether the action needs a person: a connect or
+// reconnect by the authorization code or the device grant. A client
+// credentials connect is the app's own request, done with the other
+// non-interactive actions.
+func (a *Action) Interactive() bool {
+	return a.Kind.Interactive() && a.Grant() != providers.GrantClientCredentials
+}
+
+// Grant is the grant the action obtains tokens by (the configuration's;
+// for a disconnect, the record's).
+func (a *Action) Grant() providers.Grant {
+	s := a.After
+	if s == nil {
+		s = a.Before
+	}
+	if s == nil || s.Grant == "" {
+		return providers.GrantAuthorizationCode
+	}
+	return s.Grant
+}
 
 // Mode selects what Diff plans.
 type Mode int

@@ -357,7 +357,7 @@ func compareMigrated(src, got *Snapshot, lineage string, encrypted bool) string 
 		case !a.Access.Equal(b.Access) || !a.Refresh.Equal(b.Refresh):
 			return fmt.Sprintf("the tokens of connection %q differ", name)
 		case !a.Expiry.Equal(b.Expiry) || a.ExpiryAssumed != b.ExpiryAssumed || a.Status != b.Status || a.Provider != b.Provider || a.ClientID != b.ClientID ||
-			a.RedirectURI != b.RedirectURI || !slices.Equal(a.Scopes, b.Scopes) || a.RefreshBefore != b.RefreshBefore:
+			a.RedirectURI != b.RedirectURI || a.Grant != b.Grant || !slices.Equal(a.Scopes, b.Scopes) || a.RefreshBefore != b.RefreshBefore:
 			return fmt.Sprintf("connection %q differs", name)
 		}
 	}

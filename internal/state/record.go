@@ -20,16 +20,18 @@ import (
 // through upgradeV1toV2 before conversion, as Terraform upgrades resource
 // schemas.
 type recordV1 struct {
-	Version          int               `json:"version"`
-	Conn             string            `json:"conn"`
-	Provider         string            `json:"provider"`
-	ClientID         string            `json:"client_id"`
-	ClientSecretHash string            `json:"client_secret_hash,omitempty"`
-	RedirectURI      string            `json:"redirect_uri,omitempty"`
-	Scopes           []string          `json:"scopes"`
-	GrantedScopes    []string          `json:"granted_scopes"` // null: the provider did not say
-	Params           map[string]string `json:"params,omitempty"`
-	RefreshBefore    string            `json:"refresh_before,omitempty"` // time.Duration.String()
+	Version          int    `json:"version"`
+	Conn             string `json:"conn"`
+	Provider         string `json:"provider"`
+	ClientID         string `json:"client_id"`
+	ClientSecretHash string `json:"client_secret_hash,omitempty"`
+	RedirectURI      string `json:"redirect_uri,omitempty"`
+	// Grant: see Record; older builds ignore it.
+	Grant         string            `json:"grant,omitempty"`
+	Scopes        []string          `json:"scopes"`
+	GrantedScopes []string          `json:"granted_scopes"` // null: the provider did not say
+	Params        map[string]string `json:"params,omitempty"`
+	RefreshBefore string            `json:"refresh_before,omitempty"` // time.Duration.String()
 
 	AccessToken  string    `json:"access_token,omitempty"`
 	RefreshToken string    `json:"refresh_token,omitempty"`
@@ -137,6 +139,7 @@ func encodeRecord(rec *Record, sl *Sealer) ([]byte, error) {
 		ClientID:         rec.ClientID,
 		ClientSecretHash: rec.ClientSecretHash,
 		RedirectURI:      rec.RedirectURI,
+		Grant:            rec.Grant,
 		Scopes:           rec.Scopes,
 		GrantedScopes:    rec.GrantedScopes,
 		Params:           rec.Params,
@@ -281,6 +284,7 @@ func (v *recordV1) toRecord(conn string, encrypted bool, sl *Sealer) (*Record, e
 		ClientID:         v.ClientID,
 		ClientSecretHash: v.ClientSecretHash,
 		RedirectURI:      v.RedirectURI,
+		Grant:            v.Grant,
 		Scopes:           v.Scopes,
 		GrantedScopes:    v.GrantedScopes,
 		Params:           v.Params,

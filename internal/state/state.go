@@ -74,6 +74,10 @@ type Record struct {
 	ClientID         string
 	ClientSecretHash string // see HashSecret; never the secret itself
 	RedirectURI      string
+	// Grant is the grant type the tokens were obtained by
+	// ("device_code", "client_credentials"); empty means the
+	// authorization code, as for records older than the grant attribute.
+	Grant string
 	// Scopes are the scopes requested at the last grant.
 	Scopes []string
 	// GrantedScopes are the scopes the provider reported granting; nil when

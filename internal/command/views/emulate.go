@@ -61,6 +61,7 @@ func ProviderBlock(provider string, paths map[string]string, base string) ([]byt
 		rp = p.Clone()
 		for kind, dst := range map[string]*string{
 			"authorize": &rp.AuthorizeURL, "token": &rp.TokenURL, "revoke": &rp.RevokeURL, "check": &rp.CheckURL,
+			"device_authorization": &rp.DeviceAuthURL,
 		} {
 			if path, ok := paths[kind]; ok {
 				*dst = base + path
@@ -77,6 +78,7 @@ func ProviderBlock(provider string, paths map[string]string, base string) ([]byt
 	for _, kv := range []struct{ name, v string }{
 		{"authorize_url", rp.AuthorizeURL}, {"token_url", rp.TokenURL}, {"refresh_url", rp.RefreshURL},
 		{"revoke_url", rp.RevokeURL}, {"check_url", rp.CheckURL}, {"issuer", rp.Issuer},
+		{"device_authorization_url", rp.DeviceAuthURL},
 	} {
 		if kv.v != "" {
 			body.SetAttributeValue(kv.name, cty.StringVal(kv.v))

@@ -56,6 +56,7 @@ type Side struct {
 	App           string            `json:"app,omitempty"`
 	ClientID      string            `json:"client_id"`
 	RedirectURI   string            `json:"redirect_uri"`
+	Grant         string            `json:"grant,omitempty"` // empty: authorization_code
 	Scopes        []string          `json:"scopes"`
 	Params        map[string]string `json:"params"`
 	RefreshBefore string            `json:"refresh_before"`
@@ -63,10 +64,13 @@ type Side struct {
 }
 
 type Change struct {
-	Connection      string   `json:"connection"`
-	Action          string   `json:"action"`
-	Symbol          string   `json:"symbol"`
-	Interactive     bool     `json:"interactive"`
+	Connection  string `json:"connection"`
+	Action      string `json:"action"`
+	Symbol      string `json:"symbol"`
+	Interactive bool   `json:"interactive"`
+	// Grant is how the tokens are obtained: authorization_code,
+	// device_code or client_credentials.
+	Grant           string   `json:"grant"`
 	Reasons         []Reason `json:"reasons"`
 	Before          *Side    `json:"before"`
 	After           *Side    `json:"after"`
@@ -111,6 +115,7 @@ func NewChange(a *plan.Action) Change {
 		Action:          a.Kind.String(),
 		Symbol:          a.Kind.Symbol(),
 		Interactive:     a.Interactive(),
+		Grant:           string(a.Grant()),
 		Reasons:         []Reason{},
 		Before:          newSide(a.Before),
 		After:           newSide(a.After),
@@ -139,6 +144,7 @@ func newSide(s *plan.Side) *Side {
 		App:           s.App,
 		ClientID:      s.ClientID,
 		RedirectURI:   s.RedirectURI,
+		Grant:         string(s.Grant),
 		Scopes:        append([]string{}, s.Scopes...),
 		Params:        map[string]string{},
 		RefreshBefore: FormatDuration(s.RefreshBefore),
@@ -189,22 +195,48 @@ func RenderPlan(w io.Writer, jp *Plan, pal Palette) {
 			fmt.Fprintf(w, "  %s %s: %s\n", c.Symbol, c.Connection, ReasonsText(c.Reasons))
 		}
 	}
-	switch n := interactiveCount(jp.Changes); {
+	switch n, where := interactiveCount(jp.Changes); {
 	case n == 1:
-		fmt.Fprintf(w, "\n1 of these actions needs a person to approve access in a browser.\n")
+		fmt.Fprintf(w, "\n1 of these actions needs a person to approve access %s.\n", where)
 	case n > 1:
-		fmt.Fprintf(w, "\n%d of these actions need a person to approve access in a browser.\n", n)
+		fmt.Fprintf(w, "\n%d of these actions need a person to approve access %s.\n", n, where)
 	}
 }
 
-func interactiveCount(cs []Change) int {
-	n := 0
+// interactiveCount counts the changes that need a person, and says where
+// they approve: in a browser, on a device (the device grant), or both.
+func interactiveCount(cs []Change) (int, string) {
+	n, browser, device := 0, false, false
 	for _, c := range cs {
 		if c.Interactive {
 			n++
+			device = device || c.Grant == "device_code"
+			browser = browser || c.Grant != "device_code"
 		}
 	}
-	return n
+	switch {
+	case browser && device:
+		return n, "in a browser or on a device"
+	case device:
+		return n, "on a device (device grant)"
+	}
+	return n, "in a browser"
+}
+
+// grantName is a side's grant by name (empty: the default).
+func grantName(g string) string {
+	if g == "" {
+		return "authorization_code"
+	}
+	return g
+}
+
+// grantNote is the header note of a change that needs a person.
+func grantNote(grant string) string {
+	if grant == "device_code" {
+		return " (needs a person: device grant)"
+	}
+	return " (needs a person: browser grant)"
 }
 
 func ReasonsText(rs []Reason) string {
@@ -244,7 +276,9 @@ func renderChange(w io.Writer, c Change, now time.Time, pal Palette) {
 	header := fmt.Sprintf("  %s# %s%s %s", pal.bold, c.Connection, pal.reset, verb(c.Action))
 	switch {
 	case c.Interactive:
-		header += " (needs a person: browser grant)"
+		header += grantNote(c.Grant)
+	case c.Grant == "client_credentials" && c.Action != "disconnect" && c.Action != "update":
+		header += " (no person: client credentials)"
 	case c.CanRevoke != nil && *c.CanRevoke && c.Before != nil:
 		header += fmt.Sprintf(" (revoked at %s, then forgotten)", c.Before.Provider)
 	case c.RevokeByDiscovery && c.Before != nil:
@@ -338,11 +372,14 @@ func sideLines(s *Side, sym string) []attrLine {
 	if s.App != "" {
 		lines = append(lines, attrLine{sym: sym, name: "app", value: "app." + s.App})
 	}
-	lines = append(lines,
-		attrLine{sym: sym, name: "client_id", value: quote(s.ClientID)},
-		attrLine{sym: sym, name: "redirect_uri", value: quote(s.RedirectURI)},
-		attrLine{sym: sym, name: "scopes", value: listValue(s.Scopes)},
-	)
+	lines = append(lines, attrLine{sym: sym, name: "client_id", value: quote(s.ClientID)})
+	if s.RedirectURI != "" {
+		lines = append(lines, attrLine{sym: sym, name: "redirect_uri", value: quote(s.RedirectURI)})
+	}
+	if s.Grant != "" {
+		lines = append(lines, attrLine{sym: sym, name: "grant", value: quote(s.Grant)})
+	}
+	lines = append(lines, attrLine{sym: sym, name: "scopes", value: listValue(s.Scopes)})
 	if len(s.Params) > 0 {
 		lines = append(lines, attrLine{sym: sym, name: "params", value: mapValue(s.Params)})
 	}
@@ -368,6 +405,7 @@ func diffLines(b, a *Side, action string) []attrLine {
 	}
 	scalar("client_id", b.ClientID, a.ClientID, false)
 	scalar("redirect_uri", b.RedirectURI, a.RedirectURI, false)
+	scalar("grant", grantName(b.Grant), grantName(a.Grant), a.Grant != "")
 	if !sameSet(b.Scopes, a.Scopes) {
 		lines = append(lines, attrLine{sym: "~", name: "scopes", value: "[", sub: scopeDiff(b.Scopes, a.Scopes)})
 	} else if action != "update" {

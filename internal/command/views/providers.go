@@ -19,6 +19,7 @@ type Provider struct {
 	RevokeURL      string            `json:"revoke_url,omitempty"`
 	RevokeMethod   string            `json:"revoke_method"`
 	CheckURL       string            `json:"check_url,omitempty"`
+	DeviceAuthURL  string            `json:"device_authorization_url,omitempty"`
 	Issuer         string            `json:"issuer,omitempty"`
 	ClientAuth     string            `json:"client_auth"`
 	ScopeSeparator string            `json:"scope_separator"`
@@ -36,6 +37,9 @@ type Provider struct {
 	Params         []string          `json:"params"`
 	Metadata       []string          `json:"metadata"`
 	Quirks         []string          `json:"quirks"`
+	// Grants are the grant types the provider supports (a connection's
+	// grant attribute).
+	Grants []string `json:"grants"`
 }
 
 // Providers lists the built-in providers: a table and each one's
@@ -59,12 +63,16 @@ func providerList(builtins []*providers.Profile) []Provider {
 			Name: p.Name, Description: p.Description,
 			AuthorizeURL: p.AuthorizeURL, TokenURL: p.TokenURL, RefreshURL: p.RefreshURL,
 			RevokeURL: p.RevokeURL, RevokeMethod: string(p.RevokeMethod), CheckURL: p.CheckURL, Issuer: p.Issuer,
+			DeviceAuthURL: p.DeviceAuthURL, Grants: []string{},
 			ClientAuth: string(p.ClientAuth), ScopeSeparator: p.ScopeSeparator,
 			ParamAliases: map[string]string{}, CodeRaw: p.CodeRaw, PKCE: p.PKCE,
 			Expiry: string(p.Expiry), Refresh: p.Refresh, RotatesRefresh: p.RotatesRefresh,
 			ErrorFormat: string(p.ErrorFormat), TokenType: p.TokenType,
 			Scopes: append([]string{}, p.KnownScopes...), NoScopes: p.NoScopes,
 			Params: []string{}, Metadata: append([]string{}, p.Metadata...), Quirks: append([]string{}, p.Quirks...),
+		}
+		for _, g := range p.SupportedGrants() {
+			jp.Grants = append(jp.Grants, string(g))
 		}
 		if p.TokenLifetime > 0 {
 			jp.TokenLifetime = FormatDuration(p.TokenLifetime)
@@ -119,6 +127,10 @@ func (v *View) providerTable(list []Provider) {
 		if p.AuthorizeURL != "" {
 			fmt.Fprintf(out, "  authorize: %s\n  token:     %s\n", p.AuthorizeURL, p.TokenURL)
 		}
+		if p.DeviceAuthURL != "" {
+			fmt.Fprintf(out, "  device:    %s\n", p.DeviceAuthURL)
+		}
+		fmt.Fprintf(out, "  grants:    %s\n", strings.Join(p.Grants, ", "))
 		if len(p.Scopes) > 0 {
 			fmt.Fprintf(out, "  scopes:    %s\n", strings.Join(p.Scopes, " "))
 		}

@@ -156,6 +156,7 @@ func FullRecord(conn string) *state.Record {
 		ClientID:         "client-" + conn,
 		ClientSecretHash: "hmac-sha256:00ff",
 		RedirectURI:      "http://127.0.0.1:8765/callback",
+		Grant:            "device_code",
 		Scopes:           []string{"contacts:read", "messages:connect"},
 		GrantedScopes:    []string{"contacts:read"},
 		Params:           map[string]string{"owner_type": "vendor", "burner_id": "42"},

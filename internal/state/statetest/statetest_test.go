@@ -28,6 +28,7 @@ func TestCompareRecords(t *testing.T) {
 		"ClientID":         func(r *state.Record) { r.ClientID = "x" },
 		"ClientSecretHash": func(r *state.Record) { r.ClientSecretHash = "x" },
 		"RedirectURI":      func(r *state.Record) { r.RedirectURI = "x" },
+		"Grant":            func(r *state.Record) { r.Grant = "" },
 		"Scopes":           func(r *state.Record) { r.Scopes = r.Scopes[:1] },
 		"GrantedScopes":    func(r *state.Record) { r.GrantedScopes = nil },
 		"GrantedScopes2":   func(r *state.Record) { r.GrantedScopes = []string{"x"} },

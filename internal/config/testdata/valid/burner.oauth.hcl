@@ -7,7 +7,7 @@ app "burner" {
   provider      = "burner"
   client_id     = "burner-client"
   client_secret = var.burner_secret
-  redirect_uri  = "http://localhost:8765/callback"
+  redirect_uri  = "http://127.0.0.1:8765/callback"
 }
 
 # Read-only access to the account's burners.
