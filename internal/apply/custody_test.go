@@ -256,8 +256,11 @@ func TestEnsureWaitsForAnswerOnCancel(t *testing.T) {
 	f.now = f.now.Add(2 * time.Hour)
 	abandon := make(chan struct{})
 	r = &Refresher{Store: st, Now: func() time.Time { return f.now }, Flights: flights, Abandon: abandon}
+	sent := f.emu.Stats().Requests
 	go func() {
-		for len(flights.Names()) == 0 {
+		// Abandon once the request reached the provider (it is then on
+		// the wire, not merely about to be sent).
+		for f.emu.Stats().Requests == sent {
 			time.Sleep(time.Millisecond)
 		}
 		close(abandon)
