@@ -271,7 +271,8 @@ func (e *Executor) refresh(ctx context.Context, a *plan.Action, slots *wireSlots
 	}
 	// A refresh on the wire is abandoned only when Run's context ends (the
 	// second Ctrl-C); Stop keeps new ones from starting.
-	r := &Refresher{Store: e.Store, Now: e.Now, EmergencyDir: e.EmergencyDir, Abandon: ctx.Done(), Flights: e.Flights, TokenLifetime: c.TokenLifetime}
+	r := &Refresher{Store: e.Store, Now: e.Now, EmergencyDir: e.EmergencyDir, Abandon: ctx.Done(), Flights: e.Flights,
+		TokenLifetime: c.TokenLifetime, KeepAlive: c.EffectiveKeepAlive()}
 	if slots != nil {
 		r.BeforeSend, r.OnAnswer = slots.send, slots.answered
 	}

@@ -67,6 +67,10 @@ type Refresher struct {
 	// TokenLifetime is the connection's token_lifetime (0: unset), for
 	// an answer without expiry (providers.Profile.AssumeExpiry).
 	TokenLifetime time.Duration
+	// KeepAlive, when set, also refreshes a token whose refresh token has
+	// not been used for that long (keep_alive), however long the access
+	// token still lives.
+	KeepAlive time.Duration
 }
 
 // Result is what Ensure did.
@@ -137,7 +141,7 @@ func (r *Refresher) Ensure(ctx context.Context, conn string, client *providers.C
 	if rec.Status == state.StatusNeedsReconnect && !renews {
 		return nil, needsPerson(conn, reconnectReason(rec))
 	}
-	if !expiresWithin(rec, now, minValid) {
+	if !expiresWithin(rec, now, minValid) && !r.idle(rec, now) {
 		return &Result{Record: rec, Recovered: recovered}, nil
 	}
 	if rec.Refreshed.After(asked) && rec.Status == state.StatusActive && !expiresWithin(rec, now, 0) {
@@ -615,4 +619,14 @@ func (r *Refresher) Recover(ctx context.Context, conn string) (bool, error) {
 	}
 	_, recovered, err := r.recover(ctx, rec, true)
 	return recovered, err
+}
+
+// idle reports whether rec's refresh token has gone unused for
+// r.KeepAlive (plan's ReasonIdle).
+func (r *Refresher) idle(rec *state.Record, now time.Time) bool {
+	last := rec.Refreshed
+	if last.IsZero() {
+		last = rec.Created
+	}
+	return r.KeepAlive > 0 && !rec.Refresh.IsZero() && !last.IsZero() && now.Sub(last) >= r.KeepAlive
 }

@@ -121,7 +121,7 @@ var (
 		},
 	}
 	providerSchema = func() *hcl.BodySchema {
-		s := &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "param_aliases"}, {Name: "token_lifetime"}}}
+		s := &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "param_aliases"}, {Name: "token_lifetime"}, {Name: "keep_alive"}}}
 		for _, m := range []map[string]bool{keySet(providerStringKnobs), keySet(providerBoolKnobs), keySet(providerListKnobs)} {
 			for _, k := range sortedKeys(m) {
 				s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: k})
@@ -221,6 +221,13 @@ func (l *loader) setKnob(p *providers.Profile, attr *hcl.Attribute) bool {
 		list, isSet, ok := l.attrStrings(attr)
 		if ok && isSet {
 			set(p, list)
+		}
+		return ok
+	}
+	if attr.Name == "keep_alive" {
+		d, isSet, ok := l.attrKeepAlive(attr)
+		if ok && isSet {
+			p.KeepAlive = d
 		}
 		return ok
 	}
@@ -451,6 +458,7 @@ var connectionSchema = &hcl.BodySchema{
 		{Name: "refresh_before"},
 		{Name: "token_lifetime"},
 		{Name: "username"},
+		{Name: "keep_alive"},
 		{Name: "grant"},
 	},
 }
@@ -518,6 +526,11 @@ func (l *loader) decodeConnections() {
 		if attr, ok := content.Attributes["token_lifetime"]; ok {
 			if d, set, ok := l.attrLifetime(attr, "connection"); ok && set {
 				c.TokenLifetime = d
+			}
+		}
+		if attr, ok := content.Attributes["keep_alive"]; ok {
+			if d, set, ok := l.attrKeepAlive(attr); ok && set {
+				c.KeepAlive = d
 			}
 		}
 		if attr, ok := content.Attributes["username"]; ok {
@@ -632,6 +645,21 @@ func (l *loader) attrLifetime(attr *hcl.Attribute, what string) (d time.Duration
 	case d <= 0:
 		l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid token_lifetime",
 			"token_lifetime must be positive: it is how long to assume an access token lives when the provider's answer does not say. Remove it from this %s block for the default (1h for a token that comes with a refresh token).", what))
+		return 0, false, false
+	}
+	return d, true, true
+}
+
+// attrKeepAlive evaluates a keep_alive: a positive duration.
+func (l *loader) attrKeepAlive(attr *hcl.Attribute) (d time.Duration, set, ok bool) {
+	s, set, ok := l.attrString(attr, false)
+	if !ok || !set {
+		return 0, false, ok
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid keep_alive",
+			"keep_alive must be a positive duration such as \"120h\" (units ns, us, ms, s, m, h); %q is not. It is how long a refresh token may stay unused before oauthform refreshes it, for providers that expire idle refresh tokens.", s))
 		return 0, false, false
 	}
 	return d, true, true

@@ -182,12 +182,28 @@ type Connection struct {
 	// the provider offers it: a device_code provider has a device
 	// endpoint or an issuer, a client_credentials app is confidential.
 	Grant providers.Grant
+	// KeepAlive refreshes a token whose refresh token has not been used
+	// for that long (keep_alive; 0: the provider's KeepAlive), for
+	// providers that expire idle refresh tokens.
+	KeepAlive time.Duration
 	// Username is what `oauthform credential git` answers as the user
 	// name beside the token (username; DefaultUsername if unset).
 	Username string
 	// DeclRange is the block header; NameRange its label.
 	DeclRange hcl.Range
 	NameRange hcl.Range
+}
+
+// EffectiveKeepAlive is the connection's keep_alive, else its provider's
+// (0: a refresh token is never refreshed for idleness alone).
+func (c *Connection) EffectiveKeepAlive() time.Duration {
+	if c.KeepAlive > 0 {
+		return c.KeepAlive
+	}
+	if c.App != nil && c.App.Profile != nil {
+		return c.App.Profile.KeepAlive
+	}
+	return 0
 }
 
 // Inputs are the values given to Load from outside the files.

@@ -281,6 +281,15 @@ func (d *differ) change(name string, conn *config.Connection, rec *state.Record)
 		}
 	}
 
+	// Keep-alive: a refresh token unused for keep_alive is refreshed, for
+	// providers that expire idle refresh tokens.
+	lastUse, keepAlive := refreshTokenUse(rec), conn.EffectiveKeepAlive()
+	idle := hasRefresh && rec.Status != state.StatusNeedsReconnect && keepAlive > 0 && !lastUse.IsZero() &&
+		d.now.Sub(lastUse) >= keepAlive
+	if idle && !refresh {
+		need(&refresh, ReasonIdle)
+	}
+
 	// Update: local settings only.
 	if conn.RefreshBefore != rec.RefreshBefore {
 		need(&update, ReasonRefreshBeforeChanged)
@@ -318,7 +327,7 @@ func (d *differ) change(name string, conn *config.Connection, rec *state.Record)
 	default:
 		return nil, diag
 	}
-	return &Action{
+	a := &Action{
 		Conn:       name,
 		Kind:       kind,
 		Reasons:    reasons.list(),
@@ -326,7 +335,19 @@ func (d *differ) change(name string, conn *config.Connection, rec *state.Record)
 		After:      d.afterSide(conn),
 		Expiry:     rec.Expiry,
 		HasRefresh: hasRefresh,
-	}, diag
+	}
+	if idle {
+		a.RefreshTokenUsed, a.KeepAlive = lastUse, keepAlive
+	}
+	return a, diag
+}
+
+// refreshTokenUse is when rec's refresh token was last used or issued.
+func refreshTokenUse(rec *state.Record) time.Time {
+	if !rec.Refreshed.IsZero() {
+		return rec.Refreshed
+	}
+	return rec.Created
 }
 
 func (d *differ) disconnect(name string, rec *state.Record, reasons []Reason) *Action {

@@ -103,6 +103,7 @@ const (
 	ReasonExpiring             Reason = "expiring"
 	ReasonExpired              Reason = "expired"
 	ReasonExpiredRenew         Reason = "expired_renew"
+	ReasonIdle                 Reason = "idle"
 	ReasonRefreshBeforeChanged Reason = "refresh_before_changed"
 	ReasonClientSecretChanged  Reason = "client_secret_changed"
 	ReasonNotDeclared          Reason = "not_declared"
@@ -115,7 +116,7 @@ var Reasons = []Reason{
 	ReasonNotInState, ReasonProviderChanged, ReasonClientIDChanged,
 	ReasonRedirectURIChanged, ReasonGrantChanged, ReasonParamsChanged, ReasonScopeAdded,
 	ReasonScopeRemoved, ReasonInvalidGrant, ReasonNeedsReconnect,
-	ReasonExpiredNoRefresh, ReasonExpiring, ReasonExpired, ReasonExpiredRenew,
+	ReasonExpiredNoRefresh, ReasonExpiring, ReasonExpired, ReasonExpiredRenew, ReasonIdle,
 	ReasonRefreshBeforeChanged, ReasonClientSecretChanged, ReasonSeal, ReasonNotDeclared,
 	ReasonDestroy,
 }
@@ -151,6 +152,8 @@ func (r Reason) Text() string {
 		return "token expired; a refresh token exists"
 	case ReasonExpiredRenew:
 		return "token expired; the app obtains a new one (client credentials)"
+	case ReasonIdle:
+		return "refresh token unused for longer than keep_alive"
 	case ReasonRefreshBeforeChanged:
 		return "refresh_before changed"
 	case ReasonClientSecretChanged:
@@ -195,6 +198,10 @@ type Action struct {
 	Expiry time.Time `json:"expiry"`
 	// HasRefresh tells whether the state holds a refresh token.
 	HasRefresh bool `json:"has_refresh_token"`
+	// RefreshTokenUsed and KeepAlive explain ReasonIdle: when the refresh
+	// token was last used (or issued) and the keep_alive it exceeded.
+	RefreshTokenUsed time.Time     `json:"refresh_token_used,omitzero"`
+	KeepAlive        time.Duration `json:"keep_alive,omitempty"`
 	// CanRevoke, for Disconnect, says whether the provider can revoke
 	// remotely; when false the user must revoke at the provider.
 	CanRevoke bool `json:"can_revoke"`

@@ -170,6 +170,10 @@ type Profile struct {
 	// answer says none (token_lifetime); zero means the default rule of
 	// AssumedLifetime. A connection's token_lifetime overrides it.
 	TokenLifetime time.Duration
+	// KeepAlive is how long a refresh token may stay unused before
+	// oauthform refreshes it (keep_alive; 0: never for idleness). None of
+	// the seed providers documents a lifetime for unused refresh tokens.
+	KeepAlive time.Duration
 	// Refresh is true when the provider issues refresh tokens.
 	Refresh bool
 	// RotatesRefresh is true when a refresh returns a new, single-use

@@ -76,7 +76,10 @@ type Change struct {
 	After           *Side    `json:"after"`
 	Expiry          string   `json:"expiry,omitempty"`
 	HasRefreshToken bool     `json:"has_refresh_token"`
-	CanRevoke       *bool    `json:"can_revoke,omitempty"`
+	// RefreshTokenUsed and KeepAlive explain the "idle" reason.
+	RefreshTokenUsed string `json:"refresh_token_used,omitempty"`
+	KeepAlive        string `json:"keep_alive,omitempty"`
+	CanRevoke        *bool  `json:"can_revoke,omitempty"`
 	// RevokeByDiscovery: can_revoke is left out, the provider's discovery
 	// document decides at apply.
 	RevokeByDiscovery bool `json:"revoke_by_discovery,omitempty"`
@@ -126,6 +129,9 @@ func NewChange(a *plan.Action) Change {
 	}
 	if !a.Expiry.IsZero() {
 		jc.Expiry = a.Expiry.UTC().Format(time.RFC3339)
+	}
+	if !a.RefreshTokenUsed.IsZero() {
+		jc.RefreshTokenUsed, jc.KeepAlive = a.RefreshTokenUsed.UTC().Format(time.RFC3339), FormatDuration(a.KeepAlive)
 	}
 	if a.Kind == plan.Disconnect && !a.RevokeByDiscovery {
 		cr := a.CanRevoke
@@ -327,6 +333,11 @@ func reasonLine(r Reason, c Change, now time.Time) string {
 	if (r.Code == string(plan.ReasonExpiring) || r.Code == string(plan.ReasonExpired) || r.Code == string(plan.ReasonExpiredNoRefresh)) && c.Expiry != "" {
 		if t, err := time.Parse(time.RFC3339, c.Expiry); err == nil {
 			msg += fmt.Sprintf(" (expires %s, %s)", c.Expiry, RelTime(t, now))
+		}
+	}
+	if r.Code == string(plan.ReasonIdle) && c.RefreshTokenUsed != "" {
+		if t, err := time.Parse(time.RFC3339, c.RefreshTokenUsed); err == nil {
+			msg += fmt.Sprintf(" (refresh token idle for %s, keep_alive %s)", FormatDuration(now.Sub(t).Truncate(time.Second)), c.KeepAlive)
 		}
 	}
 	return msg

@@ -37,6 +37,11 @@ type Provider struct {
 	Params         []string          `json:"params"`
 	Metadata       []string          `json:"metadata"`
 	Quirks         []string          `json:"quirks"`
+	// KeepAlive is the provider's keep_alive; IdleRefreshToken says what
+	// its documentation says of refresh tokens left unused ("not
+	// documented" for every seed provider).
+	KeepAlive        string `json:"keep_alive,omitempty"`
+	IdleRefreshToken string `json:"idle_refresh_token,omitempty"`
 	// Grants are the grant types the provider supports (a connection's
 	// grant attribute).
 	Grants []string `json:"grants"`
@@ -76,6 +81,15 @@ func providerList(builtins []*providers.Profile) []Provider {
 		}
 		if p.TokenLifetime > 0 {
 			jp.TokenLifetime = FormatDuration(p.TokenLifetime)
+		}
+		if p.KeepAlive > 0 {
+			jp.KeepAlive = FormatDuration(p.KeepAlive)
+		}
+		if p.Refresh {
+			jp.IdleRefreshToken = "not documented"
+			if p.KeepAlive > 0 {
+				jp.IdleRefreshToken = "refreshed after " + jp.KeepAlive + " unused (keep_alive)"
+			}
 		}
 		for k, v := range p.ParamAliases {
 			jp.ParamAliases[k] = v
@@ -136,6 +150,9 @@ func (v *View) providerTable(list []Provider) {
 		}
 		for _, q := range p.Quirks {
 			fmt.Fprintf(out, "  - %s\n", q)
+		}
+		if p.IdleRefreshToken != "" {
+			fmt.Fprintf(out, "  - lifetime of an unused refresh token: %s (set keep_alive if the provider expires them)\n", p.IdleRefreshToken)
 		}
 	}
 }
