@@ -221,6 +221,18 @@ func diffCases() map[string]testCase {
 				want: []*Action{changeAction(mail, r, Refresh, ReasonExpiring)},
 			}
 		}(),
+		"keep_alive: a refresh token unused that long is refreshed": func() testCase {
+			c := withConn(mail, func(c *config.Connection) { c.KeepAlive = 120 * time.Hour })
+			idle := withRec(mailRec, func(r *state.Record) { r.Refreshed = t0.Add(-121 * time.Hour) })
+			want := changeAction(c, idle, Refresh, ReasonIdle)
+			want.RefreshTokenUsed, want.KeepAlive = idle.Refreshed, 120*time.Hour
+			return testCase{cfg: newConfig(c), prior: snapshot(idle), want: []*Action{want}}
+		}(),
+		"keep_alive: a refresh token used within it is left alone": func() testCase {
+			c := withConn(mail, func(c *config.Connection) { c.KeepAlive = 120 * time.Hour })
+			used := withRec(mailRec, func(r *state.Record) { r.Refreshed = t0.Add(-119 * time.Hour) })
+			return testCase{cfg: newConfig(c), prior: snapshot(used)}
+		}(),
 		// Grants.
 		"grant changed: reconnect": func() testCase {
 			dev := withConn(mail, func(c *config.Connection) { c.Grant = providers.GrantDeviceCode })
