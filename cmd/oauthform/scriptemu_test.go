@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -144,14 +145,23 @@ func cmdEmulator(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(err)
 		fmt.Fprintf(ts.Stdout(), "%s\n", b)
 	case "fault":
-		if len(args) != 3 {
-			ts.Fatalf("usage: emulator fault PROVIDER invalid_grant|omit_expiry|clear")
+		if len(args) != 3 && !(len(args) == 4 && args[2] == "fail503") {
+			ts.Fatalf("usage: emulator fault PROVIDER invalid_grant|omit_expiry|fail503 [N]|clear")
 		}
 		switch args[2] {
 		case "invalid_grant":
 			em.srv.SetFaults(emulator.Faults{InvalidGrant: true})
 		case "omit_expiry":
 			em.srv.SetFaults(emulator.Faults{OmitExpiry: true})
+		case "fail503":
+			// fail503 N: the next N requests answer 503.
+			n := 1
+			if len(args) == 4 {
+				var err error
+				n, err = strconv.Atoi(args[3])
+				ts.Check(err)
+			}
+			em.srv.SetFaults(emulator.Faults{FailNext: n, FailStatus: http.StatusServiceUnavailable})
 		case "clear":
 			em.srv.SetFaults(emulator.Faults{})
 		default:

@@ -71,6 +71,13 @@ type Refresher struct {
 	// not been used for that long (keep_alive), however long the access
 	// token still lives.
 	KeepAlive time.Duration
+	// Backoff, when set, makes a refresh whose last attempts failed with
+	// transient errors wait for its next attempt (LastError.Next): refresh
+	// and apply set it; token does not, a person asking is an attempt.
+	Backoff bool
+	// GiveUpAfter marks a connection failing once its transient failures
+	// have lasted that long (give_up_after; 0: DefaultGiveUpAfter).
+	GiveUpAfter time.Duration
 }
 
 // Result is what Ensure did.
@@ -150,6 +157,10 @@ func (r *Refresher) Ensure(ctx context.Context, conn string, client *providers.C
 		// than the provider's lifetime cannot be met), so concurrent
 		// callers make one request and all take its answer.
 		return &Result{Record: rec, Recovered: recovered}, nil
+	}
+	if le := rec.LastError; r.Backoff && le != nil && le.Count > 0 && le.Next.After(now) {
+		return nil, fmt.Errorf("refreshing %s: not sent: %w: %d attempts failed since %s (last: %s); next attempt in %s",
+			conn, ErrBackoff, le.Count, le.Since.UTC().Format(time.RFC3339), le.Kind, le.Next.Sub(now).Round(time.Second))
 	}
 	if renews && (rec.Refresh.IsZero() || !client.Profile.Refresh) {
 		if err := ctx.Err(); err != nil {
@@ -434,6 +445,9 @@ func (r *Refresher) recordFailure(ctx context.Context, rec *state.Record, cause 
 	if errors.As(cause, &pe) {
 		le.Kind, le.Code, le.Message = string(pe.Kind), pe.Code, pe.Message
 	}
+	if providers.Transient(cause) {
+		r.countTransient(rec, le)
+	}
 	rec.LastError = le
 	salvaged := false
 	if pe != nil && !pe.NewRefresh.IsZero() {
@@ -629,4 +643,41 @@ func (r *Refresher) idle(rec *state.Record, now time.Time) bool {
 		last = rec.Created
 	}
 	return r.KeepAlive > 0 && !rec.Refresh.IsZero() && !last.IsZero() && now.Sub(last) >= r.KeepAlive
+}
+
+// ErrBackoff: a refresh was not attempted because the last ones failed
+// with transient errors and the next attempt is not due yet.
+var ErrBackoff = errors.New("waiting after failed attempts")
+
+// DefaultGiveUpAfter is how long transient refresh failures last before
+// a connection is marked failing (Nango's four days).
+const DefaultGiveUpAfter = 96 * time.Hour
+
+// backoffStep is the wait after the first transient failure; it doubles
+// with each further one, up to backoffMax.
+const (
+	backoffStep = time.Minute
+	backoffMax  = time.Hour
+)
+
+// countTransient fills le, a transient failure of rec, with the count of
+// failures in a row, since when, and the next attempt's time; and marks
+// rec failing once they have lasted GiveUpAfter.
+func (r *Refresher) countTransient(rec *state.Record, le *state.LastError) {
+	le.Count, le.Since = 1, le.At
+	if prev := rec.LastError; prev != nil && prev.Count > 0 {
+		le.Count, le.Since = prev.Count+1, prev.Since
+	}
+	wait := backoffStep
+	for i := 1; i < le.Count && wait < backoffMax; i++ {
+		wait *= 2
+	}
+	le.Next = le.At.Add(min(wait, backoffMax))
+	giveUp := r.GiveUpAfter
+	if giveUp == 0 {
+		giveUp = DefaultGiveUpAfter
+	}
+	if le.At.Sub(le.Since) >= giveUp && rec.Status != state.StatusNeedsReconnect {
+		rec.Status = state.StatusFailing
+	}
 }

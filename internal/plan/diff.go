@@ -316,6 +316,17 @@ func (d *differ) change(name string, conn *config.Connection, rec *state.Record)
 		}
 	}
 
+	if le := rec.LastError; diag == nil && rec.Status == state.StatusFailing && le != nil {
+		diag = &hcl.Diagnostic{
+			Severity: hcl.DiagWarning,
+			Summary:  "Connection failing",
+			Detail: fmt.Sprintf("Refreshes of connection %q have failed since %s (%d attempts; last: %s at %s). "+
+				"oauthform keeps retrying with backoff (next attempt %s); check the provider's status, or run \"oauthform apply\" to authorize it again if it no longer accepts the grant.",
+				name, le.Since.UTC().Format(time.RFC3339), le.Count, le.Kind, le.At.UTC().Format(time.RFC3339), le.Next.UTC().Format(time.RFC3339)),
+			Subject: conn.DeclRange.Ptr(),
+		}
+	}
+
 	var kind Kind
 	switch {
 	case reconnect:

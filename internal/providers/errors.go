@@ -115,6 +115,23 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // NeedsReconnect reports whether err means the grant is gone and only a
 // new authorization can help (invalid_grant on a refresh).
+// Transient reports whether err is a failure that may go away by itself
+// (a timeout or connection error, a 5xx, 429, an HTML error page): worth
+// retrying later with backoff. A terminal failure (invalid_grant,
+// invalid_client, unauthorized_client, a refused scope…) needs a person
+// or a configuration change; retrying it changes nothing.
+func Transient(err error) bool {
+	var pe *Error
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Kind {
+	case KindNetwork, KindServerError, KindRateLimited, KindMalformed:
+		return true
+	}
+	return false
+}
+
 func NeedsReconnect(err error) bool {
 	var pe *Error
 	return errors.As(err, &pe) && pe.Kind == KindInvalidGrant

@@ -51,14 +51,24 @@ const (
 	// on refresh, say). The next plan turns this into a reconnect, as
 	// Terraform turns a tainted object into a replacement.
 	StatusNeedsReconnect Status = "needs_reconnect"
+	// StatusFailing: refreshes have failed for longer than give_up_after
+	// with errors that may be transient; they are still retried, with
+	// backoff, but the connection needs attention.
+	StatusFailing Status = "failing"
 )
 
 // LastError is the most recent provider error for a connection.
 type LastError struct {
-	Kind    string    `json:"kind"`              // providers.Error kind, e.g. "invalid_grant"
-	Code    string    `json:"code,omitempty"`    // the provider's own code
-	Message string    `json:"message,omitempty"` // the provider's message, no secrets
-	At      time.Time `json:"at"`
+	Kind    string `json:"kind"`              // providers.Error kind, e.g. "invalid_grant"
+	Code    string `json:"code,omitempty"`    // the provider's own code
+	Message string `json:"message,omitempty"` // the provider's message, no secrets
+	// Count, Since and Next track failures that may be transient: how
+	// many in a row, since when, and when the next attempt is due
+	// (exponential backoff across runs). Zero for a terminal failure.
+	Count int       `json:"count,omitempty"`
+	Since time.Time `json:"since,omitzero"`
+	Next  time.Time `json:"next_attempt,omitzero"`
+	At    time.Time `json:"at"`
 }
 
 // Record is the state of one connection. Fields mirror the configuration

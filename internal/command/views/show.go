@@ -32,6 +32,11 @@ type LastError struct {
 	Code    string `json:"code,omitempty"`
 	Message string `json:"message,omitempty"`
 	At      string `json:"at"`
+	// Count, Since and NextAttempt: transient failures in a row, since
+	// when, and when refresh tries again.
+	Count       int    `json:"count,omitempty"`
+	Since       string `json:"since,omitempty"`
+	NextAttempt string `json:"next_attempt,omitempty"`
 }
 
 type Connection struct {
@@ -139,7 +144,8 @@ func NewConnection(rec *state.Record, declared bool, showSensitive bool) Connect
 		// A state written by an older oauthform may hold the provider's
 		// words as they came: they are sanitized again on the way out.
 		jc.LastError = &LastError{Kind: textsafe.Sanitize(le.Kind), Code: textsafe.Sanitize(le.Code),
-			Message: textsafe.Sanitize(le.Message), At: timeOrEmpty(le.At)}
+			Message: textsafe.Sanitize(le.Message), At: timeOrEmpty(le.At),
+			Count: le.Count, Since: timeOrEmpty(le.Since), NextAttempt: timeOrEmpty(le.Next)}
 	}
 	return jc
 }
@@ -331,6 +337,12 @@ func RenderConnection(w io.Writer, c Connection, now time.Time) {
 			msg += ": " + le.Message
 		}
 		row("last_error", msg+" ("+le.At+")")
+		if le.Count > 0 {
+			row("failures", fmt.Sprintf("%d in a row since %s", le.Count, le.Since))
+		}
+		if le.NextAttempt != "" {
+			row("next_attempt", le.NextAttempt)
+		}
 	}
 	keys := make([]string, 0, len(c.Metadata))
 	for k := range c.Metadata {
