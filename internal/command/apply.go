@@ -307,7 +307,7 @@ func (op *operation) run(ctx context.Context) int {
 // printing the errors.
 func (op *operation) load() (*plan.Plan, hcl.Diagnostics) {
 	g, a := op.g, op.a
-	cfg, diags := loadConfig(a.vars.inputs())
+	cfg, diags := g.loadStateConfig(a.vars.inputs())
 	op.cfg = cfg
 	if diags.HasErrors() {
 		g.view.Diagnostics(files(cfg), diags)
@@ -568,9 +568,13 @@ func (c *cliGranter) Grant(ctx context.Context, req apply.GrantRequest) (*provid
 // in one transaction, then the file and its backup rewritten so that no
 // plain copy is left (state.Rekeyer). The seal is all or nothing.
 func sealPlanned(ctx context.Context, g *globals, cfg *config.Config, st state.Store, p *plan.Plan) (int, bool) {
-	seal := false
+	seal, reseal := false, false
 	for _, a := range p.Actions {
 		seal = seal || slices.Contains(a.Reasons, plan.ReasonSeal)
+		reseal = reseal || slices.Contains(a.Reasons, plan.ReasonReseal) // a key rotation (keys.go)
+	}
+	if reseal {
+		return resealPlanned(ctx, g, cfg, st)
 	}
 	if !seal {
 		return 0, true

@@ -124,8 +124,12 @@ func TestJSONFormatVersion(t *testing.T) {
 			t.Errorf("%q: not one JSON document (%v): %q, stderr %q", args, err, out, errOut)
 			continue
 		}
-		if v, _ := doc["format_version"].(string); v != "1.0" {
-			t.Errorf("%q: format_version = %v, want \"1.0\"", args, doc["format_version"])
+		want := "1.0"
+		if args[0] == "version" {
+			want = "1.1" // version -json gained version, revision and go
+		}
+		if v, _ := doc["format_version"].(string); v != want {
+			t.Errorf("%q: format_version = %v, want %q", args, doc["format_version"], want)
 		}
 	}
 	// token -json and state show -json need tokens: TestTokenCommand and

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/oauthform/oauthform/internal/backend"
 	"github.com/oauthform/oauthform/internal/command/views"
+	"github.com/oauthform/oauthform/internal/keys"
 )
 
 // Streams are the process's standard streams; tests substitute buffers.
@@ -46,6 +47,8 @@ type globals struct {
 	// secrets are the connection strings of the states this command
 	// opened, redacted from its messages.
 	secrets backend.Secrets
+	// keyring is Meta's Keyring (nil: the OS keyring).
+	keyring keys.Keyring
 }
 
 // newView returns the view of the streams, once the -no-color flags are
@@ -67,7 +70,7 @@ func (g *globals) errColor() bool {
 }
 
 func parseGlobals(args []string, s *Streams, meta Meta) (*globals, []string, error) {
-	g := &globals{streams: s, version: meta.Version, revision: meta.Revision, now: meta.Now}
+	g := &globals{streams: s, version: meta.Version, revision: meta.Revision, now: meta.Now, keyring: meta.Keyring}
 	if g.now == nil {
 		g.now = time.Now
 	}

@@ -113,7 +113,7 @@ func runPlan(ctx context.Context, g *globals, args []string) int {
 // makePlan loads the configuration, reads the state and plans, with the
 // warnings about what the state alone does not say.
 func makePlan(ctx context.Context, g *globals, a *planArgs) (*plan.Plan, *config.Config, hcl.Diagnostics) {
-	cfg, diags := loadConfig(a.vars.inputs())
+	cfg, diags := g.loadStateConfig(a.vars.inputs())
 	if diags.HasErrors() {
 		return nil, cfg, diags
 	}

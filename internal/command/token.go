@@ -121,7 +121,7 @@ func currentToken(ctx context.Context, g *globals, ta *tokenArgs) (tok *handedOu
 // declaredConnection loads the configuration and finds connection name in
 // it, reporting what is wrong (with a suggestion for a near miss).
 func declaredConnection(g *globals, name string, vars varFlags) (*config.Config, *config.Connection, bool) {
-	cfg, diags := loadConfig(vars.inputs())
+	cfg, diags := g.loadStateConfig(vars.inputs())
 	if g.failed(files(cfg), diags) {
 		return nil, nil, false
 	}

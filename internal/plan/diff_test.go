@@ -265,6 +265,16 @@ func diffCases() map[string]testCase {
 				want: []*Action{want},
 			}
 		}(),
+		"state sealed under the fallback key: every record is resealed": func() testCase {
+			prior := snapshot(mailRec)
+			prior.Encrypted, prior.UnderFallback = true, true
+			want := changeAction(mail, mailRec, Update, ReasonReseal)
+			want.Before.Sealed, want.After.Sealed = true, true
+			return testCase{
+				cfg: newConfig(mail), prior: prior, opts: Options{Encrypt: true},
+				want: []*Action{want},
+			}
+		}(),
 		"encryption configured on an encrypted state: nothing to seal": func() testCase {
 			prior := snapshot(mailRec)
 			prior.Encrypted = true

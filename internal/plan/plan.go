@@ -101,6 +101,7 @@ const (
 	ReasonNotDeclared          Reason = "not_declared"
 	ReasonDestroy              Reason = "destroy"
 	ReasonSeal                 Reason = "seal"
+	ReasonReseal               Reason = "reseal"
 )
 
 // Reasons lists every reason in the order Action.Reasons keeps them.
@@ -109,7 +110,7 @@ var Reasons = []Reason{
 	ReasonRedirectURIChanged, ReasonParamsChanged, ReasonScopeAdded,
 	ReasonScopeRemoved, ReasonInvalidGrant, ReasonNeedsReconnect,
 	ReasonExpiredNoRefresh, ReasonExpiring, ReasonExpired,
-	ReasonRefreshBeforeChanged, ReasonClientSecretChanged, ReasonSeal, ReasonNotDeclared,
+	ReasonRefreshBeforeChanged, ReasonClientSecretChanged, ReasonSeal, ReasonReseal, ReasonNotDeclared,
 	ReasonDestroy,
 }
 
@@ -150,6 +151,8 @@ func (r Reason) Text() string {
 		return "destroy removes every connection"
 	case ReasonSeal:
 		return "encryption at rest is configured and its tokens are stored in plain text"
+	case ReasonReseal:
+		return "sealed under the fallback key: apply reseals it under the new key"
 	}
 	return string(r)
 }

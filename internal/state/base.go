@@ -34,6 +34,7 @@ type Base struct {
 func (b *Base) Init(name string, opts Options) {
 	b.name, b.notify = name, opts.Notify
 	b.Pass.Store(opts.Passphrase)
+	b.Pass.fallback = opts.Fallback
 }
 
 // Readable checks that a read (or the start of a write) named what may

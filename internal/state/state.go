@@ -174,6 +174,11 @@ type Snapshot struct {
 	// Encrypted says the state's secrets are sealed at rest. Its records
 	// are Sealed when the store has no passphrase.
 	Encrypted bool
+	// UnderFallback says the state is sealed under the store's fallback
+	// passphrase (Options.Fallback), not its own: a rotation has begun,
+	// and the next write under the operation lock that reseals (Rekey
+	// with the store's passphrase) finishes it.
+	UnderFallback bool
 }
 
 // Empty reports whether the snapshot has no state at all (not created yet).
@@ -273,6 +278,12 @@ type Options struct {
 	// with ErrSealed; an unencrypted one stays so. Keys are derived once
 	// per process (seal.Derive).
 	Passphrase secret.Secret
+	// Fallback, when set, is the passphrase of the previous key, during a
+	// rotation: it opens an encrypted state that Passphrase does not
+	// open, and the store then reads and writes under it (the state keeps
+	// one key) until Rekey reseals the state under Passphrase. It is
+	// never used to seal a new state.
+	Fallback secret.Secret
 	// Notify receives notes for the user about what the store did on its
 	// own (turning encryption on). They hold no secret. nil drops them.
 	Notify func(msg string)
