@@ -44,10 +44,11 @@ func (g *globals) resolveKeys(cfg *config.Config) hcl.Diagnostics {
 }
 
 // keyResolver resolves key providers for this command: the keyring is
-// Meta's (the OS keyring unless a test gives another), and a
-// passphrase_command's standard error goes to ours.
+// Meta's (the OS keyring unless a test gives another). A
+// passphrase_command's output, standard error too, is never shown: a
+// password manager asks for its own secrets on the terminal.
 func (g *globals) keyResolver() *keys.Resolver {
-	return &keys.Resolver{Keyring: g.keyring, Stderr: g.streams.Err}
+	return &keys.Resolver{Keyring: g.keyring}
 }
 
 // files returns cfg's files for snippets, tolerating a nil cfg.

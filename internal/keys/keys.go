@@ -185,7 +185,7 @@ func (r *Resolver) runCommand(ctx context.Context, argv []string) (secret.Secret
 	case err != nil:
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
-			return secret.Secret{}, fmt.Errorf("%s failed (exit status %d); nothing was read or written", name, ee.ExitCode())
+			return secret.Secret{}, fmt.Errorf("%s failed (exit status %d; its output is not shown: run it yourself to see why); nothing was read or written", name, ee.ExitCode())
 		}
 		return secret.Secret{}, fmt.Errorf("%s could not run (%s); nothing was read or written", name, errKind(err))
 	}
