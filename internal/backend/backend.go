@@ -67,6 +67,7 @@ func Open(ctx context.Context, s Settings) (state.Store, error) {
 	if opts.Fallback.IsZero() {
 		opts.Fallback = Fallback(s.Config)
 	}
+	opts.Enforced = opts.Enforced || Enforced(s.Config)
 	pg := s.PG
 	if pg == nil && s.Path == "" && IsPG(s.Config) {
 		b := s.Config.Settings.Backend
@@ -156,7 +157,7 @@ func CheckKeys(cfg *config.Config) error {
 	}
 	if enc.Enforced && Passphrase(cfg).IsZero() {
 		return fmt.Errorf("%w: the configuration sets enforced = true in its encryption block (%s), so no token is read or written without a key: "+
-			"give one with passphrase, passphrase_command, keyring or key_file in that block (or %s)", ErrNoKey, enc.EnforcedRange, PassphraseEnv)
+			"give one with passphrase, passphrase_command, keyring or key_file in that block (or %s)", ErrNoKey, enc.EnforcedAt(), PassphraseEnv)
 	}
 	return nil
 }

@@ -375,10 +375,7 @@ func (op *operation) snapshot(ctx context.Context) (*state.Snapshot, bool) {
 			if rec.Sealed {
 				// Refuse before a grant is made whose tokens could not be
 				// stored.
-				g.view.Diagnostics(nil, errDiag("The state is encrypted",
-					fmt.Sprintf("oauthform %s needs the state's passphrase to read and write tokens. Give it with an encryption block in the configuration or with %s; "+
-						"to keep tokens unencrypted on purpose, decrypt the state once with \"oauthform state rekey -decrypt\" (it asks for the passphrase).",
-						op.a.command, passphraseEnv)))
+				g.view.Diagnostics(nil, sealedStateDiags(op.a.command, snap.Enforced))
 				return nil, false
 			}
 		}

@@ -3,6 +3,7 @@ package command
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -51,4 +52,18 @@ func (r *rekeyRun) runToKeyring(ctx context.Context, path string) (*state.RekeyR
 	}
 	r.g.view.RekeyedToKeyring(path, res, service)
 	return res, path, nil
+}
+
+// sealedStateDiags is the refusal of command (apply, refresh, destroy)
+// on an encrypted state read without its key, before a grant is made
+// whose tokens could not be stored; enforced names the setting.
+func sealedStateDiags(command string, enforced bool) hcl.Diagnostics {
+	if enforced {
+		return errDiag("The state is encrypted", fmt.Sprintf("oauthform %s: %s. Give its key with a key provider in the configuration's encryption block "+
+			"(passphrase, passphrase_command, keyring or key_file) or with %s; see docs/keys.md.", command, state.ErrEnforced, passphraseEnv))
+	}
+	return errDiag("The state is encrypted",
+		fmt.Sprintf("oauthform %s needs the state's passphrase to read and write tokens. Give it with an encryption block in the configuration or with %s; "+
+			"to keep tokens unencrypted on purpose, decrypt the state once with \"oauthform state rekey -decrypt\" (it asks for the passphrase).",
+			command, passphraseEnv))
 }

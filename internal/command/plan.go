@@ -134,7 +134,10 @@ func makePlan(ctx context.Context, g *globals, a *planArgs) (*plan.Plan, *config
 		return nil, cfg, diags
 	}
 	diags = append(diags, custodyDiags(apply.CustodyReport(backend.LocalDir(cfg), snap))...)
-	if snap.Encrypted && backend.Passphrase(cfg).IsZero() {
+	if snap.Enforced && backend.Passphrase(cfg).IsZero() {
+		diags = append(diags, warnDiag("The state enforces encryption, the configuration gives no key", state.ErrEnforced.Error()+
+			". apply, refresh and token refuse until its key is given in the configuration's encryption block or with "+passphraseEnv+"; see docs/keys.md.")...)
+	} else if snap.Encrypted && backend.Passphrase(cfg).IsZero() {
 		diags = append(diags, warnDiag("The state is encrypted, the configuration is not",
 			fmt.Sprintf("The state's tokens are sealed at rest, but no encryption is configured (no encryption block, no %s): "+
 				"apply, refresh and token will refuse until the passphrase is given. To keep tokens unencrypted on purpose, "+

@@ -108,7 +108,7 @@ func runStateRekey(ctx context.Context, g *globals, args []string) int {
 	if a.decrypt && backend.Enforced(cfg) {
 		g.view.Diagnostics(files(cfg), errDiag("Encryption at rest is enforced", fmt.Sprintf(
 			"The configuration sets enforced = true in its encryption block (%s): state rekey -decrypt would store the tokens unsealed. "+
-				"Remove enforced = true first if that is really wanted.", cfg.Settings.Encryption.EnforcedRange)))
+				"Remove enforced = true first if that is really wanted.", cfg.Settings.Encryption.EnforcedAt())))
 		return ExitError
 	}
 	r := &rekeyRun{g: g, a: a, configured: target.passphrase(), in: bufio.NewReader(g.streams.In)}

@@ -153,6 +153,9 @@ func encryptionErrDiags(summary string, err error) hcl.Diagnostics {
 	case errors.Is(err, state.ErrWrongPassphrase):
 		return errDiag(summary, err.Error()+".\n\nNothing was read or written. oauthform takes the passphrase from the configuration's "+
 			"encryption block, or from "+passphraseEnv+" when there is none. If it was changed with \"oauthform state rekey\", give the new one.")
+	case errors.Is(err, state.ErrEnforced):
+		return errDiag(summary, err.Error()+".\n\nNothing was read or written. Give the state's key with a key provider in the configuration's "+
+			"encryption block (passphrase, passphrase_command, keyring or key_file) or with "+passphraseEnv+"; see docs/keys.md.")
 	case errors.Is(err, state.ErrSealed):
 		return errDiag(summary, err.Error()+".\n\nThe state's tokens are sealed at rest, and this needs them. Give the passphrase with an "+
 			"encryption block in the configuration or with "+passphraseEnv+" (plan and show work without it). "+

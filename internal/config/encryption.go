@@ -77,6 +77,11 @@ func (e *Encryption) Resolve(resolve func(keys.Source) (secret.Secret, error)) e
 	return e.resolveErr
 }
 
+// EnforcedAt says where enforced is set, for messages: "FILE line N".
+func (e *Encryption) EnforcedAt() string {
+	return fmt.Sprintf("%s line %d", e.EnforcedRange.Filename, e.EnforcedRange.Start.Line)
+}
+
 // decodeEncryption decodes an encryption block; nil when it is invalid.
 func (l *loader) decodeEncryption(eb *hcl.Block) *Encryption {
 	enc := &Encryption{DeclRange: eb.DefRange}

@@ -26,7 +26,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"runtime"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -140,23 +140,16 @@ func (r *Resolver) Resolve(ctx context.Context, s Source) (secret.Secret, error)
 	case KindKeyring:
 		return r.fromKeyring(s.Keyring)
 	case KindKeyFile:
-		return ReadKeyFile(r.path(s.KeyFile))
+		return readKeyFile(r.path(s.KeyFile), s.KeyFile)
 	}
 	return secret.Secret{}, errors.New("no key provider is configured")
 }
 
 func (r *Resolver) path(p string) string {
-	if r.Dir == "" || p == "" || isAbs(p) {
+	if r.Dir == "" || filepath.IsAbs(p) {
 		return p
 	}
-	return r.Dir + string(os.PathSeparator) + p
-}
-
-func isAbs(p string) bool {
-	if strings.HasPrefix(p, "/") || strings.HasPrefix(p, `\`) {
-		return true
-	}
-	return runtime.GOOS == "windows" && len(p) >= 2 && p[1] == ':'
+	return filepath.Join(r.Dir, p)
 }
 
 // runCommand runs argv without a shell and returns its standard output,
@@ -241,8 +234,11 @@ func (r *Resolver) StoreInKeyring(service string, key secret.Secret) error {
 // ReadKeyFile reads a key_file: it must be a regular file of mode 0600
 // (on Unix; Windows has no such modes) holding 32 bytes in base64 (a
 // trailing newline allowed). The passphrase is the base64 text.
-func ReadKeyFile(path string) (secret.Secret, error) {
-	name := fmt.Sprintf("key_file %q", path)
+func ReadKeyFile(path string) (secret.Secret, error) { return readKeyFile(path, path) }
+
+// readKeyFile is ReadKeyFile, naming the file as configured in messages.
+func readKeyFile(path, configured string) (secret.Secret, error) {
+	name := fmt.Sprintf("key_file %q", configured)
 	fi, err := os.Stat(path)
 	if err != nil {
 		var pe *os.PathError
@@ -255,7 +251,7 @@ func ReadKeyFile(path string) (secret.Secret, error) {
 		return secret.Secret{}, fmt.Errorf("%s is not a regular file", name)
 	}
 	if err := checkKeyFileMode(fi.Mode()); err != nil {
-		return secret.Secret{}, fmt.Errorf("%s %v", name, err)
+		return secret.Secret{}, fmt.Errorf("%s %v; run: chmod 600 %s", name, err, configured)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -265,7 +261,7 @@ func ReadKeyFile(path string) (secret.Secret, error) {
 	text := strings.TrimRight(string(b), "\r\n")
 	raw, err := base64.StdEncoding.DecodeString(text)
 	if err != nil || len(raw) != keySize {
-		return secret.Secret{}, fmt.Errorf("%s must hold %d random bytes in base64 (make one with: head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE)", name, keySize)
+		return secret.Secret{}, fmt.Errorf("%s must hold %d random bytes in base64 (make one with: head -c 32 /dev/urandom | base64 > %s; chmod 600 %s)", name, keySize, configured, configured)
 	}
 	clear(raw)
 	return secret.New(text), nil

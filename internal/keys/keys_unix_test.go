@@ -48,7 +48,7 @@ func TestCommandFailureNamesCommandNotOutput(t *testing.T) {
 		argv []string
 		want string
 	}{
-		{[]string{sh, "-c", "echo leaked-output-1; echo leaked-output-2 >&2; exit 3"}, "failed (exit status 3)"},
+		{[]string{sh, "-c", "echo leaked-output-1; echo leaked-output-2 >&2; exit 3"}, "failed (exit status 3;"},
 		{[]string{sh, "-c", "true"}, "printed nothing"},
 		{[]string{filepath.Join(t.TempDir(), "no-such-program")}, "not found"},
 	} {

@@ -155,7 +155,12 @@ type PassphraseSlot struct {
 	p atomic.Pointer[secret.Secret]
 	// fallback is Options.Fallback, set once by Init.
 	fallback secret.Secret
+	// enforced is Options.Enforced, set once by Init.
+	enforced bool
 }
+
+// Enforced is Options.Enforced.
+func (s *PassphraseSlot) Enforced() bool { return s.enforced }
 
 // Load returns the passphrase.
 func (s *PassphraseSlot) Load() secret.Secret {

@@ -128,7 +128,7 @@ func Migrate(ctx context.Context, m *Migration) (*MigrateResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	dst, err := m.Dst.Open(ctx, Options{LockTimeout: m.LockTimeout, Passphrase: dstPass})
+	dst, err := m.Dst.Open(ctx, Options{LockTimeout: m.LockTimeout, Passphrase: dstPass, Enforced: m.Seal || snap.Enforced})
 	if err != nil {
 		return nil, newStepError("Failed to open the state", err)
 	}

@@ -179,6 +179,9 @@ type Snapshot struct {
 	// and the next write under the operation lock that reseals (Rekey
 	// with the store's passphrase) finishes it.
 	UnderFallback bool
+	// Enforced says the state's encryption is enforced
+	// (Encryption.Enforced).
+	Enforced bool
 }
 
 // Empty reports whether the snapshot has no state at all (not created yet).
@@ -252,6 +255,9 @@ var (
 	// the sealed check value in the state's meta). Nothing was read or
 	// written.
 	ErrWrongPassphrase = errors.New("the passphrase does not open this state")
+	// ErrEnforced is ErrSealed for a state whose encryption is enforced
+	// (Encryption.Enforced): it is never read or written without its key.
+	ErrEnforced = fmt.Errorf("%w: this state enforces encryption at rest (it was sealed under enforced = true), so its tokens are never read or written without its key", ErrSealed)
 )
 
 // Options configure a backend's Open (bolt.Open, pg.Open).
@@ -284,6 +290,10 @@ type Options struct {
 	// one key) until Rekey reseals the state under Passphrase. It is
 	// never used to seal a new state.
 	Fallback secret.Secret
+	// Enforced says the configuration enforces encryption at rest: the
+	// encryption this store turns on or changes records it
+	// (Encryption.Enforced).
+	Enforced bool
 	// Notify receives notes for the user about what the store did on its
 	// own (turning encryption on). They hold no secret. nil drops them.
 	Notify func(msg string)

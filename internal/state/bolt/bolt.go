@@ -175,6 +175,7 @@ func (s *Store) snapshotOf(path, what, restore string) (*state.Snapshot, error) 
 		return nil, explainWith(what, path, restore, err)
 	}
 	snap.UnderFallback = s.base.Pass.UnderFallback(meta)
+	snap.Enforced = meta.Enc != nil && meta.Enc.Enforced
 	for _, e := range raw {
 		r, err := state.DecodeStored(e.k, e.v, meta.Enc != nil, sl)
 		if err != nil {
@@ -399,7 +400,7 @@ func (s *Store) updateOnce(ctx context.Context, conn, what string, sealing, mayE
 	sealed = -1
 	err = s.write(ctx, conn, what, func(m *state.Meta) (func(*bbolt.Tx, *state.Meta) error, error) {
 		var err error
-		plan, err = state.PlanWrite(s.base.Pass.For(m), m, sealing, mayEnable)
+		plan, err = state.PlanWrite(s.base.Pass.For(m), m, sealing, mayEnable, s.base.Pass.Enforced())
 		if err != nil || plan.Enable == nil {
 			return nil, err
 		}
@@ -695,7 +696,7 @@ func (s *Store) ensure() (created bool, err error) {
 	lineage := state.NewLineage()
 	var enc *state.Encryption
 	if pass := s.base.Pass.Load(); !pass.IsZero() {
-		if enc, _, err = state.NewEncryption(pass, lineage); err != nil {
+		if enc, _, err = state.NewEncryption(pass, lineage, s.base.Pass.Enforced()); err != nil {
 			return fail(err)
 		}
 	}

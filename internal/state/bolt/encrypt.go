@@ -91,7 +91,7 @@ func (s *Store) Rekey(ctx context.Context, newPass secret.Secret) (*state.RekeyR
 		// Outside the transaction: check the current passphrase (or
 		// the fallback one) and derive the new key.
 		pass := s.base.Pass.For(m)
-		newEnc, to, err := state.PlanRekey(pass, newPass, m)
+		newEnc, to, err := state.PlanRekey(pass, newPass, m, s.base.Pass.Enforced())
 		if err != nil {
 			return nil, err
 		}

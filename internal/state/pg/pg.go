@@ -350,6 +350,7 @@ func (s *Store) snapshotFrom(raw *pgRaw) (*state.Snapshot, error) {
 	}
 	snap := &state.Snapshot{Lineage: m.Lineage, Serial: m.Serial, Encrypted: m.Enc != nil, Records: make(map[string]*state.Record, len(raw.conns))}
 	snap.UnderFallback = s.base.Pass.UnderFallback(m)
+	snap.Enforced = m.Enc != nil && m.Enc.Enforced
 	for _, r := range raw.conns {
 		rec, err := state.DecodeStored(r.name, r.data, m.Enc != nil, sl)
 		if err != nil {
@@ -482,7 +483,7 @@ func (s *Store) ensure(ctx context.Context) (created bool, err error) {
 	lineage := state.NewLineage()
 	var enc *state.Encryption
 	if pass := s.base.Pass.Load(); !pass.IsZero() && !hasMeta {
-		if enc, _, err = state.NewEncryption(pass, lineage); err != nil {
+		if enc, _, err = state.NewEncryption(pass, lineage, s.base.Pass.Enforced()); err != nil {
 			return fail(err)
 		}
 	}

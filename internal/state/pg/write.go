@@ -269,7 +269,7 @@ func (s *Store) updateOnce(ctx context.Context, conn, what string, sealing, mayE
 		return sealed, false, s.pgExplain(what, err)
 	}
 	// Outside the transaction: derive the keys, refuse early.
-	plan, err := state.PlanWrite(s.base.Pass.For(m), m, sealing, mayEnable)
+	plan, err := state.PlanWrite(s.base.Pass.For(m), m, sealing, mayEnable, s.base.Pass.Enforced())
 	if err != nil {
 		return sealed, false, s.pgExplain(what, err)
 	}
@@ -343,7 +343,7 @@ func (s *Store) Rekey(ctx context.Context, newPass secret.Secret) (*state.RekeyR
 	}
 	// Outside the transaction: check the current passphrase and derive
 	// the new key.
-	newEnc, to, err := state.PlanRekey(s.base.Pass.For(m), newPass, m)
+	newEnc, to, err := state.PlanRekey(s.base.Pass.For(m), newPass, m, s.base.Pass.Enforced())
 	if err != nil {
 		return nil, s.pgExplain(what, err)
 	}
