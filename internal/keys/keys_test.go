@@ -2,12 +2,14 @@ package keys
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/oauthform/oauthform/internal/secret"
+	gokeyring "github.com/zalando/go-keyring"
 )
 
 func TestPassphraseLiteral(t *testing.T) {
@@ -104,6 +106,20 @@ func TestSourceString(t *testing.T) {
 	} {
 		if got := s.String(); got != want {
 			t.Errorf("%#v: %q, want %q", s, got, want)
+		}
+	}
+}
+
+func TestKeyringErrorsNameAlternatives(t *testing.T) {
+	if err := keyringErr(gokeyring.ErrNotFound); err != ErrKeyringNotFound {
+		t.Fatalf("not found: %v", err)
+	}
+	for _, in := range []error{gokeyring.ErrUnsupportedPlatform, errors.New("The name org.freedesktop.secrets was not provided by any .service files")} {
+		err := keyringErr(in)
+		for _, want := range []string{"keyring", "passphrase_command", "key_file", "docs/keys.md"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%v: %v should name %q", in, err, want)
+			}
 		}
 	}
 }
