@@ -394,7 +394,7 @@ func (op *operation) plan(snap *state.Snapshot, saved *plan.Plan, diags hcl.Diag
 		}
 	} else {
 		var pdiags hcl.Diagnostics
-		p, pdiags = plan.Diff(cfg, snap, g.now(), plan.Options{Mode: a.mode, Targets: a.targets, Encrypt: !backend.Passphrase(cfg).IsZero()})
+		p, pdiags = plan.Diff(cfg, snap, g.now(), plan.Options{Mode: a.mode, Targets: a.targets, Encrypt: !backend.Passphrase(cfg).IsZero(), Enforce: backend.Enforced(cfg)})
 		diags = append(diags, pdiags...)
 		if diags.HasErrors() {
 			g.view.Diagnostics(files(cfg), diags)
@@ -568,7 +568,7 @@ func sealPlanned(ctx context.Context, g *globals, cfg *config.Config, st state.S
 	seal, reseal := false, false
 	for _, a := range p.Actions {
 		seal = seal || slices.Contains(a.Reasons, plan.ReasonSeal)
-		reseal = reseal || slices.Contains(a.Reasons, plan.ReasonReseal) // a key rotation (keys.go)
+		reseal = reseal || slices.Contains(a.Reasons, plan.ReasonReseal) || slices.Contains(a.Reasons, plan.ReasonEnforce) // keys.go
 	}
 	if reseal {
 		return resealPlanned(ctx, g, cfg, st)

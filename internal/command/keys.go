@@ -27,7 +27,7 @@ func resealPlanned(ctx context.Context, g *globals, cfg *config.Config, st state
 		g.view.Diagnostics(nil, g.stateErrDiags("Failed to reseal the state under the new key", err))
 		return ExitError, false
 	}
-	g.view.Resealed(res.Records)
+	g.view.Resealed(res.Records, !backend.Fallback(cfg).IsZero(), backend.Enforced(cfg))
 	return 0, true
 }
 

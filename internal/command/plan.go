@@ -128,7 +128,7 @@ func makePlan(ctx context.Context, g *globals, a *planArgs) (*plan.Plan, *config
 	if diags.HasErrors() {
 		return nil, cfg, diags
 	}
-	p, pdiags := plan.Diff(cfg, snap, g.now(), plan.Options{Mode: a.mode, Targets: a.targets, Encrypt: !backend.Passphrase(cfg).IsZero()})
+	p, pdiags := plan.Diff(cfg, snap, g.now(), plan.Options{Mode: a.mode, Targets: a.targets, Encrypt: !backend.Passphrase(cfg).IsZero(), Enforce: backend.Enforced(cfg)})
 	diags = append(diags, pdiags...)
 	if diags.HasErrors() {
 		return nil, cfg, diags

@@ -102,6 +102,7 @@ const (
 	ReasonDestroy              Reason = "destroy"
 	ReasonSeal                 Reason = "seal"
 	ReasonReseal               Reason = "reseal"
+	ReasonEnforce              Reason = "enforce"
 )
 
 // Reasons lists every reason in the order Action.Reasons keeps them.
@@ -110,7 +111,7 @@ var Reasons = []Reason{
 	ReasonRedirectURIChanged, ReasonParamsChanged, ReasonScopeAdded,
 	ReasonScopeRemoved, ReasonInvalidGrant, ReasonNeedsReconnect,
 	ReasonExpiredNoRefresh, ReasonExpiring, ReasonExpired,
-	ReasonRefreshBeforeChanged, ReasonClientSecretChanged, ReasonSeal, ReasonReseal, ReasonNotDeclared,
+	ReasonRefreshBeforeChanged, ReasonClientSecretChanged, ReasonSeal, ReasonReseal, ReasonEnforce, ReasonNotDeclared,
 	ReasonDestroy,
 }
 
@@ -153,6 +154,8 @@ func (r Reason) Text() string {
 		return "encryption at rest is configured and its tokens are stored in plain text"
 	case ReasonReseal:
 		return "sealed under the fallback key: apply reseals it under the new key"
+	case ReasonEnforce:
+		return "encryption is enforced: apply reseals it so that the state records enforced = true"
 	}
 	return string(r)
 }
@@ -241,6 +244,10 @@ type Options struct {
 	// Encrypt says encryption at rest is configured: records of a state
 	// that is not encrypted yet are sealed (an update each).
 	Encrypt bool
+	// Enforce says the configuration enforces encryption at rest
+	// (enforced = true): an encrypted state that does not record it yet
+	// is resealed so that it does (ReasonEnforce).
+	Enforce bool
 }
 
 // Plan is the result of Diff. Actions are sorted by connection name.

@@ -6,10 +6,18 @@ import (
 	"github.com/oauthform/oauthform/internal/state"
 )
 
-// Resealed says that apply resealed every record under the new key of a
-// rotation.
-func (v *View) Resealed(records int) {
-	fmt.Fprintf(v.Out, "Resealed the tokens of %d connection(s) under the new key: the fallback key no longer opens the state, and the fallback block can be removed.\n", records)
+// Resealed says that apply resealed every record under the configured
+// key: the new key of a rotation (rotated), and recording enforced = true
+// (enforced).
+func (v *View) Resealed(records int, rotated, enforced bool) {
+	if rotated {
+		fmt.Fprintf(v.Out, "Resealed the tokens of %d connection(s) under the new key: the fallback key no longer opens the state, and the fallback block can be removed.\n", records)
+	} else {
+		fmt.Fprintf(v.Out, "Resealed the tokens of %d connection(s) under the configured key.\n", records)
+	}
+	if enforced {
+		fmt.Fprintln(v.Out, "The state records enforced = true: without its key, no command reads or writes its tokens, even with the encryption block removed.")
+	}
 }
 
 // RekeyedToKeyring reports state rekey -to-keyring SERVICE.
