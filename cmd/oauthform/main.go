@@ -44,9 +44,15 @@ func runWithSignals(args []string, s *streams) int {
 // tests' copy of the binary gives another one (to let time pass without
 // sleeping); the real binary always uses the system clock.
 func runWithSignalsAt(args []string, s *streams, now func() time.Time) int {
+	return runWithSignalsMeta(args, s, meta(now))
+}
+
+// runWithSignalsMeta is runWithSignals with the Meta m: only the script
+// tests' copy of the binary changes it (a keyring in a folder).
+func runWithSignalsMeta(args []string, s *streams, m command.Meta) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return command.Run(ctx, args, s, meta(now))
+	return command.Run(ctx, args, s, m)
 }
 
 // realMain runs the CLI with args (without the program name) and returns the

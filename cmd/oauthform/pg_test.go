@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"net/url"
@@ -21,6 +22,7 @@ import (
 	"github.com/oauthform/oauthform/internal/providers/emulator"
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
+	statebolt "github.com/oauthform/oauthform/internal/state/bolt"
 	"github.com/oauthform/oauthform/internal/state/pg"
 	"github.com/oauthform/oauthform/internal/state/pgtest"
 )
@@ -434,19 +436,22 @@ func TestPGTwoWorkingDirectories(t *testing.T) {
 // every connection and working tokens; the source is kept (renamed) and a
 // non-empty destination is refused.
 func TestPGMigrateRoundTrip(t *testing.T) {
-	for _, encrypted := range []bool{false, true} {
-		t.Run(map[bool]string{false: "plain", true: "encrypted"}[encrypted], func(t *testing.T) {
-			testMigrateRoundTrip(t, encrypted)
+	for name, settings := range map[string]string{
+		"plain":     "",
+		"encrypted": "  encryption {\n    passphrase = \"migrate-test-passphrase\"\n  }\n",
+		// A key provider, enforced (issue 19): the copy stays sealed, and
+		// enforced, on both backends.
+		"passphrase_command enforced": "  encryption {\n    passphrase_command = [\"sh\", \"-c\", \"echo pg-key-from-command\"]\n    enforced = true\n  }\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			testMigrateRoundTrip(t, settings)
 		})
 	}
 }
 
-func testMigrateRoundTrip(t *testing.T, encrypted bool) {
+func testMigrateRoundTrip(t *testing.T, settings string) {
 	e := newPGEnv(t)
-	settings := ""
-	if encrypted {
-		settings = "  encryption {\n    passphrase = \"migrate-test-passphrase\"\n  }\n"
-	}
+	encrypted, enforced := settings != "", strings.Contains(settings, "enforced")
 	dir := e.dir(e.config(3, false, settings))
 	e.must(dir, "apply", "-auto-approve")
 	before := e.show(dir)
@@ -485,8 +490,8 @@ func testMigrateRoundTrip(t *testing.T, encrypted bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if snap.Encrypted != encrypted {
-		t.Errorf("encrypted in PostgreSQL = %v, want %v", snap.Encrypted, encrypted)
+	if snap.Encrypted != encrypted || snap.Enforced != enforced {
+		t.Errorf("in PostgreSQL: encrypted %v, enforced %v; want %v, %v", snap.Encrypted, snap.Enforced, encrypted, enforced)
 	}
 	for c, tok := range tokens {
 		if got, _ := e.must(dir, "token", c); got != tok {
@@ -524,6 +529,17 @@ func testMigrateRoundTrip(t *testing.T, encrypted bool) {
 	}
 	if len(back.Connections) != 3 {
 		t.Errorf("back in a local file: %d connections, want 3", len(back.Connections))
+	}
+	if encrypted {
+		local, err := statebolt.Open(filepath.Join(dir, ".oauthform", "state.db"), state.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls, err := local.Snapshot(context.Background())
+		_ = local.Close()
+		if err != nil || !ls.Encrypted || ls.Enforced != enforced {
+			t.Errorf("back in a local file: %+v, %v; want encrypted, enforced %v", ls, err, enforced)
+		}
 	}
 	if o, _ := e.must(dir, "plan"); !strings.Contains(o, "No changes.") {
 		t.Errorf("plan after migrating back:\n%s", o)
@@ -598,5 +614,55 @@ func TestPGMigrateWithFlags(t *testing.T) {
 	}
 	if s := e.show(dir); len(s.Connections) != 2 {
 		t.Errorf("after migrating back: %+v", s)
+	}
+}
+
+// TestPGKeyRotation (issue 19): teams rotate the key of a PostgreSQL state
+// as of a local one: a new passphrase_command with the old one as
+// fallback; plan lists every record to reseal, apply reseals them in one
+// transaction, then the old key alone no longer opens the state and the
+// new one opens every record.
+func TestPGKeyRotation(t *testing.T) {
+	e := newPGEnv(t)
+	oldKey := "  encryption {\n    passphrase_command = [\"sh\", \"-c\", \"echo pg-old-key\"]\n  }\n"
+	rotate := "  encryption {\n    passphrase_command = [\"sh\", \"-c\", \"echo pg-new-key\"]\n" +
+		"    fallback {\n      passphrase_command = [\"sh\", \"-c\", \"echo pg-old-key\"]\n    }\n  }\n"
+	dir := e.dir(e.config(2, true, oldKey))
+	e.must(dir, "apply", "-auto-approve")
+	tokens := map[string]string{}
+	for i := range 2 {
+		c := fmt.Sprintf("c%d", i)
+		tokens[c], _ = e.must(dir, "token", c)
+	}
+
+	writeConfig(t, dir, e.config(2, true, rotate))
+	out, _, err := e.run(dir, nil, "plan", "-detailed-exitcode")
+	if err == nil || !strings.Contains(out, "sealed under the fallback key") || !strings.Contains(out, "2 to update") {
+		t.Fatalf("plan during the rotation: %v\n%s", err, out)
+	}
+	out, _ = e.must(dir, "apply", "-auto-approve")
+	if !strings.Contains(out, "Resealed the tokens of 2 connection(s) under the new key") {
+		t.Errorf("apply during the rotation:\n%s", out)
+	}
+	if out, _ := e.must(dir, "plan"); !strings.Contains(out, "No changes.") {
+		t.Errorf("plan after the rotation:\n%s", out)
+	}
+
+	ctx := context.Background()
+	if _, err := e.openPG(state.Options{Passphrase: secret.New("pg-old-key")}).Snapshot(ctx); !errors.Is(err, state.ErrWrongPassphrase) {
+		t.Errorf("the old key after the rotation: %v, want %v", err, state.ErrWrongPassphrase)
+	}
+	st := e.openPG(state.Options{Passphrase: secret.New("pg-new-key")})
+	for c, tok := range tokens {
+		rec, err := st.Get(ctx, c)
+		if err != nil || rec.Access.Reveal() != strings.TrimSpace(tok) {
+			t.Errorf("%s under the new key: %v (token matches: %v)", c, err, err == nil && rec.Access.Reveal() == strings.TrimSpace(tok))
+		}
+	}
+	writeConfig(t, dir, e.config(2, true, strings.Replace(oldKey, "pg-old-key", "pg-new-key", 1)))
+	for c, tok := range tokens {
+		if got, _ := e.must(dir, "token", c); got != tok {
+			t.Errorf("token %s with the new key alone changed", c)
+		}
 	}
 }

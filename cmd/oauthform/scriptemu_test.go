@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -22,6 +24,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/oauthform/oauthform/internal/command/views"
+	"github.com/oauthform/oauthform/internal/keys"
 	"github.com/oauthform/oauthform/internal/providers"
 	"github.com/oauthform/oauthform/internal/providers/emulator"
 	"github.com/oauthform/oauthform/internal/secret"
@@ -56,7 +59,34 @@ func scriptOAuthform() {
 	if os.Getenv(terminalEnv) == "1" {
 		s.InTerminal = true
 	}
-	os.Exit(runWithSignalsAt(os.Args[1:], s, now))
+	m := meta(now)
+	if dir := os.Getenv(keyringEnv); dir != "" {
+		m.Keyring = dirKeyring(dir)
+	}
+	os.Exit(runWithSignalsMeta(os.Args[1:], s, m))
+}
+
+// keyringEnv names a folder that stands for the OS keyring in the script
+// tests (there is no Secret Service on a CI runner): one file per service.
+const keyringEnv = "OAUTHFORM_TEST_KEYRING"
+
+// dirKeyring is a keys.Keyring in a folder, for the script tests.
+type dirKeyring string
+
+func (d dirKeyring) file(service, user string) string {
+	return filepath.Join(string(d), service+"@"+user)
+}
+
+func (d dirKeyring) Get(service, user string) (string, error) {
+	b, err := os.ReadFile(d.file(service, user))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", keys.ErrKeyringNotFound
+	}
+	return string(b), err
+}
+
+func (d dirKeyring) Set(service, user, password string) error {
+	return os.WriteFile(d.file(service, user), []byte(password), 0o600)
 }
 
 // scriptEnv is one script's emulators and clock.

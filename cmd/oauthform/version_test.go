@@ -21,6 +21,14 @@ func TestVersionFromBuild(t *testing.T) {
 	// revision.
 	head, _ := exec.Command("git", "rev-parse", "HEAD").Output()
 	commit := strings.TrimSpace(string(head))
+	// Nor in a git worktree: the go command looks for a .git folder, and a
+	// worktree's .git is a file (cmd/go/internal/vcs), so it stamps
+	// nothing either.
+	if top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output(); err == nil {
+		if fi, err := os.Stat(filepath.Join(strings.TrimSpace(string(top)), ".git")); err == nil && !fi.IsDir() {
+			commit = ""
+		}
+	}
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name, ldflags             string

@@ -7,11 +7,14 @@ package backend
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 
 	"github.com/oauthform/oauthform/internal/config"
+	"github.com/oauthform/oauthform/internal/keys"
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
 	"github.com/oauthform/oauthform/internal/state/bolt"
@@ -55,9 +58,16 @@ type PG struct {
 // or its password.
 func Open(ctx context.Context, s Settings) (state.Store, error) {
 	opts := s.Options
+	if err := CheckKeys(s.Config); err != nil {
+		return nil, err
+	}
 	if opts.Passphrase.IsZero() && !s.ExactPassphrase {
 		opts.Passphrase = Passphrase(s.Config)
 	}
+	if opts.Fallback.IsZero() {
+		opts.Fallback = Fallback(s.Config)
+	}
+	opts.Enforced = opts.Enforced || Enforced(s.Config)
 	pg := s.PG
 	if pg == nil && s.Path == "" && IsPG(s.Config) {
 		b := s.Config.Settings.Backend
@@ -92,6 +102,64 @@ func Passphrase(cfg *config.Config) secret.Secret {
 		}
 	}
 	return secret.New(os.Getenv(PassphraseEnv))
+}
+
+// Fallback is the passphrase of cfg's fallback key provider, during a
+// rotation (zero: none, or not resolved).
+func Fallback(cfg *config.Config) secret.Secret {
+	if cfg != nil && cfg.Settings.Encryption != nil {
+		return cfg.Settings.Encryption.FallbackPassphrase
+	}
+	return secret.Secret{}
+}
+
+// Enforced reports whether cfg enforces encryption at rest
+// (encryption { enforced = true }).
+func Enforced(cfg *config.Config) bool {
+	return cfg != nil && cfg.Settings.Encryption != nil && cfg.Settings.Encryption.Enforced
+}
+
+// ErrNoKey: the configuration enforces encryption at rest and gives no
+// key.
+var ErrNoKey = errors.New("encryption at rest is enforced and no key provider is configured")
+
+// ErrKeysNotResolved: the configuration's key providers were not resolved
+// (ResolveKeys) before the state was opened.
+var ErrKeysNotResolved = errors.New("the encryption block's key provider was not resolved")
+
+// ResolveKeys resolves cfg's key providers with r (running a
+// passphrase_command, reading the keyring or a key_file), once: the
+// secrets stay in cfg, in memory, for this process. Its errors name the
+// provider, never a secret or a command's output.
+func ResolveKeys(ctx context.Context, cfg *config.Config, r *keys.Resolver) error {
+	if cfg == nil || cfg.Settings.Encryption == nil {
+		return nil
+	}
+	rr := *r
+	if rr.Dir == "" {
+		rr.Dir = cfg.Dir
+	}
+	return cfg.Settings.Encryption.Resolve(func(src keys.Source) (secret.Secret, error) {
+		return rr.Resolve(ctx, src)
+	})
+}
+
+// CheckKeys refuses to open the state of a configuration that enforces
+// encryption without a key (ErrNoKey, naming the setting), or whose key
+// provider was not resolved.
+func CheckKeys(cfg *config.Config) error {
+	if cfg == nil || cfg.Settings.Encryption == nil {
+		return nil
+	}
+	enc := cfg.Settings.Encryption
+	if !enc.Key.IsZero() && enc.Passphrase.IsZero() {
+		return ErrKeysNotResolved
+	}
+	if enc.Enforced && Passphrase(cfg).IsZero() {
+		return fmt.Errorf("%w: the configuration sets enforced = true in its encryption block (%s), so no token is read or written without a key: "+
+			"give one with passphrase, passphrase_command, keyring or key_file in that block (or %s)", ErrNoKey, enc.EnforcedAt(), PassphraseEnv)
+	}
+	return nil
 }
 
 // StatePath resolves the configured local state path against the

@@ -307,7 +307,7 @@ func (op *operation) run(ctx context.Context) int {
 // printing the errors.
 func (op *operation) load() (*plan.Plan, hcl.Diagnostics) {
 	g, a := op.g, op.a
-	cfg, diags := loadConfig(a.vars.inputs())
+	cfg, diags := g.loadStateConfig(a.vars.inputs())
 	op.cfg = cfg
 	if diags.HasErrors() {
 		g.view.Diagnostics(files(cfg), diags)
@@ -375,10 +375,7 @@ func (op *operation) snapshot(ctx context.Context) (*state.Snapshot, bool) {
 			if rec.Sealed {
 				// Refuse before a grant is made whose tokens could not be
 				// stored.
-				g.view.Diagnostics(nil, errDiag("The state is encrypted",
-					fmt.Sprintf("oauthform %s needs the state's passphrase to read and write tokens. Give it with an encryption block in the configuration or with %s; "+
-						"to keep tokens unencrypted on purpose, decrypt the state once with \"oauthform state rekey -decrypt\" (it asks for the passphrase).",
-						op.a.command, passphraseEnv)))
+				g.view.Diagnostics(nil, sealedStateDiags(op.a.command, snap.Enforced))
 				return nil, false
 			}
 		}
@@ -397,7 +394,7 @@ func (op *operation) plan(snap *state.Snapshot, saved *plan.Plan, diags hcl.Diag
 		}
 	} else {
 		var pdiags hcl.Diagnostics
-		p, pdiags = plan.Diff(cfg, snap, g.now(), plan.Options{Mode: a.mode, Targets: a.targets, Encrypt: !backend.Passphrase(cfg).IsZero()})
+		p, pdiags = plan.Diff(cfg, snap, g.now(), plan.Options{Mode: a.mode, Targets: a.targets, Encrypt: !backend.Passphrase(cfg).IsZero(), Enforce: backend.Enforced(cfg)})
 		diags = append(diags, pdiags...)
 		if diags.HasErrors() {
 			g.view.Diagnostics(files(cfg), diags)
@@ -569,9 +566,13 @@ func (c *cliGranter) Grant(ctx context.Context, req apply.GrantRequest) (*provid
 // in one transaction, then the file and its backup rewritten so that no
 // plain copy is left (state.Rekeyer). The seal is all or nothing.
 func sealPlanned(ctx context.Context, g *globals, cfg *config.Config, st state.Store, p *plan.Plan) (int, bool) {
-	seal := false
+	seal, reseal := false, false
 	for _, a := range p.Actions {
 		seal = seal || slices.Contains(a.Reasons, plan.ReasonSeal)
+		reseal = reseal || slices.Contains(a.Reasons, plan.ReasonReseal) || slices.Contains(a.Reasons, plan.ReasonEnforce) // keys.go
+	}
+	if reseal {
+		return resealPlanned(ctx, g, cfg, st)
 	}
 	if !seal {
 		return 0, true

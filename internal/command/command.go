@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/oauthform/oauthform/internal/command/views"
+	"github.com/oauthform/oauthform/internal/keys"
 )
 
 // Exit statuses. Scripts may rely on them.
@@ -32,6 +33,9 @@ type Meta struct {
 	// Now is the now every command plans and refreshes against; nil
 	// means time.Now.
 	Now func() time.Time
+	// Keyring is the keyring of keyring = "SERVICE" and state rekey
+	// -to-keyring; nil means the OS keyring. Only tests give another.
+	Keyring keys.Keyring
 }
 
 // command is one CLI verb.

@@ -43,7 +43,7 @@ func runForceUnlock(ctx context.Context, g *globals, args []string) int {
 		return code
 	}
 	id := a.id
-	cfg, diags := loadConfig(config.Inputs{})
+	cfg, diags := g.loadStateConfig(config.Inputs{})
 	if g.failed(files(cfg), diags) {
 		return ExitError
 	}

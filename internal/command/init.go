@@ -48,7 +48,7 @@ func runInit(ctx context.Context, g *globals, args []string) int {
 	if code, done := g.parsed(initHelp, help, diags); done {
 		return code
 	}
-	cfg, diags := loadConfig(a.vars.inputs())
+	cfg, diags := g.loadStateConfig(a.vars.inputs())
 	g.view.Diagnostics(files(cfg), diags)
 	if diags.HasErrors() {
 		g.view.InitStopped()

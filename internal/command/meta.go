@@ -14,6 +14,7 @@ import (
 	"github.com/oauthform/oauthform/internal/backend"
 	"github.com/oauthform/oauthform/internal/command/views"
 	"github.com/oauthform/oauthform/internal/config"
+	"github.com/oauthform/oauthform/internal/keys"
 )
 
 // Streams are the process's standard streams; tests substitute buffers.
@@ -50,6 +51,8 @@ type globals struct {
 	// indexAfter, when set, is a configuration loaded in full whose
 	// index (writeConfigIndex) is written when the command ends.
 	indexAfter *config.Config
+	// keyring is Meta's Keyring (nil: the OS keyring).
+	keyring keys.Keyring
 }
 
 // newView returns the view of the streams, once the -no-color flags are
@@ -71,7 +74,7 @@ func (g *globals) errColor() bool {
 }
 
 func parseGlobals(args []string, s *Streams, meta Meta) (*globals, []string, error) {
-	g := &globals{streams: s, version: meta.Version, revision: meta.Revision, now: meta.Now}
+	g := &globals{streams: s, version: meta.Version, revision: meta.Revision, now: meta.Now, keyring: meta.Keyring}
 	if g.now == nil {
 		g.now = time.Now
 	}

@@ -113,7 +113,7 @@ func runPlan(ctx context.Context, g *globals, args []string) int {
 // makePlan loads the configuration, reads the state and plans, with the
 // warnings about what the state alone does not say.
 func makePlan(ctx context.Context, g *globals, a *planArgs) (*plan.Plan, *config.Config, hcl.Diagnostics) {
-	cfg, diags := loadConfig(a.vars.inputs())
+	cfg, diags := g.loadStateConfig(a.vars.inputs())
 	if diags.HasErrors() {
 		return nil, cfg, diags
 	}
@@ -128,13 +128,16 @@ func makePlan(ctx context.Context, g *globals, a *planArgs) (*plan.Plan, *config
 	if diags.HasErrors() {
 		return nil, cfg, diags
 	}
-	p, pdiags := plan.Diff(cfg, snap, g.now(), plan.Options{Mode: a.mode, Targets: a.targets, Encrypt: !backend.Passphrase(cfg).IsZero()})
+	p, pdiags := plan.Diff(cfg, snap, g.now(), plan.Options{Mode: a.mode, Targets: a.targets, Encrypt: !backend.Passphrase(cfg).IsZero(), Enforce: backend.Enforced(cfg)})
 	diags = append(diags, pdiags...)
 	if diags.HasErrors() {
 		return nil, cfg, diags
 	}
 	diags = append(diags, custodyDiags(apply.CustodyReport(backend.LocalDir(cfg), snap))...)
-	if snap.Encrypted && backend.Passphrase(cfg).IsZero() {
+	if snap.Enforced && backend.Passphrase(cfg).IsZero() {
+		diags = append(diags, warnDiag("The state enforces encryption, the configuration gives no key", state.ErrEnforced.Error()+
+			". apply, refresh and token refuse until its key is given in the configuration's encryption block or with "+passphraseEnv+"; see docs/keys.md.")...)
+	} else if snap.Encrypted && backend.Passphrase(cfg).IsZero() {
 		diags = append(diags, warnDiag("The state is encrypted, the configuration is not",
 			fmt.Sprintf("The state's tokens are sealed at rest, but no encryption is configured (no encryption block, no %s): "+
 				"apply, refresh and token will refuse until the passphrase is given. To keep tokens unencrypted on purpose, "+

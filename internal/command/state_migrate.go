@@ -124,7 +124,7 @@ func runStateMigrate(ctx context.Context, g *globals, args []string) int {
 	if code, done := g.parsed(stateMigrateHelp, help, diags); done {
 		return code
 	}
-	cfg, diags := loadConfig(a.vars.inputs())
+	cfg, diags := g.loadStateConfig(a.vars.inputs())
 	if diags.HasErrors() {
 		diags = append(diags, sourceless(hcl.DiagError, "Cannot find the states",
 			"The configuration above has errors, so where its state is and its passphrase are unknown. Fix it first."))
@@ -172,7 +172,11 @@ func newMigration(g *globals, cfg *config.Config, a *stateMigrateArgs) (*migrati
 	if a.to == config.BackendLocal {
 		src, dst = remote, local
 	}
-	return &migration{g: g, cfg: cfg, src: src, dst: dst, pass: backend.Passphrase(cfg), timeout: a.lockTimeout}, nil
+	if err := backend.CheckKeys(cfg); err != nil {
+		return nil, errDiag("Cannot migrate the state", err.Error()+".")
+	}
+	return &migration{g: g, cfg: cfg, src: src, dst: dst, pass: backend.Passphrase(cfg), fallback: backend.Fallback(cfg),
+		enforced: backend.Enforced(cfg), timeout: a.lockTimeout}, nil
 }
 
 // migration is one run of state migrate.
@@ -181,6 +185,8 @@ type migration struct {
 	cfg      *config.Config
 	src, dst *migrateSide
 	pass     secret.Secret
+	fallback secret.Secret
+	enforced bool
 	timeout  time.Duration
 }
 
@@ -188,7 +194,7 @@ type migration struct {
 func (m *migration) run(ctx context.Context) (*state.MigrateResult, hcl.Diagnostics) {
 	res, err := state.Migrate(ctx, &state.Migration{
 		Src: m.src.stateSide(m.g, true), Dst: m.dst.stateSide(m.g, false),
-		Passphrase: m.pass, LockTimeout: m.timeout, ConnLockWait: max(m.timeout, apply.DefaultLockWait),
+		Passphrase: m.pass, Fallback: m.fallback, Seal: m.enforced, LockTimeout: m.timeout, ConnLockWait: max(m.timeout, apply.DefaultLockWait),
 		Rehash: m.rehash,
 	})
 	if err != nil {

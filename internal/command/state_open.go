@@ -11,6 +11,7 @@ import (
 
 	"github.com/oauthform/oauthform/internal/backend"
 	"github.com/oauthform/oauthform/internal/config"
+	"github.com/oauthform/oauthform/internal/keys"
 	"github.com/oauthform/oauthform/internal/state"
 )
 
@@ -18,6 +19,36 @@ import (
 // diagnostics the returned config may still be non-nil (for snippets).
 func loadConfig(in config.Inputs) (*config.Config, hcl.Diagnostics) {
 	return config.Load(".", in)
+}
+
+// loadStateConfig is loadConfig for a command that uses the state: a
+// configuration without errors has its key providers resolved too
+// (resolveKeys).
+func (g *globals) loadStateConfig(in config.Inputs) (*config.Config, hcl.Diagnostics) {
+	cfg, diags := loadConfig(in)
+	if diags.HasErrors() {
+		return cfg, diags
+	}
+	return cfg, append(diags, g.resolveKeys(cfg)...)
+}
+
+// resolveKeys resolves cfg's key providers, once per process (running
+// a passphrase_command, reading the keyring or a key_file): the secret
+// stays in memory, in cfg.
+func (g *globals) resolveKeys(cfg *config.Config) hcl.Diagnostics {
+	if err := backend.ResolveKeys(context.Background(), cfg, g.keyResolver()); err != nil {
+		return errDiag("Cannot get the key of the state", err.Error()+".\n\n"+
+			"The encryption block of the configuration names where the key that seals the state comes from; see docs/keys.md.")
+	}
+	return nil
+}
+
+// keyResolver resolves key providers for this command: the keyring is
+// Meta's (the OS keyring unless a test gives another). A
+// passphrase_command's output, standard error too, is never shown: a
+// password manager asks for its own secrets on the terminal.
+func (g *globals) keyResolver() *keys.Resolver {
+	return &keys.Resolver{Keyring: g.keyring}
 }
 
 // files returns cfg's files for snippets, tolerating a nil cfg.

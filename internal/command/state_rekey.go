@@ -41,7 +41,11 @@ no longer opens the state.
 Options:
   -new-passphrase-env=NAME  Read the new passphrase from environment variable NAME.
   -passphrase-env=NAME      Read the current passphrase from environment variable NAME.
-  -decrypt                  Turn encryption off: store the secrets unsealed.
+  -to-keyring=SERVICE       Seal under a new random key stored in the OS keyring
+                            under SERVICE; then set keyring = "SERVICE" in the
+                            encryption block.
+  -decrypt                  Turn encryption off: store the secrets unsealed
+                            (refused while the configuration sets enforced = true).
   -lock-timeout=D           Wait up to D for the state lock.
   -state=PATH               Use this state file instead of the configured one.
   -var, -var-file           Variables, as for plan.
@@ -51,6 +55,7 @@ Options:
 type stateRekeyArgs struct {
 	sf             stateFlags
 	newEnv, curEnv string
+	toKeyring      string
 	decrypt        bool
 	lockTimeout    time.Duration
 }
@@ -62,6 +67,7 @@ func parseStateRekeyArgs(args []string) (*stateRekeyArgs, bool, hcl.Diagnostics)
 	fs.StringVar(&a.newEnv, "new-passphrase-env", "", "")
 	fs.StringVar(&a.curEnv, "passphrase-env", "", "")
 	fs.BoolVar(&a.decrypt, "decrypt", false, "")
+	fs.StringVar(&a.toKeyring, "to-keyring", "", "")
 	lockTimeout := fs.String("lock-timeout", "0s", "")
 	help, diags := parseFlags(fs, args, stateRekeyHelp)
 	if help {
@@ -72,6 +78,9 @@ func parseStateRekeyArgs(args []string) (*stateRekeyArgs, bool, hcl.Diagnostics)
 	}
 	if !diags.HasErrors() && a.decrypt && a.newEnv != "" {
 		diags = errDiag("Invalid command line", "-decrypt and -new-passphrase-env contradict each other: -decrypt turns encryption off.")
+	}
+	if !diags.HasErrors() && a.toKeyring != "" && (a.decrypt || a.newEnv != "") {
+		diags = errDiag("Invalid command line", "-to-keyring makes the new key itself: it goes with neither -decrypt nor -new-passphrase-env.")
 	}
 	var tdiags hcl.Diagnostics
 	a.lockTimeout, tdiags = parseLockTimeout(*lockTimeout)
@@ -92,8 +101,14 @@ func runStateRekey(ctx context.Context, g *globals, args []string) int {
 	if code, done := g.parsed(stateRekeyHelp, help, diags); done {
 		return code
 	}
-	target, cfg, diags := a.sf.locate()
+	target, cfg, diags := a.sf.locate(g)
 	if g.failed(files(cfg), diags) {
+		return ExitError
+	}
+	if a.decrypt && backend.Enforced(cfg) {
+		g.view.Diagnostics(files(cfg), errDiag("Encryption at rest is enforced", fmt.Sprintf(
+			"The configuration sets enforced = true in its encryption block (%s): state rekey -decrypt would store the tokens unsealed. "+
+				"Remove enforced = true first if that is really wanted.", cfg.Settings.Encryption.EnforcedAt())))
 		return ExitError
 	}
 	r := &rekeyRun{g: g, a: a, configured: target.passphrase(), in: bufio.NewReader(g.streams.In)}
@@ -127,6 +142,9 @@ func (r *rekeyRun) run(ctx context.Context) (*state.RekeyResult, string, hcl.Dia
 	}
 	if r.a.decrypt && !snap.Encrypted {
 		return nil, path, nil
+	}
+	if r.a.toKeyring != "" {
+		return r.runToKeyring(ctx, path)
 	}
 	newPass, d := r.newPassphrase(snap)
 	if d.HasErrors() {

@@ -48,7 +48,7 @@ func runStateRestore(ctx context.Context, g *globals, args []string) int {
 	if code, done := g.parsed(stateRestoreHelp, help, diags); done {
 		return code
 	}
-	target, cfg, diags := a.sf.locate()
+	target, cfg, diags := a.sf.locate(g)
 	if g.failed(files(cfg), diags) {
 		return ExitError
 	}

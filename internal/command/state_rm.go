@@ -57,7 +57,7 @@ func runStateRm(ctx context.Context, g *globals, args []string) int {
 	if code, done := g.parsed(stateRmHelp, help, diags); done {
 		return code
 	}
-	target, cfg, diags := a.sf.locate()
+	target, cfg, diags := a.sf.locate(g)
 	if g.failed(files(cfg), diags) {
 		return ExitError
 	}

@@ -90,7 +90,7 @@ func (t *stateTarget) passphrase() secret.Secret {
 // locate returns the state and the configuration when it was loaded (nil
 // with -state). Configuration errors are fatal: a broken state_path or
 // backend must not send us to the wrong state.
-func (s *stateFlags) locate() (*stateTarget, *config.Config, hcl.Diagnostics) {
+func (s *stateFlags) locate(g *globals) (*stateTarget, *config.Config, hcl.Diagnostics) {
 	if s.path != "" {
 		return &stateTarget{path: s.path}, nil, nil
 	}
@@ -99,6 +99,9 @@ func (s *stateFlags) locate() (*stateTarget, *config.Config, hcl.Diagnostics) {
 		diags = append(diags, sourceless(hcl.DiagError, "Cannot find the state",
 			"The configuration above has errors, so where its state is (state_path, backend) is unknown. Fix it, or name the state file with -state=PATH."))
 		return nil, cfg, diags
+	}
+	if d := g.resolveKeys(cfg); d.HasErrors() {
+		return nil, cfg, append(diags, d...)
 	}
 	t := &stateTarget{cfg: cfg}
 	if !backend.IsPG(cfg) {
@@ -150,6 +153,9 @@ func encryptionErrDiags(summary string, err error) hcl.Diagnostics {
 	case errors.Is(err, state.ErrWrongPassphrase):
 		return errDiag(summary, err.Error()+".\n\nNothing was read or written. oauthform takes the passphrase from the configuration's "+
 			"encryption block, or from "+passphraseEnv+" when there is none. If it was changed with \"oauthform state rekey\", give the new one.")
+	case errors.Is(err, state.ErrEnforced):
+		return errDiag(summary, err.Error()+".\n\nNothing was read or written. Give the state's key with a key provider in the configuration's "+
+			"encryption block (passphrase, passphrase_command, keyring or key_file) or with "+passphraseEnv+"; see docs/keys.md.")
 	case errors.Is(err, state.ErrSealed):
 		return errDiag(summary, err.Error()+".\n\nThe state's tokens are sealed at rest, and this needs them. Give the passphrase with an "+
 			"encryption block in the configuration or with "+passphraseEnv+" (plan and show work without it). "+
@@ -179,7 +185,7 @@ func readStateSensitive(ctx context.Context, g *globals, t *stateTarget, reveal 
 // locateAndRead finds the state sf names and reads it (readStateSensitive),
 // printing what went wrong.
 func locateAndRead(ctx context.Context, g *globals, sf *stateFlags, reveal bool) (*stateTarget, *config.Config, *state.Snapshot, bool) {
-	target, cfg, diags := sf.locate()
+	target, cfg, diags := sf.locate(g)
 	if g.failed(files(cfg), diags) {
 		return nil, nil, nil, false
 	}

@@ -126,10 +126,13 @@ func declaredConnection(g *globals, name string, vars varFlags) (*config.Config,
 	if cfg, ok := config.LoadConnection(".", in, config.ReadIndexFor(configIndexPath, name), name); ok {
 		if conn := cfg.Connections[name]; conn != nil && conn.App != nil {
 			g.log.Debug("configuration: loaded the blocks of one connection from the index", "connection", name)
+			if diags := g.resolveKeys(cfg); g.failed(files(cfg), diags) {
+				return nil, nil, false
+			}
 			return cfg, conn, true
 		}
 	}
-	cfg, diags := loadConfig(in)
+	cfg, diags := g.loadStateConfig(in)
 	if g.failed(files(cfg), diags) {
 		return nil, nil, false
 	}

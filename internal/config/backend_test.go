@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/oauthform/oauthform/internal/keys"
+	"github.com/oauthform/oauthform/internal/secret"
 )
 
 // backendApp is an app and a connection after the oauthform block, so that
@@ -80,6 +83,43 @@ func TestBackendBlock(t *testing.T) {
 			check: func(t *testing.T, s Settings) {
 				if s.Backend == nil || s.Encryption == nil {
 					t.Errorf("Backend = %+v, Encryption = %+v", s.Backend, s.Encryption)
+				}
+			},
+		},
+		"key providers, enforced and a fallback": {
+			src: "oauthform {\n  encryption {\n    passphrase_command = [\"pass\", \"show\", \"oauthform/prod\"]\n    enforced = true\n" +
+				"    fallback {\n      key_file = \"old.key\"\n    }\n  }\n}\n",
+			check: func(t *testing.T, s Settings) {
+				e := s.Encryption
+				if e == nil || strings.Join(e.Key.Command, " ") != "pass show oauthform/prod" || !e.Enforced ||
+					e.Fallback == nil || e.Fallback.KeyFile != "old.key" || !e.Passphrase.IsZero() {
+					t.Fatalf("Encryption = %+v", e)
+				}
+				// Resolved once: later calls return what the first found.
+				calls := 0
+				for range 2 {
+					if err := e.Resolve(func(src keys.Source) (secret.Secret, error) { calls++; return secret.New("k-" + src.Kind()), nil }); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if calls != 2 || e.Passphrase.Reveal() != "k-passphrase_command" || e.FallbackPassphrase.Reveal() != "k-key_file" {
+					t.Errorf("resolved %d times: %v, %v", calls, e.Passphrase, e.FallbackPassphrase)
+				}
+			},
+		},
+		"enforced without a key provider": {
+			src: "oauthform {\n  encryption {\n    enforced = true\n  }\n}\n",
+			check: func(t *testing.T, s Settings) {
+				if e := s.Encryption; e == nil || !e.Enforced || !e.Key.IsZero() || !strings.HasSuffix(e.EnforcedAt(), "main.oauth.hcl line 3") {
+					t.Errorf("Encryption = %+v", e)
+				}
+			},
+		},
+		"keyring": {
+			src: "oauthform {\n  encryption {\n    keyring = \"oauthform-prod\"\n  }\n}\n",
+			check: func(t *testing.T, s Settings) {
+				if e := s.Encryption; e == nil || e.Key.Keyring != "oauthform-prod" || e.Enforced {
+					t.Errorf("Encryption = %+v", e)
 				}
 			},
 		},

@@ -25,10 +25,6 @@ var settingsSchema = &hcl.BodySchema{
 	},
 }
 
-var encryptionSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "passphrase", Required: true}},
-}
-
 // decodeSettings decodes the oauthform block.
 func (l *loader) decodeSettings() {
 	b := l.settings
@@ -61,25 +57,9 @@ func (l *loader) decodeSettings() {
 			continue
 		}
 		first = eb
-		enc := &Encryption{DeclRange: eb.DefRange}
-		econtent, diags := eb.Body.Content(encryptionSchema)
-		l.diags = append(l.diags, diags...)
-		attr, ok := econtent.Attributes["passphrase"]
-		if !ok {
-			continue
+		if enc := l.decodeEncryption(eb); enc != nil {
+			l.cfg.Settings.Encryption = enc
 		}
-		s, set, ok := l.attrString(attr, true)
-		if !ok {
-			continue
-		}
-		if !set || s == "" {
-			l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid value",
-				"The passphrase must not be empty: tokens would be sealed with no secret. Remove the encryption block to store them unsealed."))
-			continue
-		}
-		l.secrets = append(l.secrets, s)
-		enc.Passphrase = secret.New(s)
-		l.cfg.Settings.Encryption = enc
 	}
 	l.decodeBackends(backends, content.Attributes["state_path"])
 }

@@ -113,12 +113,6 @@ type Backend struct {
 	TypeRange hcl.Range
 }
 
-// Encryption is the oauthform.encryption block.
-type Encryption struct {
-	Passphrase secret.Secret
-	DeclRange  hcl.Range
-}
-
 // VariableSource says where a variable's value came from, for messages.
 type VariableSource string
 

@@ -55,7 +55,7 @@ func Diff(cfg *config.Config, prior *state.Snapshot, now time.Time, opts Options
 	}
 
 	d := differ{cfg: cfg, lineage: prior.Lineage, now: now, hashes: map[*config.App]string{},
-		encrypted: prior.Encrypted, encrypt: opts.Encrypt}
+		encrypted: prior.Encrypted, encrypt: opts.Encrypt, reseal: resealReason(prior, opts)}
 	for _, name := range names {
 		conn := cfg.Connections[name]
 		rec := prior.Records[name]
@@ -174,6 +174,9 @@ type differ struct {
 	// encrypted: the state is encrypted at rest; encrypt: the
 	// configuration says it must be.
 	encrypted, encrypt bool
+	// reseal: why every record is resealed under the configured key ("":
+	// it is not; resealReason).
+	reseal Reason
 }
 
 // reasonSet collects reasons; Reasons gives them back in canonical order.
@@ -297,6 +300,9 @@ func (d *differ) change(name string, conn *config.Connection, rec *state.Record)
 	// Configured encryption is in force at once: a plain record is sealed.
 	if d.encrypt && !d.encrypted {
 		need(&update, ReasonSeal)
+	}
+	if d.reseal != "" {
+		need(&update, d.reseal)
 	}
 	// A record read without the passphrase has its secret hash sealed:
 	// nothing to compare it with.

@@ -311,6 +311,34 @@ func diffCases() map[string]testCase {
 				want: []*Action{want},
 			}
 		}(),
+		"state sealed under the fallback key: every record is resealed": func() testCase {
+			prior := snapshot(mailRec)
+			prior.Encrypted, prior.UnderFallback = true, true
+			want := changeAction(mail, mailRec, Update, ReasonReseal)
+			want.Before.Sealed, want.After.Sealed = true, true
+			return testCase{
+				cfg: newConfig(mail), prior: prior, opts: Options{Encrypt: true},
+				want: []*Action{want},
+			}
+		}(),
+		"enforced on an encrypted state that does not record it: resealed": func() testCase {
+			prior := snapshot(mailRec)
+			prior.Encrypted = true
+			want := changeAction(mail, mailRec, Update, ReasonEnforce)
+			want.Before.Sealed, want.After.Sealed = true, true
+			return testCase{
+				cfg: newConfig(mail), prior: prior, opts: Options{Encrypt: true, Enforce: true},
+				want: []*Action{want},
+			}
+		}(),
+		"enforced on a state that records it: nothing to do": func() testCase {
+			prior := snapshot(mailRec)
+			prior.Encrypted, prior.Enforced = true, true
+			return testCase{
+				cfg: newConfig(mail), prior: prior, opts: Options{Encrypt: true, Enforce: true},
+				want: nil,
+			}
+		}(),
 		"encryption configured on an encrypted state: nothing to seal": func() testCase {
 			prior := snapshot(mailRec)
 			prior.Encrypted = true

@@ -109,6 +109,8 @@ const (
 	ReasonNotDeclared          Reason = "not_declared"
 	ReasonDestroy              Reason = "destroy"
 	ReasonSeal                 Reason = "seal"
+	ReasonReseal               Reason = "reseal"
+	ReasonEnforce              Reason = "enforce"
 )
 
 // Reasons lists every reason in the order Action.Reasons keeps them.
@@ -117,7 +119,7 @@ var Reasons = []Reason{
 	ReasonRedirectURIChanged, ReasonGrantChanged, ReasonParamsChanged, ReasonScopeAdded,
 	ReasonScopeRemoved, ReasonInvalidGrant, ReasonNeedsReconnect,
 	ReasonExpiredNoRefresh, ReasonExpiring, ReasonExpired, ReasonExpiredRenew, ReasonIdle,
-	ReasonRefreshBeforeChanged, ReasonClientSecretChanged, ReasonSeal, ReasonNotDeclared,
+	ReasonRefreshBeforeChanged, ReasonClientSecretChanged, ReasonSeal, ReasonReseal, ReasonEnforce, ReasonNotDeclared,
 	ReasonDestroy,
 }
 
@@ -164,6 +166,10 @@ func (r Reason) Text() string {
 		return "destroy removes every connection"
 	case ReasonSeal:
 		return "encryption at rest is configured and its tokens are stored in plain text"
+	case ReasonReseal:
+		return "sealed under the fallback key: apply reseals it under the new key"
+	case ReasonEnforce:
+		return "encryption is enforced: apply reseals it so that the state records enforced = true"
 	}
 	return string(r)
 }
@@ -278,6 +284,10 @@ type Options struct {
 	// Encrypt says encryption at rest is configured: records of a state
 	// that is not encrypted yet are sealed (an update each).
 	Encrypt bool
+	// Enforce says the configuration enforces encryption at rest
+	// (enforced = true): an encrypted state that does not record it yet
+	// is resealed so that it does (ReasonEnforce).
+	Enforce bool
 }
 
 // Plan is the result of Diff. Actions are sorted by connection name.

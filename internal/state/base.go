@@ -34,6 +34,7 @@ type Base struct {
 func (b *Base) Init(name string, opts Options) {
 	b.name, b.notify = name, opts.Notify
 	b.Pass.Store(opts.Passphrase)
+	b.Pass.fallback, b.Pass.enforced = opts.Fallback, opts.Enforced
 }
 
 // Readable checks that a read (or the start of a write) named what may
@@ -141,7 +142,7 @@ func (b *Base) PlanImport(snap *Snapshot, holdsOp bool) (*Encryption, *Sealer, e
 	if pass.IsZero() {
 		return nil, nil, nil
 	}
-	enc, sl, err := NewEncryption(pass, snap.Lineage)
+	enc, sl, err := NewEncryption(pass, snap.Lineage, b.Pass.enforced)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s %s: %w", what, b.name, err)
 	}

@@ -26,6 +26,11 @@ type Encryption struct {
 	// Check is checkPlaintext sealed with the state's key and checkAAD: a
 	// passphrase is right when it opens, whatever the records hold.
 	Check []byte `json:"check"`
+	// Enforced: the state was sealed under a configuration that enforces
+	// encryption at rest (enforced = true). Reading or writing its tokens
+	// without a key is then ErrEnforced, whatever the configuration says
+	// now. It stays with the state until state rekey -decrypt.
+	Enforced bool `json:"enforced,omitempty"`
 }
 
 const encryptionVersion = 1
@@ -104,7 +109,7 @@ func (e *Encryption) MetaValues() (format, encryption string, err error) {
 // NewEncryption derives a key for pass with fresh parameters (a new salt)
 // and makes the meta entry, check value included, for the state lineage,
 // with the Sealer of that key.
-func NewEncryption(pass secret.Secret, lineage string) (*Encryption, *Sealer, error) {
+func NewEncryption(pass secret.Secret, lineage string, enforced bool) (*Encryption, *Sealer, error) {
 	p := kdfParams()
 	key, err := seal.Derive(pass, p)
 	if err != nil {
@@ -112,7 +117,8 @@ func NewEncryption(pass secret.Secret, lineage string) (*Encryption, *Sealer, er
 	}
 	e := &Encryption{
 		Version: encryptionVersion, Cipher: seal.CipherXChaCha20Poly1305, Params: p,
-		Check: key.Seal([]byte(checkPlaintext), checkAAD(lineage)),
+		Check:    key.Seal([]byte(checkPlaintext), checkAAD(lineage)),
+		Enforced: enforced,
 	}
 	return e, &Sealer{key: key, lineage: lineage}, nil
 }
@@ -162,7 +168,7 @@ func OpenSealer(pass secret.Secret, m *Meta) (*Sealer, error) {
 func ReadSealer(pass secret.Secret, m *Meta) (*Sealer, error) {
 	sl, err := OpenSealer(pass, m)
 	if err == nil && m.Enc != nil && sl == nil {
-		err = ErrSealed
+		err = sealedErr(m)
 	}
 	return sl, err
 }
@@ -190,12 +196,15 @@ type WritePlan struct {
 // go on without the passphrase on an encrypted state, but never with a
 // wrong one. PlanWrite derives keys, so backends call it before their
 // write's transaction when they can.
-func PlanWrite(pass secret.Secret, m *Meta, sealing, mayEnable bool) (*WritePlan, error) {
+//
+// enforced says the store's configuration enforces encryption: an
+// encryption turned on records it (Encryption.Enforced).
+func PlanWrite(pass secret.Secret, m *Meta, sealing, mayEnable, enforced bool) (*WritePlan, error) {
 	p := &WritePlan{Enc: m.Enc}
 	switch {
 	case m.Enc != nil && pass.IsZero():
 		if sealing {
-			return nil, ErrSealed
+			return nil, sealedErr(m)
 		}
 	case m.Enc != nil:
 		sl, err := OpenSealer(pass, m)
@@ -206,7 +215,7 @@ func PlanWrite(pass secret.Secret, m *Meta, sealing, mayEnable bool) (*WritePlan
 	case !pass.IsZero() && !mayEnable:
 		p.Postponed = true
 	case !pass.IsZero():
-		e, sl, err := NewEncryption(pass, m.Lineage)
+		e, sl, err := NewEncryption(pass, m.Lineage, enforced)
 		if err != nil {
 			return nil, err
 		}
@@ -228,17 +237,19 @@ func (p *WritePlan) Replan(pass secret.Secret, m *Meta, sealing bool) (*WritePla
 	if sameEncryption(want, m.Enc) {
 		return p, nil
 	}
-	return PlanWrite(pass, m, sealing, false)
+	return PlanWrite(pass, m, sealing, false, false)
 }
 
 // PlanRekey checks, before Rekey's transaction, that pass (the store's
 // passphrase) opens the state described by m, and derives the key of
 // newPass: the new encryption and its Sealer, both nil when newPass is
-// zero (turning encryption off). The lineage never changes.
-func PlanRekey(pass, newPass secret.Secret, m *Meta) (*Encryption, *Sealer, error) {
+// zero (turning encryption off). The lineage never changes. The new
+// encryption is enforced when enforced (the store's configuration) or the
+// state's was, unless it is turned off.
+func PlanRekey(pass, newPass secret.Secret, m *Meta, enforced bool) (*Encryption, *Sealer, error) {
 	if m.Enc != nil {
 		if pass.IsZero() {
-			return nil, nil, ErrSealed
+			return nil, nil, sealedErr(m)
 		}
 		if _, err := OpenSealer(pass, m); err != nil {
 			return nil, nil, err
@@ -247,7 +258,17 @@ func PlanRekey(pass, newPass secret.Secret, m *Meta) (*Encryption, *Sealer, erro
 	if newPass.IsZero() {
 		return nil, nil, nil
 	}
-	return NewEncryption(newPass, m.Lineage)
+	return NewEncryption(newPass, m.Lineage, enforced || (m.Enc != nil && m.Enc.Enforced))
+}
+
+// sealedErr is the error of a read or write that needs the tokens of the
+// encrypted state m describes, without a key: ErrEnforced when its
+// encryption is enforced, else ErrSealed.
+func sealedErr(m *Meta) error {
+	if m.Enc != nil && m.Enc.Enforced {
+		return ErrEnforced
+	}
+	return ErrSealed
 }
 
 // StoredRecord is a record as a backend stores it: its key and its

@@ -153,7 +153,14 @@ func (o Options) WithDefaults() Options {
 // none.
 type PassphraseSlot struct {
 	p atomic.Pointer[secret.Secret]
+	// fallback is Options.Fallback, set once by Init.
+	fallback secret.Secret
+	// enforced is Options.Enforced, set once by Init.
+	enforced bool
 }
+
+// Enforced is Options.Enforced.
+func (s *PassphraseSlot) Enforced() bool { return s.enforced }
 
 // Load returns the passphrase.
 func (s *PassphraseSlot) Load() secret.Secret {
@@ -165,3 +172,29 @@ func (s *PassphraseSlot) Load() secret.Secret {
 
 // Store replaces the passphrase.
 func (s *PassphraseSlot) Store(pass secret.Secret) { s.p.Store(&pass) }
+
+// For returns the passphrase that opens the state m describes: the
+// store's, unless the state is encrypted, the store's passphrase does not
+// open it and the fallback one does. Checking derives the keys once per
+// process (seal.Derive caches them).
+func (s *PassphraseSlot) For(m *Meta) secret.Secret {
+	if s.UnderFallback(m) {
+		return s.fallback
+	}
+	return s.Load()
+}
+
+// UnderFallback reports whether the state m describes is sealed under
+// the fallback passphrase rather than the store's.
+func (s *PassphraseSlot) UnderFallback(m *Meta) bool {
+	if s.fallback.IsZero() || m == nil || m.Enc == nil {
+		return false
+	}
+	if p := s.Load(); !p.IsZero() {
+		if _, err := openWith(p, m.Enc, m.Lineage); err == nil {
+			return false
+		}
+	}
+	_, err := openWith(s.fallback, m.Enc, m.Lineage)
+	return err == nil
+}

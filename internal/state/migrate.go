@@ -83,6 +83,12 @@ type Migration struct {
 	Src, Dst MigrateSide
 	// Passphrase opens the source and seals the copy.
 	Passphrase secret.Secret
+	// Fallback, when set, opens a source sealed under the previous key
+	// (Options.Fallback); the copy is sealed under Passphrase.
+	Fallback secret.Secret
+	// Seal seals the copy under Passphrase even when the source is not
+	// encrypted (encryption is enforced).
+	Seal bool
 	// LockTimeout is the wait for each state lock; ConnLockWait for each
 	// connection lock.
 	LockTimeout, ConnLockWait time.Duration
@@ -108,7 +114,7 @@ const migrateOp = "state migrate"
 
 // Migrate runs m. On error nothing was changed, unless the error says so.
 func Migrate(ctx context.Context, m *Migration) (*MigrateResult, error) {
-	src, err := m.Src.Open(ctx, Options{LockTimeout: m.LockTimeout, Passphrase: m.Passphrase})
+	src, err := m.Src.Open(ctx, Options{LockTimeout: m.LockTimeout, Passphrase: m.Passphrase, Fallback: m.Fallback})
 	if err != nil {
 		return nil, newStepError("Failed to open the state", err)
 	}
@@ -122,7 +128,7 @@ func Migrate(ctx context.Context, m *Migration) (*MigrateResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	dst, err := m.Dst.Open(ctx, Options{LockTimeout: m.LockTimeout, Passphrase: dstPass})
+	dst, err := m.Dst.Open(ctx, Options{LockTimeout: m.LockTimeout, Passphrase: dstPass, Enforced: m.Seal || snap.Enforced})
 	if err != nil {
 		return nil, newStepError("Failed to open the state", err)
 	}
@@ -224,7 +230,7 @@ func migrateCheckSource(snap *Snapshot, locked []string, name string) error {
 // encrypted or the destination already is.
 func (m *Migration) checkDestination(ctx context.Context, snap *Snapshot) (secret.Secret, error) {
 	dstPass := secret.Secret{}
-	if snap.Encrypted {
+	if snap.Encrypted || m.Seal {
 		dstPass = m.Passphrase
 	}
 	probe, err := m.Dst.Open(ctx, Options{Passphrase: dstPass, Notify: func(string) {}})

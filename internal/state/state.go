@@ -188,6 +188,14 @@ type Snapshot struct {
 	// Encrypted says the state's secrets are sealed at rest. Its records
 	// are Sealed when the store has no passphrase.
 	Encrypted bool
+	// UnderFallback says the state is sealed under the store's fallback
+	// passphrase (Options.Fallback), not its own: a rotation has begun,
+	// and the next write under the operation lock that reseals (Rekey
+	// with the store's passphrase) finishes it.
+	UnderFallback bool
+	// Enforced says the state's encryption is enforced
+	// (Encryption.Enforced).
+	Enforced bool
 }
 
 // Empty reports whether the snapshot has no state at all (not created yet).
@@ -261,6 +269,9 @@ var (
 	// the sealed check value in the state's meta). Nothing was read or
 	// written.
 	ErrWrongPassphrase = errors.New("the passphrase does not open this state")
+	// ErrEnforced is ErrSealed for a state whose encryption is enforced
+	// (Encryption.Enforced): it is never read or written without its key.
+	ErrEnforced = fmt.Errorf("%w: this state enforces encryption at rest (it was sealed under enforced = true), so its tokens are never read or written without its key", ErrSealed)
 )
 
 // Options configure a backend's Open (bolt.Open, pg.Open).
@@ -287,6 +298,16 @@ type Options struct {
 	// with ErrSealed; an unencrypted one stays so. Keys are derived once
 	// per process (seal.Derive).
 	Passphrase secret.Secret
+	// Fallback, when set, is the passphrase of the previous key, during a
+	// rotation: it opens an encrypted state that Passphrase does not
+	// open, and the store then reads and writes under it (the state keeps
+	// one key) until Rekey reseals the state under Passphrase. It is
+	// never used to seal a new state.
+	Fallback secret.Secret
+	// Enforced says the configuration enforces encryption at rest: the
+	// encryption this store turns on or changes records it
+	// (Encryption.Enforced).
+	Enforced bool
 	// Notify receives notes for the user about what the store did on its
 	// own (turning encryption on). They hold no secret. nil drops them.
 	Notify func(msg string)

@@ -170,10 +170,12 @@ func (s *Store) snapshotOf(path, what, restore string) (*state.Snapshot, error) 
 	}
 	// The key is derived after the read transaction, which must stay
 	// short; it is cached for the process.
-	sl, err := state.OpenSealer(s.base.Pass.Load(), meta)
+	sl, err := state.OpenSealer(s.base.Pass.For(meta), meta)
 	if err != nil {
 		return nil, explainWith(what, path, restore, err)
 	}
+	snap.UnderFallback = s.base.Pass.UnderFallback(meta)
+	snap.Enforced = meta.Enc != nil && meta.Enc.Enforced
 	for _, e := range raw {
 		r, err := state.DecodeStored(e.k, e.v, meta.Enc != nil, sl)
 		if err != nil {
@@ -207,7 +209,7 @@ func (s *Store) Get(ctx context.Context, conn string) (*state.Record, error) {
 	}
 	// Get is for using a record's tokens: without the passphrase an
 	// encrypted record is refused rather than returned without them.
-	sl, err := state.ReadSealer(s.base.Pass.Load(), meta)
+	sl, err := state.ReadSealer(s.base.Pass.For(meta), meta)
 	if err != nil {
 		return nil, explain(what, s.path, err)
 	}
@@ -395,11 +397,10 @@ func (s *Store) meta() (*state.Meta, error) {
 // wrote unsealed although the store has a passphrase.
 func (s *Store) updateOnce(ctx context.Context, conn, what string, sealing, mayEnable bool, fn func(w *writer) error) (sealed int, postponed bool, err error) {
 	var plan *state.WritePlan
-	pass := s.base.Pass.Load()
 	sealed = -1
 	err = s.write(ctx, conn, what, func(m *state.Meta) (func(*bbolt.Tx, *state.Meta) error, error) {
 		var err error
-		plan, err = state.PlanWrite(pass, m, sealing, mayEnable)
+		plan, err = state.PlanWrite(s.base.Pass.For(m), m, sealing, mayEnable, s.base.Pass.Enforced())
 		if err != nil || plan.Enable == nil {
 			return nil, err
 		}
@@ -417,7 +418,7 @@ func (s *Store) updateOnce(ctx context.Context, conn, what string, sealing, mayE
 	}, func(tx *bbolt.Tx, m *state.Meta) error {
 		// Another process may have turned encryption on or rekeyed since
 		// the first read.
-		p, err := plan.Replan(pass, m, sealing)
+		p, err := plan.Replan(s.base.Pass.For(m), m, sealing)
 		if err != nil {
 			return err
 		}
@@ -700,7 +701,7 @@ func (s *Store) ensure() (created bool, err error) {
 	lineage := state.NewLineage()
 	var enc *state.Encryption
 	if pass := s.base.Pass.Load(); !pass.IsZero() {
-		if enc, _, err = state.NewEncryption(pass, lineage); err != nil {
+		if enc, _, err = state.NewEncryption(pass, lineage, s.base.Pass.Enforced()); err != nil {
 			return fail(err)
 		}
 	}

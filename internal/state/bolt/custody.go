@@ -14,7 +14,7 @@ func (s *Store) SealRecord(ctx context.Context, rec *state.Record) (string, []by
 	if err != nil {
 		return "", nil, err
 	}
-	return state.SealCustody(m, s.base.Pass.Load(), rec)
+	return state.SealCustody(m, s.base.Pass.For(m), rec)
 }
 
 // OpenRecord implements state.Custodian.
@@ -23,7 +23,7 @@ func (s *Store) OpenRecord(ctx context.Context, conn, lineage string, data []byt
 	if err != nil {
 		return nil, err
 	}
-	return state.OpenCustody(m, s.base.Pass.Load(), conn, lineage, data)
+	return state.OpenCustody(m, s.base.Pass.For(m), conn, lineage, data)
 }
 
 // Encrypted implements state.EncryptionReporter, reading only the state's

@@ -87,16 +87,16 @@ func (s *Store) Rekey(ctx context.Context, newPass secret.Secret) (*state.RekeyR
 	defer release()
 
 	var res state.RekeyResult
-	pass := s.base.Pass.Load()
 	err = s.write(ctx, "", what, func(m *state.Meta) (func(*bbolt.Tx, *state.Meta) error, error) {
-		// Outside the transaction: check the current passphrase and
-		// derive the new key.
-		newEnc, to, err := state.PlanRekey(pass, newPass, m)
+		// Outside the transaction: check the current passphrase (or
+		// the fallback one) and derive the new key.
+		pass := s.base.Pass.For(m)
+		newEnc, to, err := state.PlanRekey(pass, newPass, m, s.base.Pass.Enforced())
 		if err != nil {
 			return nil, err
 		}
 		return func(tx *bbolt.Tx, m *state.Meta) error {
-			from, err := state.OpenSealer(pass, m) // cached, unless m changed since the first read
+			from, err := state.OpenSealer(s.base.Pass.For(m), m) // cached, unless m changed since the first read
 			if err != nil {
 				return err
 			}

@@ -12,7 +12,7 @@ func (s *Store) SealRecord(ctx context.Context, rec *state.Record) (string, []by
 	if err != nil {
 		return "", nil, s.pgExplain("reading the state's meta for the custody journal", err)
 	}
-	return state.SealCustody(m, s.base.Pass.Load(), rec)
+	return state.SealCustody(m, s.base.Pass.For(m), rec)
 }
 
 // OpenRecord implements state.Custodian.
@@ -21,7 +21,7 @@ func (s *Store) OpenRecord(ctx context.Context, conn, lineage string, data []byt
 	if err != nil {
 		return nil, s.pgExplain("reading the state's meta for the custody journal", err)
 	}
-	return state.OpenCustody(m, s.base.Pass.Load(), conn, lineage, data)
+	return state.OpenCustody(m, s.base.Pass.For(m), conn, lineage, data)
 }
 
 // Encrypted implements state.EncryptionReporter.

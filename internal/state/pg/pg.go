@@ -344,11 +344,13 @@ func (s *Store) snapshotFrom(raw *pgRaw) (*state.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	sl, err := state.OpenSealer(s.base.Pass.Load(), m)
+	sl, err := state.OpenSealer(s.base.Pass.For(m), m)
 	if err != nil {
 		return nil, err
 	}
 	snap := &state.Snapshot{Lineage: m.Lineage, Serial: m.Serial, Encrypted: m.Enc != nil, Records: make(map[string]*state.Record, len(raw.conns))}
+	snap.UnderFallback = s.base.Pass.UnderFallback(m)
+	snap.Enforced = m.Enc != nil && m.Enc.Enforced
 	for _, r := range raw.conns {
 		rec, err := state.DecodeStored(r.name, r.data, m.Enc != nil, sl)
 		if err != nil {
@@ -422,7 +424,7 @@ func (s *Store) Get(ctx context.Context, conn string) (*state.Record, error) {
 	}
 	// Get is for using a record's tokens: without the passphrase an
 	// encrypted record is refused rather than returned without them.
-	sl, err := state.ReadSealer(s.base.Pass.Load(), m)
+	sl, err := state.ReadSealer(s.base.Pass.For(m), m)
 	if err != nil {
 		return nil, s.pgExplain(what, err)
 	}
@@ -481,7 +483,7 @@ func (s *Store) ensure(ctx context.Context) (created bool, err error) {
 	lineage := state.NewLineage()
 	var enc *state.Encryption
 	if pass := s.base.Pass.Load(); !pass.IsZero() && !hasMeta {
-		if enc, _, err = state.NewEncryption(pass, lineage); err != nil {
+		if enc, _, err = state.NewEncryption(pass, lineage, s.base.Pass.Enforced()); err != nil {
 			return fail(err)
 		}
 	}

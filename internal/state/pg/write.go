@@ -272,8 +272,7 @@ func (s *Store) updateOnce(ctx context.Context, conn, what string, sealing, mayE
 		return sealed, false, s.pgExplain(what, err)
 	}
 	// Outside the transaction: derive the keys, refuse early.
-	pass := s.base.Pass.Load()
-	plan, err := state.PlanWrite(pass, m, sealing, mayEnable)
+	plan, err := state.PlanWrite(s.base.Pass.For(m), m, sealing, mayEnable, s.base.Pass.Enforced())
 	if err != nil {
 		return sealed, false, s.pgExplain(what, err)
 	}
@@ -299,7 +298,7 @@ func (s *Store) updateOnce(ctx context.Context, conn, what string, sealing, mayE
 		}
 		// Another client may have turned encryption on or rekeyed since
 		// the first read.
-		p, err := plan.Replan(pass, t.m, sealing)
+		p, err := plan.Replan(s.base.Pass.For(t.m), t.m, sealing)
 		if err != nil {
 			return err
 		}
@@ -347,14 +346,13 @@ func (s *Store) Rekey(ctx context.Context, newPass secret.Secret) (*state.RekeyR
 	}
 	// Outside the transaction: check the current passphrase and derive
 	// the new key.
-	pass := s.base.Pass.Load()
-	newEnc, to, err := state.PlanRekey(pass, newPass, m)
+	newEnc, to, err := state.PlanRekey(s.base.Pass.For(m), newPass, m, s.base.Pass.Enforced())
 	if err != nil {
 		return nil, s.pgExplain(what, err)
 	}
 	var res state.RekeyResult
 	err = s.inTx(ctx, "", what, func(t *pgTx) error {
-		from, err := state.OpenSealer(pass, t.m) // cached, unless meta changed since the first read
+		from, err := state.OpenSealer(s.base.Pass.For(t.m), t.m) // cached, unless meta changed since the first read
 		if err != nil {
 			return err
 		}

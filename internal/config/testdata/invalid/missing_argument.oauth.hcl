@@ -13,6 +13,6 @@ variable "v" {
 }
 
 oauthform {
-  encryption { # ERROR: Missing required argument
+  encryption { # ERROR: Missing key provider
   }
 }
