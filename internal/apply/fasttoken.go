@@ -57,13 +57,28 @@ func (f *FastToken) Valid(ctx context.Context) *state.Record {
 		return nil
 	}
 	defer st.Close()
-	rec, err := st.Get(ctx, f.Conn)
+	now := time.Now
+	if f.Now != nil {
+		now = f.Now
+	}
+	return ValidStored(ctx, st, f.Conn, f.MinValid, now(), filepath.Dir(path), f.Encrypted)
+}
+
+// ValidStored returns conn's record from st, read without its lock, when
+// its token is valid for at least minValid and nothing else may be
+// needed; nil otherwise: a missing or sealed record, a status other than
+// active, a refresh in flight, tokens kept outside the state in dir (a
+// custody or emergency file), a plain state while encrypted says
+// encryption is configured, or a token that expires within minValid.
+// Reading without the lock is safe for a valid token: a refresh elsewhere
+// leaves it valid until it expires. The full path (Refresher.Ensure)
+// handles every other case.
+func ValidStored(ctx context.Context, st state.Store, conn string, minValid time.Duration, now time.Time, dir string, encrypted bool) *state.Record {
+	rec, err := st.Get(ctx, conn)
 	if err != nil || rec.Sealed || rec.Status != state.StatusActive || rec.Access.IsZero() || rec.InFlight != nil {
 		return nil
 	}
-	if f.Encrypted {
-		// Encryption is configured: a plain state is refused by the full
-		// path.
+	if encrypted {
 		er, ok := st.(state.EncryptionReporter)
 		if !ok {
 			return nil
@@ -72,16 +87,10 @@ func (f *FastToken) Valid(ctx context.Context) *state.Record {
 			return nil
 		}
 	}
-	// Tokens kept outside the state (a custody or emergency file) are
-	// newer, or say the state went back in time: the full path decides.
-	if c, err := CustodyOf(filepath.Dir(path), rec); err != nil || c != nil {
+	if c, err := CustodyOf(dir, rec); err != nil || c != nil {
 		return nil
 	}
-	now := time.Now
-	if f.Now != nil {
-		now = f.Now
-	}
-	if !rec.Expiry.IsZero() && !rec.Expiry.After(now().Add(f.MinValid)) {
+	if !rec.Expiry.IsZero() && !rec.Expiry.After(now.Add(minValid)) {
 		return nil
 	}
 	return rec

@@ -168,6 +168,12 @@ func ensureToken(ctx context.Context, g *globals, cfg *config.Config, conn *conf
 	if d := plainUnderEncryption(ctx, st, backend.Passphrase(cfg)); d != nil {
 		return nil, d
 	}
+	// A token still valid is read without the connection's lock (the
+	// local fast path does the same before the configuration is read):
+	// on PostgreSQL the lock is a round trip of its own.
+	if rec := apply.ValidStored(ctx, st, ta.conn, ta.minValid, g.now(), backend.EmergencyDir(cfg), !backend.Passphrase(cfg).IsZero()); rec != nil {
+		return &apply.Result{Record: rec}, nil
+	}
 	if _, err := st.Get(ctx, ta.conn); err != nil {
 		diags := g.stateErrDiags("Cannot read the token", err)
 		if errors.Is(err, state.ErrNotFound) || errors.Is(err, state.ErrNoState) {
