@@ -94,9 +94,6 @@ func completions(g *globals, words []string) []string {
 	return append(connectionsIn(chdir), commandFlags(g, helpArgs)...)
 }
 
-// flagRE finds the flags a command's help lists.
-var flagRE = regexp.MustCompile(`(?m)^\s+(-[a-z][a-z0-9-]*)`)
-
 // commandFlags are the flags a command's -help lists.
 func commandFlags(g *globals, helpArgs []string) []string {
 	var out bytes.Buffer
@@ -105,6 +102,8 @@ func commandFlags(g *globals, helpArgs []string) []string {
 	if cmd, ok := commands()[helpArgs[0]]; ok {
 		cmd.run(context.Background(), h, helpArgs[1:])
 	}
+	// The flags a command's help lists, one per option line.
+	flagRE := regexp.MustCompile(`(?m)^\s+(-[a-z][a-z0-9-]*)`)
 	var flags []string
 	for _, m := range flagRE.FindAllStringSubmatch(out.String(), -1) {
 		if !slices.Contains(flags, m[1]) {
