@@ -272,7 +272,8 @@ func (e *Executor) refresh(ctx context.Context, a *plan.Action, slots *wireSlots
 	// A refresh on the wire is abandoned only when Run's context ends (the
 	// second Ctrl-C); Stop keeps new ones from starting.
 	r := &Refresher{Store: e.Store, Now: e.Now, EmergencyDir: e.EmergencyDir, Abandon: ctx.Done(), Flights: e.Flights,
-		TokenLifetime: c.TokenLifetime, KeepAlive: c.EffectiveKeepAlive(), Backoff: true}
+		TokenLifetime: c.TokenLifetime, KeepAlive: c.EffectiveKeepAlive(), Backoff: true,
+		GiveUpAfter: e.Config.EffectiveGiveUpAfter(c)}
 	if slots != nil {
 		r.BeforeSend, r.OnAnswer = slots.send, slots.answered
 	}
