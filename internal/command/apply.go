@@ -76,7 +76,9 @@ token was rejected, or it expired without one), listing them: run
 "oauthform apply" for those.
 
 Options:
-  -parallelism=N       Run up to N refreshes at once (default 10).
+  -parallelism=N       Run up to N refreshes (and checks) at once (default 10).
+  -check               First ask each provider whether it still accepts the
+                       grant (its check_url): a revoked one needs a person.
   -target=NAME         Refresh only this connection (repeatable).
   -var, -var-file      Variables, as for plan.
   -lock-timeout=D      Wait up to D for the state lock (default 0s).
@@ -94,6 +96,7 @@ type opArgs struct {
 	targets      []string
 	mode         plan.Mode
 	vars         varFlags
+	check        bool
 }
 
 func parseOpArgs(command string, args []string) (*opArgs, bool, hcl.Diagnostics) {
@@ -113,6 +116,9 @@ func parseOpArgs(command string, args []string) (*opArgs, bool, hcl.Diagnostics)
 	fs.Var(&targets, "target", "")
 	fs.StringVar(&lockTimeout, "lock-timeout", "0s", "")
 	a.vars.register(fs)
+	if command == "refresh" {
+		fs.BoolVar(&a.check, "check", false, "")
+	}
 	if command != "refresh" {
 		fs.BoolVar(&a.autoApprove, "auto-approve", false, "")
 	}
@@ -277,7 +283,7 @@ func (op *operation) run(ctx context.Context) int {
 	if !ok {
 		return ExitError
 	}
-	p, ok := op.plan(snap, saved, diags)
+	p, ok := op.plan(ctx, snap, saved, diags)
 	if !ok {
 		return ExitError
 	}
@@ -384,7 +390,7 @@ func (op *operation) snapshot(ctx context.Context) (*state.Snapshot, bool) {
 }
 
 // plan checks the saved plan against the state, or plans anew.
-func (op *operation) plan(snap *state.Snapshot, saved *plan.Plan, diags hcl.Diagnostics) (*plan.Plan, bool) {
+func (op *operation) plan(ctx context.Context, snap *state.Snapshot, saved *plan.Plan, diags hcl.Diagnostics) (*plan.Plan, bool) {
 	g, a, cfg := op.g, op.a, op.cfg
 	p := saved
 	if p != nil {
@@ -394,7 +400,12 @@ func (op *operation) plan(snap *state.Snapshot, saved *plan.Plan, diags hcl.Diag
 		}
 	} else {
 		var pdiags hcl.Diagnostics
-		p, pdiags = plan.Diff(cfg, snap, g.now(), plan.Options{Mode: a.mode, Targets: a.targets, Encrypt: !backend.Passphrase(cfg).IsZero(), Enforce: backend.Enforced(cfg)})
+		opts := plan.Options{Mode: a.mode, Targets: a.targets, Encrypt: !backend.Passphrase(cfg).IsZero(), Enforce: backend.Enforced(cfg)}
+		if a.check {
+			opts.Checks, pdiags = g.checkGrants(ctx, cfg, snap, a.targets, a.parallelism)
+			diags = append(diags, pdiags...)
+		}
+		p, pdiags = plan.Diff(cfg, snap, g.now(), opts)
 		diags = append(diags, pdiags...)
 		if diags.HasErrors() {
 			g.view.Diagnostics(files(cfg), diags)

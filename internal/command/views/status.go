@@ -72,7 +72,11 @@ func (v *View) Status(s *Status, now time.Time, asJSON bool) error {
 	}
 	tw := tabwriter.NewWriter(v.Out, 0, 4, 2, ' ', 0)
 	for _, c := range s.Connections {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, c.Provider, c.Health, statusDetail(c, now))
+		detail := statusDetail(c, now)
+		if le := c.LastError; le != nil && le.Count > 0 && c.Health != string(plan.Failing) {
+			detail += fmt.Sprintf("; retrying: %d failed attempts since %s, next attempt %s", le.Count, le.Since, le.NextAttempt)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, c.Provider, c.Health, detail)
 	}
 	return tw.Flush()
 }
@@ -120,4 +124,3 @@ func statusDetail(c StatusConnection, now time.Time) string {
 	}
 	return ""
 }
-
