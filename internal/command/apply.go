@@ -188,6 +188,9 @@ type operation struct {
 	stop chan struct{} // closed on the first interrupt
 	// flights names the refreshes on the wire, for the interrupt messages.
 	flights *apply.Flights
+	// before holds the records as the run found them, to tell which
+	// connections it turned failing or needs_reconnect (on_failure).
+	before map[string]*state.Record
 }
 
 // opHelp is the help of apply, destroy or refresh.
@@ -283,6 +286,7 @@ func (op *operation) run(ctx context.Context) int {
 	if !ok {
 		return ExitError
 	}
+	op.before = snap.Records
 	p, ok := op.plan(ctx, snap, saved, diags)
 	if !ok {
 		return ExitError
@@ -432,6 +436,7 @@ func (op *operation) execute(ctx context.Context, p *plan.Plan, lineage string) 
 	}
 	outcomes := ex.Run(ctx, p)
 	prog.Finish()
+	op.alertFailures(ctx, outcomes)
 	// The disconnected connections are forgotten: cleared from the file
 	// and the backup too, once for all of them.
 	purgeForgotten(ctx, g, op.st)
