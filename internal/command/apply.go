@@ -79,6 +79,12 @@ Options:
   -parallelism=N       Run up to N refreshes (and checks) at once (default 10).
   -check               First ask each provider whether it still accepts the
                        grant (its check_url): a revoked one needs a person.
+  -json                Print one JSON line per connection outcome instead of
+                       the human output (docs/json-output.md).
+  -watch=INTERVAL      Keep running: refresh what is due, respecting the
+                       backoff of failing connections, then wait INTERVAL
+                       and start again. SIGTERM or Ctrl-C lets the refreshes
+                       in flight finish and be written, then exits 0.
   -target=NAME         Refresh only this connection (repeatable).
   -var, -var-file      Variables, as for plan.
   -lock-timeout=D      Wait up to D for the state lock (default 0s).
@@ -97,6 +103,8 @@ type opArgs struct {
 	mode         plan.Mode
 	vars         varFlags
 	check        bool
+	json         bool
+	watch        time.Duration
 }
 
 func parseOpArgs(command string, args []string) (*opArgs, bool, hcl.Diagnostics) {
@@ -118,6 +126,8 @@ func parseOpArgs(command string, args []string) (*opArgs, bool, hcl.Diagnostics)
 	a.vars.register(fs)
 	if command == "refresh" {
 		fs.BoolVar(&a.check, "check", false, "")
+		fs.BoolVar(&a.json, "json", false, "")
+		fs.DurationVar(&a.watch, "watch", 0, "")
 	}
 	if command != "refresh" {
 		fs.BoolVar(&a.autoApprove, "auto-approve", false, "")
@@ -157,6 +167,9 @@ func parseOpArgs(command string, args []string) (*opArgs, bool, hcl.Diagnostics)
 	if a.parallelism < 1 {
 		diags = append(diags, errDiag("Invalid -parallelism", fmt.Sprintf("-parallelism=%d: give a number of at least 1.", a.parallelism))...)
 	}
+	if a.watch < 0 || (a.watch > 0 && a.watch < 100*time.Millisecond) {
+		diags = append(diags, errDiag("Invalid -watch", fmt.Sprintf("-watch=%s: give the interval between refresh rounds, such as 5m.", a.watch))...)
+	}
 	if a.grantTimeout < 0 {
 		diags = append(diags, errDiag("Invalid -grant-timeout", "-grant-timeout must not be negative.")...)
 	}
@@ -188,6 +201,9 @@ type operation struct {
 	stop chan struct{} // closed on the first interrupt
 	// flights names the refreshes on the wire, for the interrupt messages.
 	flights *apply.Flights
+	// jsonOut, for refresh -json, is where the JSON lines go (the human
+	// output is discarded).
+	jsonOut io.Writer
 	// before holds the records as the run found them, to tell which
 	// connections it turned failing or needs_reconnect (on_failure).
 	before map[string]*state.Record
@@ -210,8 +226,14 @@ func runOperation(ctx context.Context, g *globals, command string, args []string
 		return code
 	}
 	op := &operation{g: g, a: a, stop: make(chan struct{}), flights: &apply.Flights{}}
+	if a.json {
+		op.jsonOnly()
+	}
 	hard, done := op.handleInterrupts(ctx)
 	defer done()
+	if a.watch > 0 {
+		return op.watch(hard)
+	}
 	return op.run(hard)
 }
 
@@ -436,7 +458,12 @@ func (op *operation) execute(ctx context.Context, p *plan.Plan, lineage string) 
 	}
 	outcomes := ex.Run(ctx, p)
 	prog.Finish()
-	op.alertFailures(ctx, outcomes)
+	alerts := op.alertFailures(ctx, outcomes)
+	if op.jsonOut != nil {
+		if err := views.RefreshEvents(op.jsonOut, op.refreshEvents(ctx, p, outcomes, alerts)); err != nil {
+			return ExitError
+		}
+	}
 	// The disconnected connections are forgotten: cleared from the file
 	// and the backup too, once for all of them.
 	purgeForgotten(ctx, g, op.st)
