@@ -38,3 +38,24 @@ func TestAlerts(t *testing.T) {
 		t.Fatalf("env %q, want %q", env, want)
 	}
 }
+
+// TestMetaDrift: a connected burner the provider no longer lists is gone;
+// the same ids (numbers as json.Number or float64) are no change.
+func TestMetaDrift(t *testing.T) {
+	meta := map[string]any{"connected_burners": []any{
+		map[string]any{"id": "b1", "name": "Main"}, map[string]any{"id": "b2", "name": "Side"},
+	}}
+	answer := []any{map[string]any{"id": "b2", "name": "Side", "phoneNumberId": "+1"}, map[string]any{"id": "b3"}}
+	got := metaDrift([]string{"connected_burners"}, meta, answer)
+	kept, _ := got["connected_burners"].([]any)
+	if len(kept) != 1 || kept[0].(map[string]any)["id"] != "b2" {
+		t.Fatalf("drift %v, want only b2 kept", got)
+	}
+	same := []any{map[string]any{"id": "b1"}, map[string]any{"id": "b2"}}
+	if got := metaDrift([]string{"connected_burners"}, meta, same); got != nil {
+		t.Fatalf("no change expected, got %v", got)
+	}
+	if got := metaDrift([]string{"connected_burners"}, meta, map[string]any{"id": "x"}); got != nil {
+		t.Fatalf("an object answer is not a list of the account's objects: %v", got)
+	}
+}

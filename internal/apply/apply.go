@@ -299,8 +299,14 @@ func (e *Executor) update(ctx context.Context, a *plan.Action) error {
 	}
 	return e.withRecord(ctx, a.Conn, func(rec *state.Record) (bool, error) {
 		hash := state.HashSecret(e.Lineage, c.App.ClientSecret)
-		if rec.RefreshBefore == c.RefreshBefore && slices.Equal(rec.Scopes, c.Scopes) && rec.ClientSecretHash == hash {
+		if rec.RefreshBefore == c.RefreshBefore && slices.Equal(rec.Scopes, c.Scopes) && rec.ClientSecretHash == hash && len(a.Meta) == 0 {
 			return false, nil
+		}
+		if len(a.Meta) > 0 && rec.Meta == nil {
+			rec.Meta = map[string]any{}
+		}
+		for k, v := range a.Meta {
+			rec.Meta[k] = v // the provider's word, from plan -check
 		}
 		rec.RefreshBefore = c.RefreshBefore
 		rec.Scopes = slices.Clone(c.Scopes)

@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -110,14 +111,62 @@ func (c *Checker) checkOne(ctx context.Context, o *CheckOutcome, conn *config.Co
 		o.Skipped = "the provider " + client.Profile.Name + " has no check_url"
 		return
 	}
-	_, err = client.Check(ctx, rec.Access)
+	id, err := client.Check(ctx, rec.Access)
 	var pe *providers.Error
 	switch {
 	case err == nil:
-		o.Checked, o.Check = true, plan.Check{Status: 200}
+		o.Checked, o.Check = true, plan.Check{Status: 200, Meta: metaDrift(client.Profile.Metadata, rec.Meta, id.Value)}
 	case errors.As(err, &pe) && pe.Kind == providers.KindInvalidToken:
 		o.Checked, o.Check = true, plan.Check{Revoked: true, Status: pe.Status}
 	default:
 		o.Err = err
 	}
+}
+
+// metaDrift compares the record's metadata lists of objects with ids
+// (Burner's connected_burners) with the check's answer, a list of the
+// account's objects with ids: an entry whose id the provider no longer
+// lists is gone (a burner deleted or disconnected). It returns, for each
+// field that changed, the list without the gone entries; nil when none
+// changed or the answer is not such a list.
+func metaDrift(fields []string, meta map[string]any, answer any) map[string]any {
+	list, ok := answer.([]any)
+	if !ok {
+		return nil
+	}
+	live := map[string]bool{}
+	for _, v := range list {
+		if id, ok := objectID(v); ok {
+			live[id] = true
+		}
+	}
+	var out map[string]any
+	for _, f := range fields {
+		entries, ok := meta[f].([]any)
+		if !ok {
+			continue
+		}
+		kept := []any{}
+		for _, e := range entries {
+			if id, ok := objectID(e); !ok || live[id] {
+				kept = append(kept, e)
+			}
+		}
+		if len(kept) != len(entries) {
+			if out == nil {
+				out = map[string]any{}
+			}
+			out[f] = kept
+		}
+	}
+	return out
+}
+
+// objectID is the "id" of a JSON object, as text.
+func objectID(v any) (string, bool) {
+	m, ok := v.(map[string]any)
+	if !ok || m["id"] == nil {
+		return "", false
+	}
+	return fmt.Sprint(m["id"]), true
 }

@@ -263,6 +263,9 @@ func (d *differ) change(name string, conn *config.Connection, rec *state.Record)
 	if checked && check.Revoked {
 		need(&reconnect, ReasonRevokedAtProvider)
 	}
+	if checked && len(check.Meta) > 0 {
+		need(&update, ReasonMetaChanged)
+	}
 
 	hasRefresh := !rec.Refresh.IsZero()
 	expires := !rec.Expiry.IsZero()
@@ -365,6 +368,9 @@ func (d *differ) change(name string, conn *config.Connection, rec *state.Record)
 	}
 	if checked && check.Revoked {
 		a.CheckStatus = check.Status
+	}
+	if checked && len(check.Meta) > 0 {
+		a.Meta = check.Meta
 	}
 	return a, diag
 }

@@ -100,6 +100,7 @@ const (
 	ReasonInvalidGrant         Reason = "invalid_grant"
 	ReasonNeedsReconnect       Reason = "needs_reconnect"
 	ReasonRevokedAtProvider    Reason = "revoked_at_provider"
+	ReasonMetaChanged          Reason = "meta_changed"
 	ReasonExpiredNoRefresh     Reason = "expired_no_refresh"
 	ReasonExpiring             Reason = "expiring"
 	ReasonExpired              Reason = "expired"
@@ -120,7 +121,7 @@ var Reasons = []Reason{
 	ReasonRedirectURIChanged, ReasonGrantChanged, ReasonParamsChanged, ReasonScopeAdded,
 	ReasonScopeRemoved, ReasonInvalidGrant, ReasonNeedsReconnect, ReasonRevokedAtProvider,
 	ReasonExpiredNoRefresh, ReasonExpiring, ReasonExpired, ReasonExpiredRenew, ReasonIdle,
-	ReasonRefreshBeforeChanged, ReasonClientSecretChanged, ReasonSeal, ReasonReseal, ReasonEnforce, ReasonNotDeclared,
+	ReasonRefreshBeforeChanged, ReasonClientSecretChanged, ReasonMetaChanged, ReasonSeal, ReasonReseal, ReasonEnforce, ReasonNotDeclared,
 	ReasonDestroy,
 }
 
@@ -149,6 +150,8 @@ func (r Reason) Text() string {
 		return "marked as needing a new grant"
 	case ReasonRevokedAtProvider:
 		return "revoked at the provider"
+	case ReasonMetaChanged:
+		return "changed at the provider"
 	case ReasonExpiredNoRefresh:
 		return "token expired and there is no refresh token"
 	case ReasonExpiring:
@@ -214,6 +217,10 @@ type Action struct {
 	// CheckStatus explains ReasonRevokedAtProvider: the HTTP status the
 	// check_url answered (0: the provider refused without one).
 	CheckStatus int `json:"check_status,omitempty"`
+	// Meta, for ReasonMetaChanged, holds the connection metadata as the
+	// provider now has it (Burner's connected_burners without the burners
+	// gone from the account); apply writes it to the record.
+	Meta map[string]any `json:"meta,omitempty"`
 	// CanRevoke, for Disconnect, says whether the provider can revoke
 	// remotely; when false the user must revoke at the provider.
 	CanRevoke bool `json:"can_revoke"`
@@ -307,6 +314,10 @@ type Check struct {
 	Revoked bool
 	// Status is the HTTP status of the answer (0: none).
 	Status int
+	// Meta holds the metadata fields (providers.Profile.Metadata) whose
+	// value at the provider differs from the record's, with the value the
+	// record should now hold: an update.
+	Meta map[string]any
 }
 
 // Plan is the result of Diff. Actions are sorted by connection name.
