@@ -67,12 +67,14 @@ func nonEmpty(s ...string) []string {
 // DefaultAlertTimeout bounds an on_failure command.
 const DefaultAlertTimeout = 30 * time.Second
 
-// alertEnv are the variables of oauthform's environment an on_failure
+// alertEnv returns the variables of oauthform's environment an on_failure
 // command inherits: what finding and running a program needs, nothing
 // that could hold a secret (OAUTHFORM_PASSPHRASE, OAUTHFORM_VAR_*, a
 // connection string).
-var alertEnv = []string{"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR",
-	"SYSTEMROOT", "WINDIR", "TEMP", "TMP", "PATHEXT", "COMSPEC"}
+func alertEnv() []string {
+	return []string{"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR",
+		"SYSTEMROOT", "WINDIR", "TEMP", "TMP", "PATHEXT", "COMSPEC"}
+}
 
 // AlertCommand is the on_failure program: run without a shell, with a
 // timeout, with the alert in its environment and never a token, its
@@ -99,10 +101,11 @@ func (c *AlertCommand) Env(a Alert) []string {
 		base = os.Environ()
 	}
 	var env []string
+	allowed := alertEnv()
 	for _, kv := range base {
 		k, _, _ := strings.Cut(kv, "=")
-		for _, allowed := range alertEnv {
-			if strings.EqualFold(k, allowed) {
+		for _, name := range allowed {
+			if strings.EqualFold(k, name) {
 				env = append(env, kv)
 				break
 			}
