@@ -146,6 +146,9 @@ func cmdClock(ts *testscript.TestScript, neg bool, args []string) {
 //	emulator stats PROVIDER           print its counters as JSON
 //	emulator fault PROVIDER invalid_grant|omit_expiry|clear
 //	emulator api PROVIDER TOKENFILE   call its API with the token in TOKENFILE
+//	emulator revoke PROVIDER          revoke every grant, as a person does in
+//	    the provider's settings (no request from oauthform involved)
+//	emulator disconnect-burners burner  disconnect every connected burner
 //	emulator issue PROVIDER [-secrets FILE] CLIENT_ID [SCOPE...]
 //	    issue a grant outside oauthform and print it as the token
 //	    endpoint would answer (for import); -secrets also writes both
@@ -199,6 +202,14 @@ func cmdEmulator(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	case "issue":
 		emulatorIssue(ts, em, args[2:])
+	case "revoke":
+		n, err := em.srv.RevokeGrants()
+		ts.Check(err)
+		fmt.Fprintf(ts.Stdout(), "revoked %d grants\n", n)
+	case "disconnect-burners":
+		n, err := em.srv.DisconnectBurners()
+		ts.Check(err)
+		fmt.Fprintf(ts.Stdout(), "disconnected the burners of %d grants\n", n)
 	case "api":
 		if len(args) != 3 {
 			ts.Fatalf("usage: emulator api PROVIDER TOKENFILE")

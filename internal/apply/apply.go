@@ -272,7 +272,8 @@ func (e *Executor) refresh(ctx context.Context, a *plan.Action, slots *wireSlots
 	// A refresh on the wire is abandoned only when Run's context ends (the
 	// second Ctrl-C); Stop keeps new ones from starting.
 	r := &Refresher{Store: e.Store, Now: e.Now, EmergencyDir: e.EmergencyDir, Abandon: ctx.Done(), Flights: e.Flights,
-		TokenLifetime: c.TokenLifetime, KeepAlive: c.EffectiveKeepAlive(), Backoff: true}
+		TokenLifetime: c.TokenLifetime, KeepAlive: c.EffectiveKeepAlive(), Backoff: true,
+		GiveUpAfter: e.Config.EffectiveGiveUpAfter(c)}
 	if slots != nil {
 		r.BeforeSend, r.OnAnswer = slots.send, slots.answered
 	}
@@ -298,8 +299,14 @@ func (e *Executor) update(ctx context.Context, a *plan.Action) error {
 	}
 	return e.withRecord(ctx, a.Conn, func(rec *state.Record) (bool, error) {
 		hash := state.HashSecret(e.Lineage, c.App.ClientSecret)
-		if rec.RefreshBefore == c.RefreshBefore && slices.Equal(rec.Scopes, c.Scopes) && rec.ClientSecretHash == hash {
+		if rec.RefreshBefore == c.RefreshBefore && slices.Equal(rec.Scopes, c.Scopes) && rec.ClientSecretHash == hash && len(a.Meta) == 0 {
 			return false, nil
+		}
+		if len(a.Meta) > 0 && rec.Meta == nil {
+			rec.Meta = map[string]any{}
+		}
+		for k, v := range a.Meta {
+			rec.Meta[k] = v // the provider's word, from plan -check
 		}
 		rec.RefreshBefore = c.RefreshBefore
 		rec.Scopes = slices.Clone(c.Scopes)

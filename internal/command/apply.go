@@ -76,7 +76,15 @@ token was rejected, or it expired without one), listing them: run
 "oauthform apply" for those.
 
 Options:
-  -parallelism=N       Run up to N refreshes at once (default 10).
+  -parallelism=N       Run up to N refreshes (and checks) at once (default 10).
+  -check               First ask each provider whether it still accepts the
+                       grant (its check_url): a revoked one needs a person.
+  -json                Print one JSON line per connection outcome instead of
+                       the human output (docs/json-output.md).
+  -watch=INTERVAL      Keep running: refresh what is due, respecting the
+                       backoff of failing connections, then wait INTERVAL
+                       and start again. SIGTERM or Ctrl-C lets the refreshes
+                       in flight finish and be written, then exits 0.
   -target=NAME         Refresh only this connection (repeatable).
   -var, -var-file      Variables, as for plan.
   -lock-timeout=D      Wait up to D for the state lock (default 0s).
@@ -94,6 +102,9 @@ type opArgs struct {
 	targets      []string
 	mode         plan.Mode
 	vars         varFlags
+	check        bool
+	json         bool
+	watch        time.Duration
 }
 
 func parseOpArgs(command string, args []string) (*opArgs, bool, hcl.Diagnostics) {
@@ -113,6 +124,11 @@ func parseOpArgs(command string, args []string) (*opArgs, bool, hcl.Diagnostics)
 	fs.Var(&targets, "target", "")
 	fs.StringVar(&lockTimeout, "lock-timeout", "0s", "")
 	a.vars.register(fs)
+	if command == "refresh" {
+		fs.BoolVar(&a.check, "check", false, "")
+		fs.BoolVar(&a.json, "json", false, "")
+		fs.DurationVar(&a.watch, "watch", 0, "")
+	}
 	if command != "refresh" {
 		fs.BoolVar(&a.autoApprove, "auto-approve", false, "")
 	}
@@ -151,6 +167,9 @@ func parseOpArgs(command string, args []string) (*opArgs, bool, hcl.Diagnostics)
 	if a.parallelism < 1 {
 		diags = append(diags, errDiag("Invalid -parallelism", fmt.Sprintf("-parallelism=%d: give a number of at least 1.", a.parallelism))...)
 	}
+	if a.watch < 0 || (a.watch > 0 && a.watch < 100*time.Millisecond) {
+		diags = append(diags, errDiag("Invalid -watch", fmt.Sprintf("-watch=%s: give the interval between refresh rounds, such as 5m.", a.watch))...)
+	}
 	if a.grantTimeout < 0 {
 		diags = append(diags, errDiag("Invalid -grant-timeout", "-grant-timeout must not be negative.")...)
 	}
@@ -182,6 +201,12 @@ type operation struct {
 	stop chan struct{} // closed on the first interrupt
 	// flights names the refreshes on the wire, for the interrupt messages.
 	flights *apply.Flights
+	// jsonOut, for refresh -json, is where the JSON lines go (the human
+	// output is discarded).
+	jsonOut io.Writer
+	// before holds the records as the run found them, to tell which
+	// connections it turned failing or needs_reconnect (on_failure).
+	before map[string]*state.Record
 }
 
 // opHelp is the help of apply, destroy or refresh.
@@ -201,8 +226,14 @@ func runOperation(ctx context.Context, g *globals, command string, args []string
 		return code
 	}
 	op := &operation{g: g, a: a, stop: make(chan struct{}), flights: &apply.Flights{}}
+	if a.json {
+		op.jsonOnly()
+	}
 	hard, done := op.handleInterrupts(ctx)
 	defer done()
+	if a.watch > 0 {
+		return op.watch(hard)
+	}
 	return op.run(hard)
 }
 
@@ -277,7 +308,8 @@ func (op *operation) run(ctx context.Context) int {
 	if !ok {
 		return ExitError
 	}
-	p, ok := op.plan(snap, saved, diags)
+	op.before = snap.Records
+	p, ok := op.plan(ctx, snap, saved, diags)
 	if !ok {
 		return ExitError
 	}
@@ -384,7 +416,7 @@ func (op *operation) snapshot(ctx context.Context) (*state.Snapshot, bool) {
 }
 
 // plan checks the saved plan against the state, or plans anew.
-func (op *operation) plan(snap *state.Snapshot, saved *plan.Plan, diags hcl.Diagnostics) (*plan.Plan, bool) {
+func (op *operation) plan(ctx context.Context, snap *state.Snapshot, saved *plan.Plan, diags hcl.Diagnostics) (*plan.Plan, bool) {
 	g, a, cfg := op.g, op.a, op.cfg
 	p := saved
 	if p != nil {
@@ -394,7 +426,12 @@ func (op *operation) plan(snap *state.Snapshot, saved *plan.Plan, diags hcl.Diag
 		}
 	} else {
 		var pdiags hcl.Diagnostics
-		p, pdiags = plan.Diff(cfg, snap, g.now(), plan.Options{Mode: a.mode, Targets: a.targets, Encrypt: !backend.Passphrase(cfg).IsZero(), Enforce: backend.Enforced(cfg)})
+		opts := plan.Options{Mode: a.mode, Targets: a.targets, Encrypt: !backend.Passphrase(cfg).IsZero(), Enforce: backend.Enforced(cfg)}
+		if a.check {
+			opts.Checks, pdiags = g.checkGrants(ctx, cfg, snap, a.targets, a.parallelism)
+			diags = append(diags, pdiags...)
+		}
+		p, pdiags = plan.Diff(cfg, snap, g.now(), opts)
 		diags = append(diags, pdiags...)
 		if diags.HasErrors() {
 			g.view.Diagnostics(files(cfg), diags)
@@ -421,6 +458,12 @@ func (op *operation) execute(ctx context.Context, p *plan.Plan, lineage string) 
 	}
 	outcomes := ex.Run(ctx, p)
 	prog.Finish()
+	alerts := op.alertFailures(ctx, outcomes)
+	if op.jsonOut != nil {
+		if err := views.RefreshEvents(op.jsonOut, op.refreshEvents(ctx, p, outcomes, alerts)); err != nil {
+			return ExitError
+		}
+	}
 	// The disconnected connections are forgotten: cleared from the file
 	// and the backup too, once for all of them.
 	purgeForgotten(ctx, g, op.st)

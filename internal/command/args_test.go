@@ -17,16 +17,21 @@ func TestParsePlanArgs(t *testing.T) {
 		wantErr string
 	}{
 		"defaults": {
-			want: planArgs{lock: true},
+			want: planArgs{lock: true, parallelism: 10},
 		},
+		"check": {
+			args: []string{"-check", "-parallelism=3"},
+			want: planArgs{lock: true, check: true, parallelism: 3},
+		},
+		"bad parallelism": {args: []string{"-parallelism=0"}, wantErr: "Invalid -parallelism"},
 		"everything": {
 			args: []string{"-out=p.plan", "-json", "-detailed-exitcode", "-target=a", "-target", "b",
 				"-refresh-only", "-lock=false", "-lock-timeout=30s", "-var", "x=1", "-var-file=v.hcl"},
 			want: planArgs{out: "p.plan", json: true, detailedExitcode: true, targets: []string{"a", "b"},
-				mode: plan.RefreshOnly, lockTimeout: 30 * time.Second,
+				mode: plan.RefreshOnly, lockTimeout: 30 * time.Second, parallelism: 10,
 				vars: varFlags{vars: multiFlag{"x=1"}, varFiles: multiFlag{"v.hcl"}}},
 		},
-		"destroy":            {args: []string{"-destroy"}, want: planArgs{lock: true, mode: plan.Destroy}},
+		"destroy":            {args: []string{"-destroy"}, want: planArgs{lock: true, mode: plan.Destroy, parallelism: 10}},
 		"bad lock timeout":   {args: []string{"-lock-timeout=soon"}, wantErr: "Invalid -lock-timeout"},
 		"negative timeout":   {args: []string{"-lock-timeout=-1s"}, wantErr: "Invalid -lock-timeout"},
 		"positional":         {args: []string{"sms_main"}, wantErr: "Unexpected argument"},

@@ -51,6 +51,7 @@ func commands() map[string]command {
 		"fmt":          {"Rewrite configuration files in canonical form", runFmt},
 		"plan":         {"Show the actions needed to match the configuration", runPlan},
 		"show":         {"Show connections, status, scopes and expiry (secrets redacted)", runShow},
+		"status":       {"One line of health per connection; exit 2 when one needs attention", runStatus},
 		"state":        {"Advanced state management: the subcommands below", runState},
 		"providers":    {"List built-in providers and their quirks", runProviders},
 		"emulate":      {"Run a local emulator of a provider, for trying and testing", runEmulate},

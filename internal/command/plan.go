@@ -27,6 +27,11 @@ Options:
   -target=NAME         Plan only this connection (repeatable).
   -destroy             Plan disconnecting every connection in the state.
   -refresh-only        Plan only token refreshes.
+  -check               Ask each provider whether it still accepts the grant
+                       (its check_url, with the access token): one request
+                       per connected connection. Without -check, plan
+                       sends nothing.
+  -parallelism=N       Run up to N checks at once (default 10).
   -var 'NAME=VALUE'    Set a variable (repeatable).
   -var-file=FILE       Read variables from an HCL file (repeatable).
   -lock=false          Do not take the state lock while reading.
@@ -42,6 +47,8 @@ type planArgs struct {
 	vars             varFlags
 	lock             bool
 	lockTimeout      time.Duration
+	check            bool
+	parallelism      int
 }
 
 func parsePlanArgs(args []string) (*planArgs, bool, hcl.Diagnostics) {
@@ -56,6 +63,8 @@ func parsePlanArgs(args []string) (*planArgs, bool, hcl.Diagnostics) {
 	fs.Var(&targets, "target", "")
 	fs.BoolVar(&destroy, "destroy", false, "")
 	fs.BoolVar(&refreshOnly, "refresh-only", false, "")
+	fs.BoolVar(&a.check, "check", false, "")
+	fs.IntVar(&a.parallelism, "parallelism", 10, "")
 	fs.BoolVar(&a.lock, "lock", true, "")
 	fs.StringVar(&lockTimeout, "lock-timeout", "0s", "")
 	a.vars.register(fs)
@@ -65,6 +74,9 @@ func parsePlanArgs(args []string) (*planArgs, bool, hcl.Diagnostics) {
 	}
 	if fs.NArg() > 0 {
 		diags = append(diags, errDiag("Unexpected argument", fmt.Sprintf("plan takes no positional arguments, got %q. To plan one connection use -target=%s.", fs.Arg(0), fs.Arg(0)))...)
+	}
+	if a.parallelism < 1 {
+		diags = append(diags, errDiag("Invalid -parallelism", fmt.Sprintf("-parallelism=%d: give a number of at least 1.", a.parallelism))...)
 	}
 	if destroy && refreshOnly {
 		diags = append(diags, errDiag("Incompatible options", "-destroy and -refresh-only cannot be used together.")...)
@@ -128,7 +140,13 @@ func makePlan(ctx context.Context, g *globals, a *planArgs) (*plan.Plan, *config
 	if diags.HasErrors() {
 		return nil, cfg, diags
 	}
-	p, pdiags := plan.Diff(cfg, snap, g.now(), plan.Options{Mode: a.mode, Targets: a.targets, Encrypt: !backend.Passphrase(cfg).IsZero(), Enforce: backend.Enforced(cfg)})
+	opts := plan.Options{Mode: a.mode, Targets: a.targets, Encrypt: !backend.Passphrase(cfg).IsZero(), Enforce: backend.Enforced(cfg)}
+	if a.check {
+		var cdiags hcl.Diagnostics
+		opts.Checks, cdiags = g.checkGrants(ctx, cfg, snap, a.targets, a.parallelism)
+		diags = append(diags, cdiags...)
+	}
+	p, pdiags := plan.Diff(cfg, snap, g.now(), opts)
 	diags = append(diags, pdiags...)
 	if diags.HasErrors() {
 		return nil, cfg, diags

@@ -188,7 +188,8 @@ func ensureToken(ctx context.Context, g *globals, cfg *config.Config, conn *conf
 	flights := &apply.Flights{}
 	abandon, done := refreshInterrupts(g, flights)
 	defer done()
-	r := &apply.Refresher{Store: st, Now: g.now, EmergencyDir: backend.EmergencyDir(cfg), Abandon: abandon, Flights: flights, TokenLifetime: conn.TokenLifetime}
+	r := &apply.Refresher{Store: st, Now: g.now, EmergencyDir: backend.EmergencyDir(cfg), Abandon: abandon, Flights: flights, TokenLifetime: conn.TokenLifetime,
+		GiveUpAfter: cfg.EffectiveGiveUpAfter(conn)}
 	res, err := r.Ensure(ctx, ta.conn, client, ta.minValid)
 	if err != nil {
 		summary := "Refresh failed"

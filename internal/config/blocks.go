@@ -18,7 +18,7 @@ import (
 )
 
 var settingsSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "state_path"}},
+	Attributes: []hcl.AttributeSchema{{Name: "state_path"}, {Name: "give_up_after"}, {Name: "on_failure"}},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "encryption"},
 		{Type: "backend", LabelNames: []string{"type"}},
@@ -43,6 +43,14 @@ func (l *loader) decodeSettings() {
 				l.cfg.Settings.StatePath = s
 			}
 		}
+	}
+	if attr, ok := content.Attributes["give_up_after"]; ok {
+		if d, set, ok := l.attrGiveUpAfter(attr); ok && set {
+			l.cfg.Settings.GiveUpAfter = d
+		}
+	}
+	if attr, ok := content.Attributes["on_failure"]; ok {
+		l.decodeOnFailure(attr)
 	}
 	var first *hcl.Block
 	var backends []*hcl.Block
@@ -439,6 +447,7 @@ var connectionSchema = &hcl.BodySchema{
 		{Name: "token_lifetime"},
 		{Name: "username"},
 		{Name: "keep_alive"},
+		{Name: "give_up_after"},
 		{Name: "grant"},
 	},
 }
@@ -511,6 +520,11 @@ func (l *loader) decodeConnections() {
 		if attr, ok := content.Attributes["keep_alive"]; ok {
 			if d, set, ok := l.attrKeepAlive(attr); ok && set {
 				c.KeepAlive = d
+			}
+		}
+		if attr, ok := content.Attributes["give_up_after"]; ok {
+			if d, set, ok := l.attrGiveUpAfter(attr); ok && set {
+				c.GiveUpAfter = d
 			}
 		}
 		if attr, ok := content.Attributes["username"]; ok {
@@ -643,6 +657,36 @@ func (l *loader) attrKeepAlive(attr *hcl.Attribute) (d time.Duration, set, ok bo
 		return 0, false, false
 	}
 	return d, true, true
+}
+
+// attrGiveUpAfter evaluates a give_up_after: a positive duration.
+func (l *loader) attrGiveUpAfter(attr *hcl.Attribute) (d time.Duration, set, ok bool) {
+	s, set, ok := l.attrString(attr, false)
+	if !ok || !set {
+		return 0, false, ok
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid give_up_after",
+			"give_up_after must be a positive duration such as \"96h\" (units ns, us, ms, s, m, h); %q is not. It is how long refreshes may keep failing with transient errors (5xx, 429, timeouts) before the connection is marked failing.", s))
+		return 0, false, false
+	}
+	return d, true, true
+}
+
+// decodeOnFailure reads on_failure: a program and its arguments, run
+// without a shell.
+func (l *loader) decodeOnFailure(attr *hcl.Attribute) {
+	list, set, ok := l.attrStrings(attr)
+	if !ok || !set {
+		return
+	}
+	if len(list) == 0 || strings.TrimSpace(list[0]) == "" {
+		l.diags = append(l.diags, errorAt(attr.Expr.Range(), "Invalid on_failure",
+			`on_failure is a program and its arguments, run without a shell when a connection becomes failing or needs_reconnect: for example ["notify-send", "oauthform"].`))
+		return
+	}
+	l.cfg.Settings.OnFailure = list
 }
 
 // appRef reads `app = app.NAME` statically.

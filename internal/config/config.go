@@ -90,8 +90,20 @@ type Settings struct {
 	Backend *Backend
 	// Encryption is nil when tokens are not sealed at rest.
 	Encryption *Encryption
-	DeclRange  hcl.Range
+	// GiveUpAfter is how long transient refresh failures last before a
+	// connection is marked failing, for every connection that sets none
+	// (give_up_after; 0: DefaultGiveUpAfter).
+	GiveUpAfter time.Duration
+	// OnFailure is a program and its arguments (on_failure; nil: none),
+	// run without a shell once per connection that becomes failing or
+	// needs_reconnect during a refresh.
+	OnFailure []string
+	DeclRange hcl.Range
 }
+
+// DefaultGiveUpAfter is how long transient refresh failures last before a
+// connection is marked failing when give_up_after is set nowhere.
+const DefaultGiveUpAfter = 96 * time.Hour
 
 // Backend is the oauthform.backend "TYPE" block: where the state lives.
 // state_path and a backend block exclude each other.
@@ -180,6 +192,9 @@ type Connection struct {
 	// for that long (keep_alive; 0: the provider's KeepAlive), for
 	// providers that expire idle refresh tokens.
 	KeepAlive time.Duration
+	// GiveUpAfter is the connection's give_up_after (0: the oauthform
+	// block's); see EffectiveGiveUpAfter.
+	GiveUpAfter time.Duration
 	// Username is what `oauthform credential git` answers as the user
 	// name beside the token (username; DefaultUsername if unset).
 	Username string
@@ -198,6 +213,19 @@ func (c *Connection) EffectiveKeepAlive() time.Duration {
 		return c.App.Profile.KeepAlive
 	}
 	return 0
+}
+
+// EffectiveGiveUpAfter is how long the transient refresh failures of
+// connection c last before it is marked failing: its give_up_after, else
+// the oauthform block's, else DefaultGiveUpAfter.
+func (c *Config) EffectiveGiveUpAfter(conn *Connection) time.Duration {
+	if conn != nil && conn.GiveUpAfter > 0 {
+		return conn.GiveUpAfter
+	}
+	if c != nil && c.Settings.GiveUpAfter > 0 {
+		return c.Settings.GiveUpAfter
+	}
+	return DefaultGiveUpAfter
 }
 
 // Inputs are the values given to Load from outside the files.

@@ -55,7 +55,7 @@ func Diff(cfg *config.Config, prior *state.Snapshot, now time.Time, opts Options
 	}
 
 	d := differ{cfg: cfg, lineage: prior.Lineage, now: now, hashes: map[*config.App]string{},
-		encrypted: prior.Encrypted, encrypt: opts.Encrypt, reseal: resealReason(prior, opts)}
+		encrypted: prior.Encrypted, encrypt: opts.Encrypt, reseal: resealReason(prior, opts), checks: opts.Checks}
 	for _, name := range names {
 		conn := cfg.Connections[name]
 		rec := prior.Records[name]
@@ -177,6 +177,8 @@ type differ struct {
 	// reseal: why every record is resealed under the configured key ("":
 	// it is not; resealReason).
 	reseal Reason
+	// checks are the check_url answers of plan -check (nil: none).
+	checks map[string]Check
 }
 
 // reasonSet collects reasons; Reasons gives them back in canonical order.
@@ -255,6 +257,14 @@ func (d *differ) change(name string, conn *config.Connection, rec *state.Record)
 		} else {
 			need(&reconnect, ReasonNeedsReconnect)
 		}
+	}
+
+	check, checked := d.checks[name]
+	if checked && check.Revoked {
+		need(&reconnect, ReasonRevokedAtProvider)
+	}
+	if checked && len(check.Meta) > 0 {
+		need(&update, ReasonMetaChanged)
 	}
 
 	hasRefresh := !rec.Refresh.IsZero()
@@ -355,6 +365,12 @@ func (d *differ) change(name string, conn *config.Connection, rec *state.Record)
 	}
 	if idle {
 		a.RefreshTokenUsed, a.KeepAlive = lastUse, keepAlive
+	}
+	if checked && check.Revoked {
+		a.CheckStatus = check.Status
+	}
+	if checked && len(check.Meta) > 0 {
+		a.Meta = check.Meta
 	}
 	return a, diag
 }

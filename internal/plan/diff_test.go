@@ -228,6 +228,21 @@ func diffCases() map[string]testCase {
 			want.RefreshTokenUsed, want.KeepAlive = idle.Refreshed, 120*time.Hour
 			return testCase{cfg: newConfig(c), prior: snapshot(idle), want: []*Action{want}}
 		}(),
+		"check: a grant revoked at the provider is a reconnect": func() testCase {
+			want := changeAction(mail, mailRec, Reconnect, ReasonRevokedAtProvider)
+			want.CheckStatus = 401
+			return testCase{cfg: newConfig(mail, docs), prior: snapshot(mailRec, docsRec),
+				opts: Options{Checks: map[string]Check{"mail": {Revoked: true, Status: 401}, "docs": {Status: 200}}},
+				want: []*Action{want}}
+		}(),
+		"check: metadata changed at the provider is an update": func() testCase {
+			meta := map[string]any{"connected_burners": []any{}}
+			want := changeAction(mail, mailRec, Update, ReasonMetaChanged)
+			want.Meta = meta
+			return testCase{cfg: newConfig(mail), prior: snapshot(mailRec),
+				opts: Options{Checks: map[string]Check{"mail": {Status: 200, Meta: meta}}},
+				want: []*Action{want}}
+		}(),
 		"keep_alive: a refresh token used within it is left alone": func() testCase {
 			c := withConn(mail, func(c *config.Connection) { c.KeepAlive = 120 * time.Hour })
 			used := withRec(mailRec, func(r *state.Record) { r.Refreshed = t0.Add(-119 * time.Hour) })

@@ -99,6 +99,8 @@ const (
 	ReasonScopeRemoved         Reason = "scope_removed"
 	ReasonInvalidGrant         Reason = "invalid_grant"
 	ReasonNeedsReconnect       Reason = "needs_reconnect"
+	ReasonRevokedAtProvider    Reason = "revoked_at_provider"
+	ReasonMetaChanged          Reason = "meta_changed"
 	ReasonExpiredNoRefresh     Reason = "expired_no_refresh"
 	ReasonExpiring             Reason = "expiring"
 	ReasonExpired              Reason = "expired"
@@ -117,9 +119,9 @@ const (
 var Reasons = []Reason{
 	ReasonNotInState, ReasonProviderChanged, ReasonClientIDChanged,
 	ReasonRedirectURIChanged, ReasonGrantChanged, ReasonParamsChanged, ReasonScopeAdded,
-	ReasonScopeRemoved, ReasonInvalidGrant, ReasonNeedsReconnect,
+	ReasonScopeRemoved, ReasonInvalidGrant, ReasonNeedsReconnect, ReasonRevokedAtProvider,
 	ReasonExpiredNoRefresh, ReasonExpiring, ReasonExpired, ReasonExpiredRenew, ReasonIdle,
-	ReasonRefreshBeforeChanged, ReasonClientSecretChanged, ReasonSeal, ReasonReseal, ReasonEnforce, ReasonNotDeclared,
+	ReasonRefreshBeforeChanged, ReasonClientSecretChanged, ReasonMetaChanged, ReasonSeal, ReasonReseal, ReasonEnforce, ReasonNotDeclared,
 	ReasonDestroy,
 }
 
@@ -146,6 +148,10 @@ func (r Reason) Text() string {
 		return "the provider rejected the refresh token (invalid_grant)"
 	case ReasonNeedsReconnect:
 		return "marked as needing a new grant"
+	case ReasonRevokedAtProvider:
+		return "revoked at the provider"
+	case ReasonMetaChanged:
+		return "changed at the provider"
 	case ReasonExpiredNoRefresh:
 		return "token expired and there is no refresh token"
 	case ReasonExpiring:
@@ -208,6 +214,13 @@ type Action struct {
 	// token was last used (or issued) and the keep_alive it exceeded.
 	RefreshTokenUsed time.Time     `json:"refresh_token_used,omitzero"`
 	KeepAlive        time.Duration `json:"keep_alive,omitempty"`
+	// CheckStatus explains ReasonRevokedAtProvider: the HTTP status the
+	// check_url answered (0: the provider refused without one).
+	CheckStatus int `json:"check_status,omitempty"`
+	// Meta, for ReasonMetaChanged, holds the connection metadata as the
+	// provider now has it (Burner's connected_burners without the burners
+	// gone from the account); apply writes it to the record.
+	Meta map[string]any `json:"meta,omitempty"`
 	// CanRevoke, for Disconnect, says whether the provider can revoke
 	// remotely; when false the user must revoke at the provider.
 	CanRevoke bool `json:"can_revoke"`
@@ -288,6 +301,23 @@ type Options struct {
 	// (enforced = true): an encrypted state that does not record it yet
 	// is resealed so that it does (ReasonEnforce).
 	Enforce bool
+	// Checks are what each connection's check_url answered (plan -check),
+	// gathered before Diff: Diff itself sends nothing. A connection
+	// without an entry was not checked.
+	Checks map[string]Check
+}
+
+// Check is what one connection's check call answered.
+type Check struct {
+	// Revoked: the provider refused the access token (RFC 6750 401, or
+	// 403): the grant is no longer accepted and needs a reconnect.
+	Revoked bool
+	// Status is the HTTP status of the answer (0: none).
+	Status int
+	// Meta holds the metadata fields (providers.Profile.Metadata) whose
+	// value at the provider differs from the record's, with the value the
+	// record should now hold: an update.
+	Meta map[string]any
 }
 
 // Plan is the result of Diff. Actions are sorted by connection name.

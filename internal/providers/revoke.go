@@ -82,6 +82,9 @@ func (c *Client) clientRequest(ctx context.Context, endpoint string, form url.Va
 type Identity struct {
 	// Fields is the answer's JSON object (nil when it was not one).
 	Fields map[string]any
+	// Value is the whole JSON answer, whatever its shape (Burner's list
+	// of burners); nil when it was not JSON.
+	Value any
 }
 
 // Summary names the account in a few words, from the usual fields.
@@ -118,7 +121,8 @@ func (c *Client) Check(ctx context.Context, access secret.Secret) (*Identity, er
 		return nil, err
 	}
 	id := &Identity{}
-	_ = json.Unmarshal(body, &id.Fields) // an answer that is not an object is still a success
+	_ = json.Unmarshal(body, &id.Value) // an answer that is not JSON is still a success
+	id.Fields, _ = id.Value.(map[string]any)
 	return id, nil
 }
 

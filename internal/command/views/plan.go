@@ -79,7 +79,12 @@ type Change struct {
 	// RefreshTokenUsed and KeepAlive explain the "idle" reason.
 	RefreshTokenUsed string `json:"refresh_token_used,omitempty"`
 	KeepAlive        string `json:"keep_alive,omitempty"`
-	CanRevoke        *bool  `json:"can_revoke,omitempty"`
+	// CheckStatus explains "revoked_at_provider": what check_url answered.
+	CheckStatus int `json:"check_status,omitempty"`
+	// MetaChanged names the metadata fields that changed at the provider
+	// ("meta_changed"; apply writes their new value).
+	MetaChanged []string `json:"meta_changed,omitempty"`
+	CanRevoke   *bool    `json:"can_revoke,omitempty"`
 	// RevokeByDiscovery: can_revoke is left out, the provider's discovery
 	// document decides at apply.
 	RevokeByDiscovery bool `json:"revoke_by_discovery,omitempty"`
@@ -133,6 +138,11 @@ func NewChange(a *plan.Action) Change {
 	if !a.RefreshTokenUsed.IsZero() {
 		jc.RefreshTokenUsed, jc.KeepAlive = a.RefreshTokenUsed.UTC().Format(time.RFC3339), FormatDuration(a.KeepAlive)
 	}
+	jc.CheckStatus = a.CheckStatus
+	for k := range a.Meta {
+		jc.MetaChanged = append(jc.MetaChanged, k)
+	}
+	sort.Strings(jc.MetaChanged)
 	if a.Kind == plan.Disconnect && !a.RevokeByDiscovery {
 		cr := a.CanRevoke
 		jc.CanRevoke = &cr
@@ -338,6 +348,16 @@ func reasonLine(r Reason, c Change, now time.Time) string {
 	if r.Code == string(plan.ReasonIdle) && c.RefreshTokenUsed != "" {
 		if t, err := time.Parse(time.RFC3339, c.RefreshTokenUsed); err == nil {
 			msg += fmt.Sprintf(" (refresh token idle for %s, keep_alive %s)", FormatDuration(now.Sub(t).Truncate(time.Second)), c.KeepAlive)
+		}
+	}
+	if r.Code == string(plan.ReasonMetaChanged) && len(c.MetaChanged) > 0 {
+		msg += ": " + strings.Join(c.MetaChanged, ", ")
+	}
+	if r.Code == string(plan.ReasonRevokedAtProvider) {
+		if c.CheckStatus != 0 {
+			msg += fmt.Sprintf(": check_url answered %d", c.CheckStatus)
+		} else {
+			msg += ": check_url refused the access token"
 		}
 	}
 	return msg

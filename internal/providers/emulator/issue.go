@@ -32,3 +32,50 @@ func (s *Server) IssueTokens(clientID string, scopes []string) (TokenSet, error)
 	}
 	return TokenSet{AccessToken: iss.access, RefreshToken: iss.refresh, ExpiresAt: iss.accessExp}, nil
 }
+
+// RevokeGrants revokes every grant the emulator has issued, as a person
+// removing the app's access in the provider's own settings does: every
+// token of those grants dies (refreshes answer invalid_grant, API calls
+// 401), and no revocation request counts in the stats. It returns how many
+// grants it revoked.
+func (s *Server) RevokeGrants() (int, error) {
+	if err := s.lockStore(); err != nil {
+		return 0, fmt.Errorf("emulator: %s: %w", s.spec.name, err)
+	}
+	seen := map[*grant]bool{}
+	for _, m := range []map[string]*token{s.store.access, s.store.refresh} {
+		for _, t := range m {
+			if !t.grant.revoked && !seen[t.grant] {
+				seen[t.grant] = true
+				t.grant.revoked = true
+			}
+		}
+	}
+	if err := s.unlockStore(); err != nil {
+		return 0, fmt.Errorf("emulator: %s: %w", s.spec.name, err)
+	}
+	return len(seen), nil
+}
+
+// DisconnectBurners disconnects every burner from every grant, as a Burner
+// user does in the app (or by deleting the burner): the grants stay valid,
+// and GET /v1/burners of a messages:connect grant then lists none. It
+// returns how many grants had burners.
+func (s *Server) DisconnectBurners() (int, error) {
+	if err := s.lockStore(); err != nil {
+		return 0, fmt.Errorf("emulator: %s: %w", s.spec.name, err)
+	}
+	seen := map[*grant]bool{}
+	for _, m := range []map[string]*token{s.store.access, s.store.refresh} {
+		for _, t := range m {
+			if len(t.grant.burners) > 0 && !seen[t.grant] {
+				seen[t.grant] = true
+				t.grant.burners = nil
+			}
+		}
+	}
+	if err := s.unlockStore(); err != nil {
+		return 0, fmt.Errorf("emulator: %s: %w", s.spec.name, err)
+	}
+	return len(seen), nil
+}
