@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -83,10 +82,12 @@ func newCustodyWorld(t *testing.T, answer time.Duration) *custodyWorld {
 }
 
 // start runs oauthform in the world's directory.
-func (w *custodyWorld) start(env []string, args ...string) (*exec.Cmd, *bytes.Buffer, chan error) {
+func (w *custodyWorld) start(env []string, args ...string) (*exec.Cmd, *syncBuffer, chan error) {
 	cmd := exec.Command("oauthform", append([]string{"-chdir", w.dir}, args...)...)
 	cmd.Env = append(append([]string{}, w.env...), env...)
-	var out bytes.Buffer
+	// Read while the process writes (a test waits for a line): safe for
+	// both.
+	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		w.t.Fatal(err)

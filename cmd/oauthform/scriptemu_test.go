@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -497,11 +498,21 @@ func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: freeport VAR")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	ts.Check(err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	ts.Check(ln.Close())
-	ts.Setenv(args[0], fmt.Sprint(port))
+	// A port below the ephemeral ranges (Linux 32768+, macOS and Windows
+	// 49152+), which the kernel never hands out for ":0" or an outgoing
+	// connection: another process cannot take it between here and the
+	// grant's listen unless it asks for it by number.
+	for range 100 {
+		port := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		ts.Check(ln.Close())
+		ts.Setenv(args[0], strconv.Itoa(port))
+		return
+	}
+	ts.Fatalf("no free port between 20000 and 32000")
 }
 
 // cmdSecretScan: secretscan -secrets FILE[,FILE...] [-literal S]... OUTPUT...

@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -69,6 +71,21 @@ func (f *fixture) request(conn string) Request {
 // freePort returns a port free on host right now.
 func freePort(t *testing.T, host string) int {
 	t.Helper()
+	// A port below the ephemeral ranges (Linux 32768+, macOS and Windows
+	// 49152+): a port the kernel hands out for ":0" or for an outgoing
+	// connection can be taken by another test process between this check
+	// and the grant's listen; these are taken only by name.
+	for range 100 {
+		port := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		if err := ln.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return port
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Skipf("cannot listen on %s: %v", host, err)
