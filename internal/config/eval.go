@@ -345,6 +345,9 @@ func (l *loader) attrStrings(attr *hcl.Attribute) (list []string, set, ok bool) 
 
 // attrStringMap evaluates attr as map(string); null values are an error.
 func (l *loader) attrStringMap(attr *hcl.Attribute) (m map[string]string, set, ok bool) {
+	if lit, isLit := literalStringMap(attr.Expr); isLit {
+		return lit, true, true
+	}
 	v, ok := l.attrValue(attr, cty.Map(cty.String), false)
 	if !ok || v.IsNull() {
 		return nil, false, ok
@@ -369,6 +372,38 @@ func (l *loader) attrBool(attr *hcl.Attribute) (b, set, ok bool) {
 		return false, false, ok
 	}
 	return v.True(), true, true
+}
+
+// literalStringMap returns the value of an object whose keys are bare
+// words or plain quoted strings and whose values are plain quoted strings
+// ({ audience = "api" }), as literalString does for a string: evaluating
+// it as a cty map costs more than the rest of a large configuration's
+// params. Anything else (an interpolation, a duplicate key) is left to
+// evaluation.
+func literalStringMap(expr hcl.Expression) (map[string]string, bool) {
+	obj, ok := expr.(*hclsyntax.ObjectConsExpr)
+	if !ok {
+		return nil, false
+	}
+	m := make(map[string]string, len(obj.Items))
+	for _, item := range obj.Items {
+		keyExpr, ok := item.KeyExpr.(*hclsyntax.ObjectConsKeyExpr)
+		if !ok || keyExpr.ForceNonLiteral {
+			return nil, false
+		}
+		var key string
+		if tr, isTraversal := keyExpr.Wrapped.(*hclsyntax.ScopeTraversalExpr); isTraversal && len(tr.Traversal) == 1 {
+			key = tr.Traversal.RootName()
+		} else if key, ok = literalString(keyExpr.Wrapped); !ok {
+			return nil, false
+		}
+		value, ok := literalString(item.ValueExpr)
+		if _, dup := m[key]; dup || !ok {
+			return nil, false
+		}
+		m[key] = value
+	}
+	return m, true
 }
 
 // literalString returns the value of a plain quoted string with no
