@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -232,12 +233,53 @@ func RenderStateTable(w io.Writer, js *State, now time.Time) {
 		fmt.Fprintln(w, "No connections. Declare some in *.oauth.hcl, then run \"oauthform apply\".")
 		return
 	}
+	// The failure columns appear when a connection is retrying after
+	// transient failures (a terminal one shows as "needs reconnect"), so
+	// the common table stays narrow.
+	failures := slices.ContainsFunc(js.Connections, func(c Connection) bool { return c.LastError != nil && c.LastError.Count > 0 })
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CONNECTION\tPROVIDER\tSTATUS\tEXPIRES\tSCOPES")
+	header := "CONNECTION\tPROVIDER\tSTATUS\tEXPIRES\tSCOPES"
+	if failures {
+		header += "\tLAST ERROR\tNEXT ATTEMPT"
+	}
+	fmt.Fprintln(tw, header)
 	for _, c := range js.Connections {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Name, c.Provider, statusText(c), expiryText(c, now), scopesText(c))
+		row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s", c.Name, c.Provider, statusText(c), expiryText(c, now), scopesText(c))
+		if failures {
+			row += "\t" + lastErrorText(c) + "\t" + nextAttemptText(c, now)
+		}
+		fmt.Fprintln(tw, row)
 	}
 	_ = tw.Flush()
+}
+
+// lastErrorText is a connection's last error for the table: its kind and
+// when, or "-".
+func lastErrorText(c Connection) string {
+	le := c.LastError
+	if le == nil {
+		return "-"
+	}
+	s := le.Kind
+	if le.Count > 1 {
+		s += fmt.Sprintf(" (%d in a row)", le.Count)
+	}
+	return s
+}
+
+// nextAttemptText says when refresh tries a failing connection again.
+func nextAttemptText(c Connection, now time.Time) string {
+	if c.LastError == nil || c.LastError.NextAttempt == "" {
+		return "-"
+	}
+	t, err := time.Parse(time.RFC3339, c.LastError.NextAttempt)
+	if err != nil {
+		return c.LastError.NextAttempt
+	}
+	if !t.After(now) {
+		return "due"
+	}
+	return RelTime(t, now)
 }
 
 func statusText(c Connection) string {
