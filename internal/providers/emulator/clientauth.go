@@ -3,6 +3,7 @@ package emulator
 import (
 	"crypto/subtle"
 	"fmt"
+	"net/http"
 )
 
 // authStyle is how a standard provider authenticates clients at its token
@@ -16,6 +17,17 @@ const (
 	authPostOrNone                   // buffer_v2: client_secret_post, or none for public clients
 	authBasicOrPost                  // oauth2: client_secret_basic or client_secret_post, never both
 )
+
+// clientForm reads a form-encoded request to the token, revocation or
+// device authorization endpoint and authenticates its client.
+func (s *Server) clientForm(r *http.Request, body []byte) (*form, Client, *failure) {
+	f, fail := tokenForm(r, body, false)
+	if fail != nil {
+		return nil, Client{}, fail
+	}
+	c, fail := s.authenticate(parseBasic(r), f)
+	return f, c, fail
+}
 
 // authenticate identifies and authenticates the client of a token or
 // revocation request (RFC 6749 §2.3) the way the provider requires.

@@ -122,12 +122,7 @@ type deviceAuthResponse struct {
 // may ask for scopes, and gets a device code to poll with and a user code
 // for the person.
 func (s *Server) handleDeviceAuthorization(w http.ResponseWriter, r *http.Request, body []byte) {
-	f, fail := tokenForm(r, body, false)
-	if fail != nil {
-		s.writeFailure(w, fail)
-		return
-	}
-	c, fail := s.authenticate(parseBasic(r), f)
+	f, c, fail := s.clientForm(r, body)
 	if fail != nil {
 		s.writeFailure(w, fail)
 		return

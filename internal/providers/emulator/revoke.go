@@ -13,11 +13,7 @@ import (
 // A token_type_hint other than access_token or refresh_token is refused with
 // unsupported_token_type.
 func (s *Server) revokeRFC(w http.ResponseWriter, r *http.Request, body []byte) {
-	f, fail := tokenForm(r, body, false)
-	var c Client
-	if fail == nil {
-		c, fail = s.authenticate(parseBasic(r), f)
-	}
+	f, c, fail := s.clientForm(r, body)
 	if fail == nil {
 		fail = s.revokeToken(c, f.get("token"), f.get("token_type_hint"))
 	}

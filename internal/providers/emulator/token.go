@@ -23,12 +23,7 @@ type stdToken struct {
 // oauth2: code exchange and refresh on one path, and for oauth2 the device
 // code (RFC 8628 §3.4) and client credentials (RFC 6749 §4.4) grants.
 func (s *Server) tokenStandard(w http.ResponseWriter, r *http.Request, body []byte) {
-	f, fail := tokenForm(r, body, false)
-	if fail != nil {
-		s.writeFailure(w, fail)
-		return
-	}
-	c, fail := s.authenticate(parseBasic(r), f)
+	f, c, fail := s.clientForm(r, body)
 	if fail != nil {
 		s.writeFailure(w, fail)
 		return
