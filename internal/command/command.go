@@ -116,6 +116,7 @@ func Run(ctx context.Context, args []string, s *Streams, meta Meta) int {
 	defer g.emus.close()
 	code := cmd.run(ctx, g, cmdArgs)
 	writeConfigIndex(g, g.indexAfter)
+	writeConfigCache(g)
 	return code
 }
 

@@ -51,6 +51,9 @@ type globals struct {
 	// indexAfter, when set, is a configuration loaded in full whose
 	// index (writeConfigIndex) is written when the command ends.
 	indexAfter *config.Config
+	// cacheAfter, when set, is the configuration cache to write when the
+	// command ends.
+	cacheAfter *config.PendingCache
 	// keyring is Meta's Keyring (nil: the OS keyring).
 	keyring keys.Keyring
 }

@@ -15,17 +15,36 @@ import (
 	"github.com/oauthform/oauthform/internal/state"
 )
 
-// loadConfig loads the configuration of the current directory. On error
-// diagnostics the returned config may still be non-nil (for snippets).
-func loadConfig(in config.Inputs) (*config.Config, hcl.Diagnostics) {
-	return config.Load(".", in)
+// loadConfig loads the configuration of the current directory, through
+// the configuration cache (config.LoadCached) unless OAUTHFORM_CONFIG_CACHE
+// is "off". On error diagnostics the returned config may still be
+// non-nil (for snippets).
+func (g *globals) loadConfig(in config.Inputs) (*config.Config, hcl.Diagnostics) {
+	opts, ok, diags := g.configCache(in.Validate)
+	if diags != nil {
+		return nil, diags
+	}
+	if !ok {
+		return config.Load(".", in)
+	}
+	cfg, diags, pending, hit := config.LoadCached(".", in, opts)
+	if hit {
+		g.log.Debug("configuration: connections taken from the cache", "path", opts.Path)
+	}
+	if pending != nil {
+		// Written when the command ends, with the index: a cache must
+		// not take the room (or the time) the command's own writes need.
+		g.cacheAfter = pending
+		g.indexAfter = cfg
+	}
+	return cfg, diags
 }
 
 // loadStateConfig is loadConfig for a command that uses the state: a
 // configuration without errors has its key providers resolved too
 // (resolveKeys).
 func (g *globals) loadStateConfig(in config.Inputs) (*config.Config, hcl.Diagnostics) {
-	cfg, diags := loadConfig(in)
+	cfg, diags := g.loadConfig(in)
 	if diags.HasErrors() {
 		return cfg, diags
 	}

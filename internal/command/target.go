@@ -94,7 +94,7 @@ func (s *stateFlags) locate(g *globals) (*stateTarget, *config.Config, hcl.Diagn
 	if s.path != "" {
 		return &stateTarget{path: s.path}, nil, nil
 	}
-	cfg, diags := loadConfig(s.vars.inputs())
+	cfg, diags := g.loadConfig(s.vars.inputs())
 	if diags.HasErrors() {
 		diags = append(diags, sourceless(hcl.DiagError, "Cannot find the state",
 			"The configuration above has errors, so where its state is (state_path, backend) is unknown. Fix it, or name the state file with -state=PATH."))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -266,29 +265,4 @@ func connectionNames(cfg *config.Config) []string {
 		names = append(names, n)
 	}
 	return names
-}
-
-// configIndexPath is where the configuration index (config.Index) is
-// kept: in the configuration directory's state folder, which ignores
-// itself in git.
-const configIndexPath = ".oauthform/config-index.json"
-
-// writeConfigIndex indexes cfg, loaded in full without errors, for the
-// next command that needs one connection. It is a cache: failing to write
-// it only costs the next command a full load.
-func writeConfigIndex(g *globals, cfg *config.Config) {
-	if cfg == nil {
-		return
-	}
-	idx := config.NewIndex(cfg)
-	if idx == nil {
-		return
-	}
-	if err := state.MakeDir(filepath.Dir(configIndexPath)); err != nil {
-		g.log.Debug("configuration index not written", "error", err)
-		return
-	}
-	if err := config.WriteIndex(configIndexPath, idx); err != nil {
-		g.log.Debug("configuration index not written", "error", err)
-	}
 }

@@ -56,7 +56,7 @@ func runValidate(ctx context.Context, g *globals, args []string) int {
 	if !diags.HasErrors() {
 		in := a.vars.inputs()
 		in.Validate = true // sensitive variables may have no value
-		cfg, cdiags := loadConfig(in)
+		cfg, cdiags := g.loadConfig(in)
 		diags = append(diags, cdiags...)
 		fm = files(cfg)
 		if a.online && cfg != nil && !cdiags.HasErrors() {

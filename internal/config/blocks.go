@@ -472,6 +472,7 @@ func (l *loader) decodeConnections() {
 			NameRange:     b.LabelRanges[0],
 		}
 		l.cfg.Connections[c.Name] = c
+		l.connOrder = append(l.connOrder, c)
 		content, diags := b.Body.Content(connectionSchema)
 		l.diags = append(l.diags, diags...)
 
@@ -598,9 +599,8 @@ func (l *loader) checkRedirects() {
 		app := l.cfg.Apps[name]
 		var users []string
 		needs, unknown := "", false
-		for _, cb := range l.connections {
-			c := l.cfg.Connections[cb.Labels[0]]
-			if c == nil || c.App != app {
+		for _, c := range l.connOrder {
+			if c.App != app {
 				continue
 			}
 			users = append(users, c.Name)

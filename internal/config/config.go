@@ -64,6 +64,12 @@ type Config struct {
 	Connections map[string]*Connection
 
 	files map[string]*hcl.File
+	// sources are the configuration files' names, in order (files also
+	// holds -var-file files).
+	sources []string
+	// index, when the connections came from the cache, is where every
+	// block is (files then holds only the other blocks).
+	index *Index
 	// issuers holds where each provider block sets its issuer.
 	issuers map[string]hcl.Range
 }

@@ -40,8 +40,8 @@ func (l *loader) evalContext() *hcl.EvalContext {
 	for k, f := range stdFuncs {
 		funcs[k] = f
 	}
-	funcs["env"] = envFunc(l.environ)
-	funcs["file"] = fileFunc(l.dir)
+	funcs["env"] = envFunc(l.environ, l.noteEnv)
+	funcs["file"] = fileFunc(l.dir, l.noteFile)
 	return &hcl.EvalContext{
 		Variables: map[string]cty.Value{"var": cty.ObjectVal(vars)},
 		Functions: funcs,
@@ -153,8 +153,9 @@ var lengthFunc = function.New(&function.Spec{
 })
 
 // envFunc is env(NAME[, DEFAULT]): an environment variable, its default
-// when unset, and an error when unset without a default.
-func envFunc(environ map[string]string) function.Function {
+// when unset, and an error when unset without a default. note, when not
+// nil, is told every variable read (for the configuration cache).
+func envFunc(environ map[string]string, note func(name string)) function.Function {
 	return function.New(&function.Spec{
 		Description: "Returns the value of an environment variable, or the default when it is unset.",
 		Params:      []function.Parameter{{Name: "name", Type: cty.String}},
@@ -165,6 +166,9 @@ func envFunc(environ map[string]string) function.Function {
 				return cty.NilVal, function.NewArgErrorf(2, "env takes a name and at most one default")
 			}
 			name := args[0].AsString()
+			if note != nil {
+				note(name)
+			}
 			if v, ok := environ[name]; ok {
 				return cty.StringVal(v), nil
 			}
@@ -178,8 +182,9 @@ func envFunc(environ map[string]string) function.Function {
 }
 
 // fileFunc is file(PATH): a file's contents as a string, PATH relative
-// to the configuration directory.
-func fileFunc(dir string) function.Function {
+// to the configuration directory. note, when not nil, is told every file
+// read and what was read (for the configuration cache).
+func fileFunc(dir string, note func(path string, content []byte, err error)) function.Function {
 	return function.New(&function.Spec{
 		Description: "Returns the contents of a file, relative to the configuration directory.",
 		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
@@ -190,6 +195,9 @@ func fileFunc(dir string) function.Function {
 				p = filepath.Join(dir, p)
 			}
 			b, err := readAny(p)
+			if note != nil {
+				note(p, b, err)
+			}
 			if err != nil {
 				return cty.NilVal, function.NewArgErrorf(0, "cannot read %s: %s", p, strings.TrimPrefix(err.Error(), "open "+p+": "))
 			}
@@ -206,6 +214,12 @@ func fileFunc(dir string) function.Function {
 // true. allowSensitive admits values computed from sensitive variables,
 // which only secret-holding attributes may do; the result is unmarked.
 func (l *loader) attrValue(attr *hcl.Attribute, ty cty.Type, allowSensitive bool) (cty.Value, bool) {
+	if allowSensitive {
+		// A secret's inputs are not recorded for the cache: secrets are
+		// decoded afresh by every load (see cache.go).
+		l.inSecret++
+		defer func() { l.inSecret-- }()
+	}
 	sensitiveRefs, ok := l.checkRefs(attr.Expr)
 	if !ok {
 		return cty.NilVal, false

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -48,20 +46,21 @@ type IndexBlock struct {
 // NewIndex indexes the files of cfg, which must have loaded without
 // errors (nil otherwise).
 func NewIndex(cfg *Config) *Index {
-	idx := &Index{Version: indexVersion}
-	names := make([]string, 0, len(cfg.files))
-	for name := range cfg.files {
-		names = append(names, name)
+	if cfg.index != nil {
+		return cfg.index
 	}
-	slices.Sort(names)
+	idx := &Index{Version: indexVersion}
+	names := slices.Sorted(slices.Values(cfg.sources))
 	for _, name := range names {
 		f := cfg.files[name]
+		if f == nil {
+			return nil
+		}
 		body, ok := f.Body.(*hclsyntax.Body)
 		if !ok || len(body.Attributes) > 0 {
 			return nil
 		}
-		sum := sha256.Sum256(f.Bytes)
-		file := IndexFile{Name: filepath.Base(name), Size: len(f.Bytes), SHA256: hex.EncodeToString(sum[:])}
+		file := IndexFile{Name: filepath.Base(name), Size: len(f.Bytes), SHA256: sum(f.Bytes)}
 		for _, b := range body.Blocks {
 			r := b.Range()
 			ib := IndexBlock{Type: b.Type, Start: r.Start.Byte, End: r.End.Byte, Line: r.Start.Line, Column: r.Start.Column}
@@ -170,15 +169,7 @@ func WriteIndex(path string, idx *Index) error {
 			b.WriteByte('\n')
 		}
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
-		return fmt.Errorf("writing the configuration index: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("writing the configuration index: %w", err)
-	}
-	return nil
+	return writeAtomic(path, []byte(b.String()), "the configuration index")
 }
 
 // LoadConnection loads the part of dir's configuration that connection
@@ -192,56 +183,51 @@ func LoadConnection(dir string, in Inputs, idx *Index, name string) (cfg *Config
 	if idx == nil || idx.Version != indexVersion {
 		return nil, false
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
+	paths, diags := configPaths(dir)
+	if diags != nil || len(paths) != len(idx.Files) {
 		return nil, false
 	}
-	var present []string
-	for _, e := range entries {
-		if !e.IsDir() && strings.HasSuffix(e.Name(), FileSuffix) {
-			present = append(present, e.Name())
-		}
-	}
-	slices.Sort(present)
-	if len(present) != len(idx.Files) {
-		return nil, false
-	}
-	paths := make([]string, len(present))
-	for i, n := range present {
-		if idx.Files[i].Name != n {
+	found := false
+	for i, p := range paths {
+		f := idx.Files[i]
+		if f.Name != filepath.Base(p) {
 			return nil, false
 		}
-		paths[i] = filepath.Join(dir, n)
+		for _, b := range f.Blocks {
+			found = found || b.Type == blockConnection && b.Name == name
+		}
 	}
-	srcs := readSources(paths)
-	l := newLoader(dir, in)
-	files, found := l.parseIndexed(srcs, idx, name)
 	if !found {
 		return nil, false
 	}
-	cfg, diags := l.decode(files, srcs)
+	srcs := readSources(paths)
+	l := newLoader(dir, in)
+	files, ok := l.parseIndexed(srcs, idx, func(b IndexBlock) bool { return b.Type != blockConnection || b.Name == name })
+	if !ok {
+		return nil, false
+	}
+	cfg, diags = l.decode(files, srcs)
 	if diags.HasErrors() {
 		return nil, false
 	}
 	return cfg, true
 }
 
-// parseIndexed parses, from each source, the blocks idx records that a
-// load of connection name needs. found is false when a source does not
-// match its index entry, a block does not parse alone, or no block
-// declares the connection.
-func (l *loader) parseIndexed(srcs []source, idx *Index, name string) (files []*hcl.File, found bool) {
+// parseIndexed parses, from each source, the blocks idx records that
+// keep accepts. ok is false when a source does not match its index entry
+// or a block does not parse alone.
+func (l *loader) parseIndexed(srcs []source, idx *Index, keep func(IndexBlock) bool) (files []*hcl.File, ok bool) {
 	for i, s := range srcs {
 		entry := idx.Files[i]
 		if s.err != nil || s.refused != nil || len(s.src) != entry.Size {
 			return nil, false
 		}
-		if sum := sha256.Sum256(s.src); hex.EncodeToString(sum[:]) != entry.SHA256 {
+		if sum(s.src) != entry.SHA256 {
 			return nil, false
 		}
 		body := &hclsyntax.Body{}
 		for _, b := range entry.Blocks {
-			if b.Type == blockConnection && b.Name != name {
+			if !keep(b) {
 				continue
 			}
 			if b.Start < 0 || b.End > len(s.src) || b.Start >= b.End {
@@ -252,12 +238,11 @@ func (l *loader) parseIndexed(srcs []source, idx *Index, name string) (files []*
 			if diags.HasErrors() || !ok || len(parsed.Blocks) != 1 || parsed.Blocks[0].Type != b.Type {
 				return nil, false
 			}
-			found = found || b.Type == blockConnection
 			body.Blocks = append(body.Blocks, parsed.Blocks[0])
 		}
 		f := &hcl.File{Body: body, Bytes: s.src}
 		l.parser.AddFile(s.name, f) // for source snippets
 		files = append(files, f)
 	}
-	return files, found
+	return files, true
 }

@@ -4,7 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 
@@ -45,29 +44,10 @@ var rootSchema = &hcl.BodySchema{
 // diagnostics. No diagnostic carries an Expression or EvalContext, so
 // rendering them never prints a variable's value.
 func Load(dir string, in Inputs) (*Config, hcl.Diagnostics) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return emptyConfig(dir), hcl.Diagnostics{sourceless(
-			"Failed to read configuration directory",
-			"Cannot list the configuration files in %s: %s.", dir, err)}
+	paths, diags := configPaths(dir)
+	if diags != nil {
+		return emptyConfig(dir), diags
 	}
-	var paths []string
-	for _, e := range entries {
-		if !e.IsDir() && strings.HasSuffix(e.Name(), FileSuffix) {
-			paths = append(paths, filepath.Join(dir, e.Name()))
-		}
-	}
-	if len(paths) == 0 {
-		where := dir
-		if abs, err := filepath.Abs(dir); err == nil {
-			where = abs
-		}
-		return emptyConfig(dir), hcl.Diagnostics{sourceless(
-			"No configuration files",
-			"There is no *%s file in %s. Write the configuration there (see the examples/ folder for one per provider), or point oauthform at the folder that holds it with -chdir.",
-			FileSuffix, where)}
-	}
-	slices.Sort(paths)
 	return LoadFiles(dir, paths, in)
 }
 
@@ -127,6 +107,15 @@ type loader struct {
 	// grantUnknown the connections whose grant did not decode.
 	noRedirect   map[string]*hcl.Block
 	grantUnknown map[string]bool
+
+	// connOrder is every decoded connection in declaration order.
+	connOrder []*Connection
+	// reads records what the evaluation read outside secret attributes
+	// (inSecret > 0), for the cache; cached, when set, holds the
+	// connections to take instead of decoding their blocks.
+	reads    cacheReads
+	inSecret int
+	cached   *cacheFile
 }
 
 func load(dir string, srcs []source, in Inputs) (*Config, hcl.Diagnostics) {
@@ -159,10 +148,17 @@ func (l *loader) decode(files []*hcl.File, srcs []source) (*Config, hcl.Diagnost
 		l.decodeSettings()
 		l.decodeProviders()
 		l.decodeApps()
-		l.decodeConnections()
+		if l.cached != nil {
+			l.cachedConnections()
+		} else {
+			l.decodeConnections()
+		}
 		l.checkRedirects()
 	}
 	l.cfg.files = l.parser.Files()
+	for _, src := range srcs {
+		l.cfg.sources = append(l.cfg.sources, src.name)
+	}
 	sanitize(l.diags, l.secrets)
 	sortDiags(l.diags, srcs)
 	return l.cfg, l.diags
