@@ -677,12 +677,14 @@ func generatedBadConfigs(t *testing.T) []badConfig {
 			write: mainFile(badConfigBase + strings.Repeat(" ", config.MaxConfigSize+1-len(badConfigBase))),
 		},
 		badConfig{
-			name: "gen-too-large-together", desc: "two files of 6 and 5 MB (a valid configuration padded with spaces): the second is refused",
-			summary: "Configuration too large", detail: "b.oauth.hcl (5.0 MB) would take the configuration over 10 MB",
-			file: "b.oauth.hcl", line: 1, timeout: 30 * time.Second,
+			name: "gen-too-large-together", desc: "four files of 9 MB (a valid configuration padded with spaces): the fourth is refused",
+			summary: "Configuration too large", detail: "d.oauth.hcl (9 MB) would take the configuration over 32 MB",
+			file: "d.oauth.hcl", line: 1, timeout: 30 * time.Second,
 			write: writeFiles(map[string][]byte{
-				"a.oauth.hcl": []byte(badConfigBase + strings.Repeat(" ", 6<<20)),
-				"b.oauth.hcl": []byte("connection \"main\" {\n  app = app.sms\n}\n" + strings.Repeat(" ", 5<<20)),
+				"a.oauth.hcl": []byte(badConfigBase + strings.Repeat(" ", 9<<20-len(badConfigBase))),
+				"b.oauth.hcl": []byte("connection \"main\" {\n  app = app.sms\n}\n" + strings.Repeat(" ", 9<<20-36)),
+				"c.oauth.hcl": []byte("connection \"more\" {\n  app = app.sms\n}\n" + strings.Repeat(" ", 9<<20-36)),
+				"d.oauth.hcl": []byte(strings.Repeat(" ", 9<<20-1) + "\n"),
 			}),
 		},
 	)

@@ -11,25 +11,29 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
-// MaxConfigSize bounds a configuration: no *.oauth.hcl file may be larger,
-// and all of them together may not be larger either. The largest real
-// configurations are a few megabytes (100,000 connections take 5.7 MB);
-// the bound keeps a stray binary, log or generated file from taking
-// minutes and gigabytes in the HCL lexer, which needs about 100 bytes of
-// memory per token.
+// MaxConfigSize bounds a configuration file: no *.oauth.hcl file may be
+// larger. The bound keeps a stray binary, log or generated file from
+// taking minutes and gigabytes in the HCL lexer, which needs about 100
+// bytes of memory per token.
 const MaxConfigSize = 10 << 20
+
+// MaxConfigTotal bounds all *.oauth.hcl files together. The largest real
+// configurations are split over many files: 100,000 connections, as
+// `oauthform fmt` aligns them, take about 11 MB.
+const MaxConfigTotal = 32 << 20
 
 // readSources reads the files of paths in order into sources, refusing
 // what is not a regular file and what does not fit in MaxConfigSize.
 // Sizes are checked before reading (stat), and the read itself stops one
-// byte past the budget, in case a file grows meanwhile.
+// byte past the budget, in case a file grows meanwhile. No file may hold
+// more than MaxConfigSize, nor all together more than MaxConfigTotal.
 func readSources(paths []string) []source {
 	srcs := make([]source, len(paths))
 	total, read := 0, 0 // bytes and number of the files read so far
 	for i, p := range paths {
 		srcs[i].name = p
-		budget := MaxConfigSize - total
-		src, size, err := readLimited(p, budget)
+		budget := MaxConfigTotal - total
+		src, size, err := readLimited(p, min(budget, MaxConfigSize))
 		switch {
 		case err != nil:
 			srcs[i].err = err
@@ -159,7 +163,7 @@ func totalTooLarge(name string, size int64, before, files int) *hcl.Diagnostic {
 	}
 	return errorAt(fileStart(name), "Configuration too large",
 		"%s (%s) would take the configuration over %s, the limit for all *%s files together (%s), so oauthform did not read it. Move the files that are not configuration out of the directory.",
-		filepath.Base(name), megabytes(size), megabytes(MaxConfigSize), FileSuffix, prev)
+		filepath.Base(name), megabytes(size), megabytes(MaxConfigTotal), FileSuffix, prev)
 }
 
 // notText returns an error diagnostic on the first NUL byte or invalid

@@ -83,13 +83,15 @@ func TestLoadRefusesLargeFile(t *testing.T) {
 }
 
 // TestLoadRefusesLargeTotal: files that each fit but together exceed
-// MaxConfigSize: the one that crosses the limit is refused, those before
+// MaxConfigTotal: the one that crosses the limit is refused, those before
 // it are loaded and a later small one still fits (and is parsed: its
 // syntax error is reported).
 func TestLoadRefusesLargeTotal(t *testing.T) {
 	dir := t.TempDir()
-	writeSpaces(t, dir, "a.oauth.hcl", 6<<20)
-	writeSpaces(t, dir, "b.oauth.hcl", 5<<20)
+	writeSpaces(t, dir, "a.oauth.hcl", 9<<20)
+	writeSpaces(t, dir, "a2.oauth.hcl", 9<<20)
+	writeSpaces(t, dir, "a3.oauth.hcl", 9<<20)
+	writeSpaces(t, dir, "b.oauth.hcl", 6<<20)
 	writeFile(t, dir, "c.oauth.hcl", "x = \n")
 	cfg, diags := Load(dir, testInputs())
 	var got []string
@@ -98,14 +100,16 @@ func TestLoadRefusesLargeTotal(t *testing.T) {
 	}
 	want := []string{
 		"Empty configuration file @ a.oauth.hcl",
+		"Empty configuration file @ a2.oauth.hcl",
+		"Empty configuration file @ a3.oauth.hcl",
 		"Configuration too large @ b.oauth.hcl",
 		"Invalid expression @ c.oauth.hcl",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("diagnostics:\n%s\nwant:\n%s\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), clipped(renderDiags(cfg, diags)))
 	}
-	wantFileDiag(t, diags[1], "Configuration too large", filepath.Join(dir, "b.oauth.hcl"), 1, 1,
-		"b.oauth.hcl (5 MB) would take the configuration over 10 MB, the limit for all *.oauth.hcl files together (the file read before it holds 6 MB)")
+	wantFileDiag(t, diags[3], "Configuration too large", filepath.Join(dir, "b.oauth.hcl"), 1, 1,
+		"b.oauth.hcl (6 MB) would take the configuration over 32 MB, the limit for all *.oauth.hcl files together (the 3 files read before it hold 27 MB)")
 }
 
 // TestReadLimited reads up to the limit and no further.
