@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -24,8 +25,9 @@ const digestVersion = "oauthform-config-digest/v1\n"
 // is sorted, so map iteration order and scope order do not affect it. Source
 // positions, descriptions and variables are not part of it.
 func Digest(cfg *config.Config, lineage string) string {
-	sum := sha256.Sum256(digestInput(cfg, lineage))
-	return hex.EncodeToString(sum[:])
+	h := sha256.New()
+	writeDigestInput(h, cfg, lineage)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 type digestApp struct {
@@ -88,8 +90,12 @@ type digestDoc struct {
 	Connections []digestConn     `json:"connections"`
 }
 
-// digestInput is the canonical encoding Digest hashes. It holds no secret.
-func digestInput(cfg *config.Config, lineage string) []byte {
+// writeDigestInput writes the canonical encoding Digest hashes, which
+// holds no secret: digestVersion, then the JSON of a digestDoc. The
+// connections are encoded one at a time, giving the bytes json.Marshal
+// gives for the whole document without holding it (megabytes at 10,000
+// connections).
+func writeDigestInput(w io.Writer, cfg *config.Config, lineage string) {
 	if cfg == nil {
 		cfg = &config.Config{}
 	}
@@ -111,7 +117,13 @@ func digestInput(cfg *config.Config, lineage string) []byte {
 			RedirectURI:  a.RedirectURI,
 		})
 	}
-	doc.Connections = make([]digestConn, 0, len(cfg.Connections))
+	doc.Connections = []digestConn{}
+	head := mustMarshal(doc)
+	// head ends with "connections":[]} : the connections go between the
+	// brackets.
+	_, _ = io.WriteString(w, digestVersion)
+	_, _ = w.Write(head[:len(head)-2])
+	first := true
 	for _, name := range sortedKeys(cfg.Connections) {
 		c := cfg.Connections[name]
 		if c == nil {
@@ -130,14 +142,23 @@ func digestInput(cfg *config.Config, lineage string) []byte {
 		if c.App != nil {
 			dc.App = c.App.Name
 		}
-		doc.Connections = append(doc.Connections, dc)
+		if !first {
+			_, _ = io.WriteString(w, ",")
+		}
+		first = false
+		_, _ = w.Write(mustMarshal(dc))
 	}
-	b, err := json.Marshal(doc)
+	_, _ = io.WriteString(w, "]}")
+}
+
+// mustMarshal encodes v, made of strings, bools, numbers, slices and
+// string maps only, which cannot fail.
+func mustMarshal(v any) []byte {
+	b, err := json.Marshal(v)
 	if err != nil {
-		// Only strings, bools, numbers, slices and string maps: cannot fail.
 		panic("plan: encoding digest input: " + err.Error())
 	}
-	return append([]byte(digestVersion), b...)
+	return b
 }
 
 func profileDigest(name string, p *providers.Profile) *digestProfile {

@@ -127,7 +127,9 @@ func TestDigest(t *testing.T) {
 	})
 
 	t.Run("no secret in the digest input", func(t *testing.T) {
-		in := digestInput(base, testLineage)
+		var buf bytes.Buffer
+		writeDigestInput(&buf, base, testLineage)
+		in := buf.Bytes()
 		for _, s := range []string{secretA, secretN} {
 			if bytes.Contains(in, []byte(s)) {
 				t.Errorf("digest input contains the client secret %q", s)
@@ -143,4 +145,25 @@ func TestDigest(t *testing.T) {
 			t.Error("nil and empty configs differ")
 		}
 	})
+}
+
+// TestDigestStable: the digest of a configuration does not change from
+// one version of oauthform to the next (a saved plan records it), so the
+// streamed encoding gives the bytes of the whole-document encoding it
+// replaced. The value is that encoding's digest of this configuration.
+func TestDigestStable(t *testing.T) {
+	cfg := newConfig(
+		withConn(conn("mail", appA, 1, "send", "read"), func(c *config.Connection) {
+			c.Params = map[string]string{"prompt": "consent", "a": "b"}
+		}),
+		conn("docs", appA, 2, "docs"),
+		conn("feed", appN, 3, "read", "write"),
+	)
+	const want = "2ca464333399686026a1e4f338f06df36ef683e14de52e08414464219a3d9d04"
+	if got := Digest(cfg, testLineage); got != want {
+		t.Errorf("Digest = %s, want %s", got, want)
+	}
+	if got := Digest(newConfig(), testLineage); got == want {
+		t.Error("an empty configuration has the same digest")
+	}
 }
