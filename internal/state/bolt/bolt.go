@@ -570,8 +570,11 @@ func (s *Store) commit(what string, fn func(*bbolt.Tx, *state.Meta) error) (err 
 		if err != nil {
 			return explain(what, s.path, openError(s.path, err))
 		}
-		if attempt < maxReopen && replaced(s.path, f) {
+		if replaced(s.path, f) {
 			_ = db.Close()
+			if attempt == maxReopen {
+				return explain(what, s.path, errReplacedTooOften)
+			}
 			continue
 		}
 		break
@@ -803,8 +806,11 @@ func view(path string, fn func(*bbolt.Tx, *state.Meta) error) (err error) {
 		if err != nil {
 			return openError(path, err)
 		}
-		if attempt < maxReopen && replaced(path, f) {
+		if replaced(path, f) {
 			_ = db.Close()
+			if attempt == maxReopen {
+				return errReplacedTooOften
+			}
 			continue
 		}
 		break
@@ -827,8 +833,16 @@ func view(path string, fn func(*bbolt.Tx, *state.Meta) error) (err error) {
 }
 
 // maxReopen bounds how often view and commit open the state again because
-// it was replaced between their open and bbolt's lock (replaced).
-const maxReopen = 10
+// it was replaced between their open and bbolt's lock (replaced). Past
+// it they fail rather than use the replaced file: a write to it would be
+// lost (a refreshed token with it), a read of it would be stale (a
+// rotated refresh token already used). Each replacement is another
+// process's compaction, so the bound is only reached while compactions
+// follow each other without a pause.
+const maxReopen = 100
+
+// errReplacedTooOften is the failure past maxReopen.
+var errReplacedTooOften = fmt.Errorf("the state file was replaced %d times while waiting for its lock (other processes compacting it); try again", maxReopen)
 
 // replaced reports whether path no longer names the file f, which bbolt
 // opened and then waited to lock: compact replaces the state file while
