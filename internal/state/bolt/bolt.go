@@ -142,12 +142,8 @@ func (s *Store) ReadBackup(ctx context.Context) (*state.Snapshot, error) {
 // snapshotOf reads the bbolt state at path; restore names the backup to
 // suggest when the file is corrupt ("" for none).
 func (s *Store) snapshotOf(path, what, restore string) (*state.Snapshot, error) {
-	type kv struct {
-		k string
-		v []byte
-	}
 	snap := &state.Snapshot{Records: map[string]*state.Record{}}
-	var raw []kv
+	var raw []state.Stored
 	var meta *state.Meta
 	err := view(path, func(tx *bbolt.Tx, m *state.Meta) error {
 		meta = m
@@ -158,7 +154,7 @@ func (s *Store) snapshotOf(path, what, restore string) (*state.Snapshot, error) 
 				return fmt.Errorf("%w: unexpected nested bucket %q in %q", state.ErrCorrupt, k, bucketConns)
 			}
 			// Copy out: k and v point into the mmap and die with the txn.
-			raw = append(raw, kv{string(k), bytes.Clone(v)})
+			raw = append(raw, state.Stored{Conn: string(k), Data: bytes.Clone(v)})
 			return nil
 		})
 	})
@@ -176,12 +172,8 @@ func (s *Store) snapshotOf(path, what, restore string) (*state.Snapshot, error) 
 	}
 	snap.UnderFallback = s.base.Pass.UnderFallback(meta)
 	snap.Enforced = meta.Enc != nil && meta.Enc.Enforced
-	for _, e := range raw {
-		r, err := state.DecodeStored(e.k, e.v, meta.Enc != nil, sl)
-		if err != nil {
-			return nil, explainWith(what, path, restore, err)
-		}
-		snap.Records[e.k] = r
+	if snap.Records, err = state.DecodeAllStored(raw, meta.Enc != nil, sl); err != nil {
+		return nil, explainWith(what, path, restore, err)
 	}
 	return snap, nil
 }
