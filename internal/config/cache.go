@@ -3,7 +3,6 @@ package config
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/gob"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -45,10 +44,10 @@ import (
 // is a full Load, which writes a new cache when it has no diagnostic.
 
 // cacheFormat is the version of the cache encoding.
-const cacheFormat = 1
+const cacheFormat = 2
 
 // cacheMagic starts a cache file, before the payload's SHA-256 and the
-// payload (gob).
+// payload (cachecodec.go).
 const cacheMagic = "oauthform-config-cache\n"
 
 // CacheOptions says where the cache is and which build uses it.
@@ -293,14 +292,11 @@ func (l *loader) encodeCache(build string) []byte {
 			Grant: conn.Grant, Username: conn.Username, DeclRange: conn.DeclRange, NameRange: conn.NameRange,
 		})
 	}
-	var payload bytes.Buffer
-	if err := gob.NewEncoder(&payload).Encode(&c); err != nil {
-		return nil
-	}
-	out := make([]byte, 0, len(cacheMagic)+65+payload.Len())
+	payload := encodeCacheFile(&c)
+	out := make([]byte, 0, len(cacheMagic)+65+len(payload))
 	out = append(out, cacheMagic...)
-	out = append(out, sum(payload.Bytes())+"\n"...)
-	return append(out, payload.Bytes()...)
+	out = append(out, sum(payload)+"\n"...)
+	return append(out, payload...)
 }
 
 // readCache reads a cache file; nil when there is none or it is torn,
@@ -321,11 +317,11 @@ func readCache(path string) *cacheFile {
 	if sum(payload) != string(rest[:64]) {
 		return nil
 	}
-	var c cacheFile
-	if err := gob.NewDecoder(bytes.NewReader(payload)).Decode(&c); err != nil || c.Format != cacheFormat {
+	c, err := decodeCacheFile(payload)
+	if err != nil {
 		return nil
 	}
-	return &c
+	return c
 }
 
 // configPaths lists dir's configuration files in lexical order, or says

@@ -4,9 +4,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/oauthform/oauthform/internal/providers"
 )
 
 // cacheFixture is a configuration whose connections depend on every input
@@ -246,5 +251,39 @@ func TestConfigCacheSkipsDiagnostics(t *testing.T) {
 	_, diags, pending, _ := LoadCached(dir, in, opts)
 	if len(diags) == 0 || pending != nil {
 		t.Fatalf("diagnostics %v, pending cache %v: want a warning and no cache", diags, pending != nil)
+	}
+}
+
+func TestCacheCodec(t *testing.T) {
+	rng := func(file string, line int) hcl.Range {
+		return hcl.Range{Filename: file, Start: hcl.Pos{Line: line, Column: 1, Byte: 10 * line}, End: hcl.Pos{Line: line, Column: 9, Byte: 10*line + 8}}
+	}
+	c := &cacheFile{
+		Format: cacheFormat, Build: "v1 exe", Validate: true, Vars: "abc",
+		Env:   []cachedRead{{Name: "A", Sum: "1"}, {Name: "B"}},
+		Files: []cachedRead{{Name: "user.txt", Sum: "2"}},
+		Index: Index{Version: indexVersion, Files: []IndexFile{
+			{Name: "a.oauth.hcl", Size: 100, SHA256: "ff", Blocks: []IndexBlock{{Type: "app", Name: "x", Start: 0, End: 50, Line: 1, Column: 1}, {Type: "oauthform", End: 9, Line: 7, Column: 1}}},
+			{Name: "b.oauth.hcl", Size: 0, SHA256: "00", Blocks: []IndexBlock{}},
+		}},
+		Conns: []cachedConn{
+			{Name: "c1", App: "x", Scopes: []string{"read", "write"}, Params: map[string]string{"a": "1", "b": ""},
+				RefreshBefore: time.Minute, TokenLifetime: -time.Second, KeepAlive: time.Hour, GiveUpAfter: 96 * time.Hour,
+				Grant: providers.GrantDeviceCode, Username: "u", DeclRange: rng("a.oauth.hcl", 3), NameRange: rng("a.oauth.hcl", 3)},
+			{Name: "c2", App: "x", Scopes: []string{}, Params: map[string]string{}, DeclRange: rng("b.oauth.hcl", 1), NameRange: rng("a.oauth.hcl", 2)},
+		},
+	}
+	data := encodeCacheFile(c)
+	got, err := decodeCacheFile(data)
+	if err != nil || !reflect.DeepEqual(got, c) {
+		t.Fatalf("decode(encode(c)) = %+v, %v; want %+v", got, err, c)
+	}
+	for n := range len(data) {
+		if _, err := decodeCacheFile(data[:n]); err == nil {
+			t.Fatalf("a payload cut to %d of %d bytes decoded", n, len(data))
+		}
+	}
+	if _, err := decodeCacheFile(append(slices.Clone(data), 0)); err == nil {
+		t.Error("a payload with a trailing byte decoded")
 	}
 }
