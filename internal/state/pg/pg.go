@@ -93,6 +93,9 @@ type Store struct {
 	connFreed chan struct{}
 	backedUp  bool // a backup was taken since Lock
 
+	// puts group-commits Put (writePuts).
+	puts batcher[*pendingPut]
+
 	closeOnce sync.Once
 	// base: the passphrase, what was deleted and is not purged yet, and
 	// whether the store is closed.
