@@ -383,3 +383,180 @@ func TestPGPutBatchSameRecord(t *testing.T) {
 		t.Errorf("access %q", a)
 	}
 }
+
+// waitBatcher waits until n requests are queued in b behind its leader.
+func waitBatcher[T any](t *testing.T, s *Store, b *batcher[T], n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b.mu.Lock()
+		queued, leading := len(b.queue), b.leading
+		b.mu.Unlock()
+		if leading && queued == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.smu.Unlock() // held by the caller
+			t.Fatalf("%d requests queued, want %d", queued, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Connection locks asked for at once are taken in one statement, and
+// released in one: each behaves as if taken alone (another client sees
+// them held and who holds them, and can take them once released).
+func TestPGConnLocksBatched(t *testing.T) {
+	t.Parallel()
+	const n = 20
+	ctx := context.Background()
+	connStr := pgtest.Start(t)
+	s := openPGT(t, connStr, "lockbatch", state.Options{Create: true})
+	other := openPGT(t, connStr, "lockbatch", state.Options{})
+	if _, err := s.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A first lock opens the session; the next ones queue behind a lock
+	// in progress.
+	if _, err := s.LockConn(ctx, "first", 0); err != nil {
+		t.Fatal(err)
+	}
+	s.smu.Lock()
+	type res struct {
+		release func() error
+		err     error
+	}
+	lead := make(chan res, 1)
+	go func() { r, err := s.LockConn(ctx, "lead", time.Second); lead <- res{r, err} }()
+	waitBatcher(t, s, &s.locks, 0)
+	got := make([]res, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := s.LockConn(ctx, fmt.Sprintf("c%02d", i), time.Second)
+			got[i] = res{r, err}
+		}()
+	}
+	waitBatcher(t, s, &s.locks, n)
+	s.smu.Unlock()
+	wg.Wait()
+	if r := <-lead; r.err != nil {
+		t.Fatal(r.err)
+	}
+	for i, r := range got {
+		if r.err != nil {
+			t.Fatalf("c%02d: %v", i, r.err)
+		}
+	}
+	// One statement (one transaction) wrote the holders of the queued
+	// locks.
+	c, err := pgx.Connect(ctx, connStr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var rows, xacts int
+	if err := c.QueryRow(ctx, `SELECT count(*), count(DISTINCT xmin::text) FROM lockbatch.locks WHERE name LIKE 'connection:c%'`).Scan(&rows, &xacts); err != nil {
+		t.Fatal(err)
+	}
+	if rows != n || xacts != 1 {
+		t.Errorf("%d holder rows written by %d transactions, want %d by 1", rows, xacts, n)
+	}
+	// Held, and named, for another client.
+	_, err = other.LockConn(ctx, "c03", 0)
+	var le *state.LockError
+	if !errors.As(err, &le) || le.Info == nil || le.Conn != "c03" {
+		t.Errorf("another client's LockConn of a held lock = %v, want a LockError naming the holder", err)
+	}
+	// Released at once, together.
+	s.smu.Lock()
+	errs := make(chan error, n)
+	for _, r := range got {
+		go func() { errs <- r.release() }()
+	}
+	waitBatcher(t, s, &s.unlocks, n-1)
+	s.smu.Unlock()
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if err := c.QueryRow(ctx, `SELECT count(*) FROM lockbatch.locks WHERE name LIKE 'connection:c%'`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 0 {
+		t.Errorf("%d holder rows left after the releases", rows)
+	}
+	for i := range n {
+		r, err := other.LockConn(ctx, fmt.Sprintf("c%02d", i), 0)
+		if err != nil {
+			t.Fatalf("c%02d after its release: %v", i, err)
+		}
+		_ = r()
+	}
+	// And this store can take them again.
+	r, err := s.LockConn(ctx, "c05", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = r()
+}
+
+// A batch of connection locks whose statement fails fails every lock in
+// it, and leaves none of them held.
+func TestPGConnLocksBatchFails(t *testing.T) {
+	t.Parallel()
+	const n = 8
+	ctx := context.Background()
+	connStr := pgtest.Start(t)
+	s := openPGT(t, connStr, "lockfail", state.Options{Create: true})
+	other := openPGT(t, connStr, "lockfail", state.Options{})
+	if _, err := s.LockConn(ctx, "first", 0); err != nil {
+		t.Fatal(err)
+	}
+	c, err := pgx.Connect(ctx, connStr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, `CREATE FUNCTION lockfail.refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN IF NEW.name = 'connection:bad' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$;
+		CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON lockfail.locks FOR EACH ROW EXECUTE FUNCTION lockfail.refuse()`); err != nil {
+		t.Fatal(err)
+	}
+	s.smu.Lock()
+	lead := make(chan error, 1)
+	go func() { _, err := s.LockConn(ctx, "lead", 0); lead <- err }()
+	waitBatcher(t, s, &s.locks, 0)
+	errs := make(chan error, n)
+	for i := range n {
+		name := fmt.Sprintf("c%02d", i)
+		if i == n/2 {
+			name = "bad"
+		}
+		go func() { _, err := s.LockConn(ctx, name, 0); errs <- err }()
+	}
+	waitBatcher(t, s, &s.locks, n)
+	s.smu.Unlock()
+	if err := <-lead; err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		if err := <-errs; err == nil {
+			t.Error("a lock of the failed batch was taken")
+		}
+	}
+	for i := range n {
+		name := fmt.Sprintf("c%02d", i)
+		if i == n/2 {
+			continue
+		}
+		r, err := other.LockConn(ctx, name, 0)
+		if err != nil {
+			t.Fatalf("%s is still held after its batch failed: %v", name, err)
+		}
+		_ = r()
+	}
+}

@@ -93,8 +93,12 @@ type Store struct {
 	connFreed chan struct{}
 	backedUp  bool // a backup was taken since Lock
 
-	// puts group-commits Put (writePuts).
-	puts batcher[*pendingPut]
+	// puts group-commits Put (writePuts); locks and unlocks take and
+	// release the connection locks asked for at once together
+	// (tryLockConns, unlockConns).
+	puts    batcher[*pendingPut]
+	locks   batcher[*lockReq]
+	unlocks batcher[*lockReq]
 
 	closeOnce sync.Once
 	// base: the passphrase, what was deleted and is not purged yet, and
