@@ -14,11 +14,13 @@
 //	    state is seeded there (backend.Open), OAUTHFORM_PG naming the
 //	    database.
 //
-//	gen serve -dir D -n N -latency 50ms -access-ttl 5m -ready FILE
+//	gen serve -dir D -n N -latency 50ms -access-ttl 5m -ready FILE [-pg SCHEMA]
 //	    Runs the sms77 and phoneburner emulators on free 127.0.0.1 ports in
 //	    this process, writes a configuration of N connections (half each)
 //	    whose provider blocks point at them, seeds a state whose tokens they
-//	    issued, writes FILE and serves until SIGTERM or SIGINT. The access
+//	    issued, writes FILE and serves until SIGTERM or SIGINT. -pg is as
+//	    for `gen local`: the state is kept, and seeded, in that schema of
+//	    OAUTHFORM_PG's database, which must hold no connections yet. The access
 //	    TTL is shorter than the connections' refresh_before (10m), so every
 //	    `apply` refreshes all N connections, run after run. SIGUSR1 turns the
 //	    latency off, SIGUSR2 back on; SIGHUP (and every signal) writes the
@@ -110,7 +112,7 @@ func main() {
 	latency := fs.Duration("latency", 50*time.Millisecond, "serve: delay of token and refresh answers")
 	accessTTL := fs.Duration("access-ttl", 5*time.Minute, "serve: access token lifetime")
 	ready := fs.String("ready", "", "serve: file written once serving")
-	pgSchema := fs.String("pg", "", "local: keep the state in this PostgreSQL schema (OAUTHFORM_PG names the database)")
+	pgSchema := fs.String("pg", "", "local, serve: keep the state in this PostgreSQL schema (OAUTHFORM_PG names the database)")
 	_ = fs.Parse(os.Args[2:])
 	if os.Args[1] != "names" && (*dir == "" || *n < 1) {
 		fatalf("%s: -dir and a positive -n are required", os.Args[1])
@@ -120,7 +122,7 @@ func main() {
 	case "local":
 		err = runLocal(*dir, *n, *seed, *pgSchema)
 	case "serve":
-		err = runServe(*dir, *n, *latency, *accessTTL, *ready)
+		err = runServe(*dir, *n, *latency, *accessTTL, *ready, *pgSchema)
 	case "terraform":
 		err = runTerraform(*dir, *n)
 	case "names":
@@ -271,12 +273,19 @@ func seedState(dir, pgSchema string, conns []conn, issuer func(conn) *emulator.S
 	return importer.Import(ctx, snap)
 }
 
+// pgBlock is the oauthform block keeping the state in pgSchema of
+// OAUTHFORM_PG's database; empty without a schema (the local state).
+func pgBlock(pgSchema string) string {
+	if pgSchema == "" {
+		return ""
+	}
+	return fmt.Sprintf("oauthform {\n  backend \"pg\" {\n    conn_str    = env(\"OAUTHFORM_PG\")\n    schema_name = %q\n  }\n}\n\n", pgSchema)
+}
+
 // runLocal: the `emulator = true` flavour.
 func runLocal(dir string, n int, seed bool, pgSchema string) error {
 	var blocks strings.Builder
-	if pgSchema != "" {
-		fmt.Fprintf(&blocks, "oauthform {\n  backend \"pg\" {\n    conn_str    = env(\"OAUTHFORM_PG\")\n    schema_name = %q\n  }\n}\n\n", pgSchema)
-	}
+	blocks.WriteString(pgBlock(pgSchema))
 	for _, p := range localProvs {
 		fmt.Fprintf(&blocks, "provider %q {\n  emulator = true\n}\n\n", p.name)
 	}
@@ -319,12 +328,13 @@ func runLocal(dir string, n int, seed bool, pgSchema string) error {
 }
 
 // runServe: the flavour with emulators in another process, for apply.
-func runServe(dir string, n int, latency, accessTTL time.Duration, ready string) error {
+func runServe(dir string, n int, latency, accessTTL time.Duration, ready, pgSchema string) error {
 	if accessTTL >= refreshBefore {
 		return fmt.Errorf("-access-ttl %s must be below refresh_before %s, or apply would not refresh", accessTTL, refreshBefore)
 	}
 	emus := map[string]*emulator.Server{}
 	var blocks strings.Builder
+	blocks.WriteString(pgBlock(pgSchema))
 	var servers []*http.Server
 	for _, p := range serveProvs {
 		s, err := newEmulator(p, accessTTL, "")
@@ -362,7 +372,7 @@ func runServe(dir string, n int, latency, accessTTL time.Duration, ready string)
 		return err
 	}
 	start := time.Now()
-	if err := seedState(dir, "", conns, func(c conn) *emulator.Server { return emus[c.p.name] }); err != nil {
+	if err := seedState(dir, pgSchema, conns, func(c conn) *emulator.Server { return emus[c.p.name] }); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "seeded %d records in %s\n", n, time.Since(start).Round(time.Millisecond))

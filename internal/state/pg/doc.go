@@ -10,7 +10,8 @@
 // connection, which PostgreSQL releases when the session ends, with each
 // holder's state.LockInfo in a locks table (lock.go), writes as
 // transactions on that session, ordered by a row lock on the serial
-// (write.go), the backup tables, and Purge, which deletes forgotten
+// (write.go), concurrent puts and connection locks batched on it so that
+// an apply at -parallelism 50 does not queue for it one by one (batch.go), the backup tables, and Purge, which deletes forgotten
 // records from the backup and runs VACUUM FULL so that their dead row
 // versions do not stay in the tables' files (forget.go).
 //

@@ -140,7 +140,13 @@ func (s *Store) withSession(ctx context.Context, fn func(ctx context.Context, c 
 
 // tryLock takes h's advisory lock on the lock session without waiting and
 // writes h.info into the locks table. It reports whether it got the lock.
+// Connection locks asked for at once are taken together (tryLockConns).
 func (s *Store) tryLock(ctx context.Context, h *pgHeld) (bool, error) {
+	if !h.key.pair {
+		r := &lockReq{ctx: ctx, h: h}
+		s.locks.do(r, s.tryLockConns)
+		return r.got, r.err
+	}
 	got := false
 	err := s.withSession(ctx, func(ctx context.Context, c *pgx.Conn) error {
 		sql, args := h.key.try()
@@ -164,6 +170,141 @@ func (s *Store) tryLock(ctx context.Context, h *pgHeld) (bool, error) {
 		return nil
 	})
 	return got, err
+}
+
+// lockReq is one connection lock to take (tryLockConns) or release
+// (unlockConns), and its result.
+type lockReq struct {
+	ctx  context.Context
+	h    *pgHeld
+	conn string // unlockConns: the connection
+	// release: the reservation to drop once released (unlockConns)
+	unreserve func()
+	got       bool
+	err       error
+}
+
+// asyncCommit is a FROM item that makes the statement's transaction
+// commit without waiting for its WAL to be flushed. The statements of
+// the locks use it: the rows of the locks table are only information
+// for contenders, and a server crash that loses one also releases every
+// advisory lock, which is what they describe. A later synchronous
+// commit (any write) flushes them anyway.
+const asyncCommit = `(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit`
+
+// tryLockConns takes the connection locks of batch in one statement on
+// the lock session, each as tryLock would, and records the holders of
+// those it got.
+func (s *Store) tryLockConns(batch []*lockReq) {
+	ctx := batch[0].ctx // to connect with: one that has not ended, if any
+	for _, r := range batch {
+		if r.ctx.Err() == nil {
+			ctx = r.ctx
+			break
+		}
+	}
+	var keys []int64
+	var rows, infos []string
+	var in []*lockReq
+	for _, r := range batch {
+		b, err := json.Marshal(r.h.info)
+		if err != nil {
+			r.err = fmt.Errorf("recording the lock holder: %w", err)
+			continue
+		}
+		keys, rows, infos = append(keys, r.h.key.k), append(rows, r.h.row), append(infos, string(b))
+		in = append(in, r)
+	}
+	if len(in) == 0 {
+		return
+	}
+	batch = in
+	err := s.withSession(ctx, func(ctx context.Context, c *pgx.Conn) error {
+		got, err := queryBools(ctx, c, `WITH r AS (SELECT * FROM unnest($1::int8[], $2::text[], $3::text[]) WITH ORDINALITY AS r(k, name, info, i)),
+			g AS MATERIALIZED (SELECT i, name, info, pg_try_advisory_lock(k) AS got FROM r),
+			w AS (INSERT INTO `+s.t.locks+` (name, info, backend_pid) SELECT name, info::jsonb, pg_backend_pid() FROM g WHERE got
+				ON CONFLICT (name) DO UPDATE SET info = excluded.info, backend_pid = excluded.backend_pid)
+			SELECT g.got FROM g, `+asyncCommit+` ORDER BY g.i`, keys, rows, infos)
+		if isMissing(err) {
+			// No locks table: a state not created yet. The statement
+			// failed before it ran; the locks are taken without rows.
+			got, err = queryBools(ctx, c, `SELECT pg_try_advisory_lock(k) FROM unnest($1::int8[]) WITH ORDINALITY AS r(k, i) ORDER BY i`, keys)
+		}
+		if err != nil {
+			// Whatever the statement took before it failed is given
+			// back (none of these keys was held by this session).
+			_, _ = c.Exec(ctx, `SELECT pg_advisory_unlock(k) FROM unnest($1::int8[]) AS k`, keys)
+			return fmt.Errorf("taking the lock: %w", err)
+		}
+		s.mu.Lock()
+		for i, r := range batch {
+			r.got = got[i]
+			if r.got {
+				r.h.sess = c
+			}
+		}
+		s.mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		for _, r := range batch {
+			r.got, r.err = false, err
+		}
+	}
+}
+
+// queryBools runs sql on c and returns the one boolean column of its rows.
+func queryBools(ctx context.Context, c *pgx.Conn, sql string, args ...any) ([]bool, error) {
+	rows, err := c.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[bool])
+}
+
+// unlockConns releases the connection locks of batch that this store
+// still holds on its current session, in one statement, each as
+// unlockRemote would, and drops their reservations.
+func (s *Store) unlockConns(batch []*lockReq) {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	var mine []*lockReq
+	var keys []int64
+	var rows, ids []string
+	s.mu.Lock()
+	for _, r := range batch {
+		if s.connLocks[r.conn] != r.h {
+			continue // released by Close
+		}
+		mine = append(mine, r)
+		h := r.h
+		if h.sess == nil || h.sess != s.sess || s.sess.IsClosed() {
+			continue // a lock whose session has ended is already released
+		}
+		keys, rows, ids = append(keys, h.key.k), append(rows, h.row), append(ids, h.info.ID)
+	}
+	s.mu.Unlock()
+	var err error
+	if len(keys) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), pgSessionTimeout)
+		// Unlocked and deleted in one statement: the row is only
+		// information, and it is deleted by id, so a next holder's row
+		// is never removed.
+		_, err = s.sess.Exec(ctx, `WITH u AS MATERIALIZED (SELECT pg_advisory_unlock(k) AS ok FROM unnest($1::int8[]) AS k),
+			d AS (DELETE FROM `+s.t.locks+` l USING unnest($2::text[], $3::text[]) AS h(name, id) WHERE l.name = h.name AND l.info->>'id' = h.id)
+			SELECT count(*) FROM u, `+asyncCommit, keys, rows, ids)
+		if isMissing(err) {
+			// No locks table: nothing ran; no rows to delete.
+			_, err = s.sess.Exec(ctx, `SELECT pg_advisory_unlock(k) FROM unnest($1::int8[]) AS k`, keys)
+		}
+		cancel()
+	}
+	for _, r := range mine {
+		r.unreserve()
+		if err != nil {
+			r.err = fmt.Errorf("unlocking connection %q in %s: %w", r.conn, s.display, err)
+		}
+	}
 }
 
 // unlockRemote releases h's advisory lock and removes its row. s.smu is
@@ -363,20 +504,11 @@ func (s *Store) LockConn(ctx context.Context, conn string, wait time.Duration) (
 		return nil, fmt.Errorf("locking connection %q in %s: %w", conn, s.display, err)
 	}
 	return state.ReleaseOnce(func() error {
-		s.smu.Lock()
-		defer s.smu.Unlock()
-		s.mu.Lock()
-		mine := s.connLocks[conn] == h
-		s.mu.Unlock()
-		if !mine {
-			return nil // released by Close
-		}
-		err := s.unlockRemote(h)
-		unreserve()
-		if err != nil {
-			return fmt.Errorf("unlocking connection %q in %s: %w", conn, s.display, err)
-		}
-		return nil
+		// Released with the others released at the same time
+		// (unlockConns).
+		r := &lockReq{ctx: ctx, h: h, conn: conn, unreserve: unreserve}
+		s.unlocks.do(r, s.unlockConns)
+		return r.err
 	}), nil
 }
 

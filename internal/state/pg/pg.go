@@ -66,8 +66,11 @@ const pgSessionTimeout = time.Minute
 // that session ends, so a crashed or killed client never leaves a stale
 // lock. Writes run on the lock session too: a write whose lock has been
 // lost with its session (a network failure, pg_terminate_backend) fails
-// instead of writing unlocked. Each Put and Delete is one transaction that
-// increments the serial.
+// instead of writing unlocked. Each Delete is one transaction that
+// increments the serial; concurrent Puts are group-committed (several in
+// one transaction, each returning once it is committed, the serial
+// counting every one), and connection locks taken or released at once
+// share a statement (batch.go).
 //
 // A Store is safe for concurrent use.
 type Store struct {
@@ -92,6 +95,13 @@ type Store struct {
 	// callers waiting for a connection lock this store holds wait on it.
 	connFreed chan struct{}
 	backedUp  bool // a backup was taken since Lock
+
+	// puts group-commits Put (writePuts); locks and unlocks take and
+	// release the connection locks asked for at once together
+	// (tryLockConns, unlockConns).
+	puts    batcher[*pendingPut]
+	locks   batcher[*lockReq]
+	unlocks batcher[*lockReq]
 
 	closeOnce sync.Once
 	// base: the passphrase, what was deleted and is not purged yet, and
