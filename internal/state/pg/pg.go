@@ -244,12 +244,7 @@ func notOurs(err error) error {
 // stored bytes.
 type pgRaw struct {
 	meta  map[string]string
-	conns []pgRow
-}
-
-type pgRow struct {
-	name string
-	data []byte
+	conns []state.Stored
 }
 
 // readRaw reads meta and the records (all of them, or the one named by
@@ -279,7 +274,7 @@ func (s *Store) readRaw(ctx context.Context, q pgQuerier, metaT, connsT string, 
 			return nil, err
 		}
 		if isConn {
-			raw.conns = append(raw.conns, pgRow{key, data})
+			raw.conns = append(raw.conns, state.Stored{Conn: key, Data: data})
 		} else if value != nil {
 			raw.meta[key] = *value
 		}
@@ -358,15 +353,11 @@ func (s *Store) snapshotFrom(raw *pgRaw) (*state.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	snap := &state.Snapshot{Lineage: m.Lineage, Serial: m.Serial, Encrypted: m.Enc != nil, Records: make(map[string]*state.Record, len(raw.conns))}
+	snap := &state.Snapshot{Lineage: m.Lineage, Serial: m.Serial, Encrypted: m.Enc != nil}
 	snap.UnderFallback = s.base.Pass.UnderFallback(m)
 	snap.Enforced = m.Enc != nil && m.Enc.Enforced
-	for _, r := range raw.conns {
-		rec, err := state.DecodeStored(r.name, r.data, m.Enc != nil, sl)
-		if err != nil {
-			return nil, err
-		}
-		snap.Records[r.name] = rec
+	if snap.Records, err = state.DecodeAllStored(raw.conns, m.Enc != nil, sl); err != nil {
+		return nil, err
 	}
 	return snap, nil
 }
@@ -438,7 +429,7 @@ func (s *Store) Get(ctx context.Context, conn string) (*state.Record, error) {
 	if err != nil {
 		return nil, s.pgExplain(what, err)
 	}
-	r, err := state.DecodeStored(conn, raw.conns[0].data, m.Enc != nil, sl)
+	r, err := state.DecodeStored(conn, raw.conns[0].Data, m.Enc != nil, sl)
 	if err != nil {
 		return nil, s.pgExplain(what, err)
 	}
