@@ -317,10 +317,12 @@ type Options struct {
 // and pg). Every implementation must pass statetest.TestStore.
 //
 // Reads never block each other and do not need the lock. Writes (Put,
-// Delete) need the lock taken with Lock; each is its own transaction,
-// increments the serial, and the first write after Lock is preceded by a
-// consistent backup (skipped while the state has never been written, so a
-// fresh state never replaces an older backup).
+// Delete) need the lock taken with Lock; each is durable when it returns
+// (concurrent Puts of one process may share a transaction: group commit,
+// and fail together when it fails), moves the serial on, and the first
+// write after Lock is preceded by a consistent backup (skipped while the
+// state has never been written, so a fresh state never replaces an older
+// backup).
 type Store interface {
 	// Snapshot returns a consistent copy of the whole state. A state that
 	// does not exist yet gives an empty Snapshot (Lineage "").
@@ -342,8 +344,9 @@ type Store interface {
 	// rotating refresh token is never used twice. The returned func
 	// releases the lock.
 	LockConn(ctx context.Context, conn string, wait time.Duration) (release func() error, err error)
-	// Put writes one record in its own transaction. It needs the operation
-	// lock or the record's connection lock.
+	// Put writes one record, durably when it returns (possibly in one
+	// transaction with concurrent Puts of this process). It needs the
+	// operation lock or the record's connection lock.
 	Put(ctx context.Context, rec *Record) error
 	// Delete removes one record; deleting a missing record is ErrNotFound.
 	// It needs the operation lock or the connection lock. The record's
