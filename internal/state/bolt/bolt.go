@@ -70,6 +70,18 @@ type Store struct {
 	putMu    sync.Mutex
 	putQueue []*pendingPut
 	flushing bool
+
+	// lockEpoch counts the takings and releases of the operation lock;
+	// custody is the meta this store last committed while it held that
+	// lock (guarded by mu). See custodyMeta.
+	lockEpoch uint64
+	custody   *cachedMeta
+}
+
+// cachedMeta is a meta and the lock epoch it was committed in.
+type cachedMeta struct {
+	epoch uint64
+	meta  *state.Meta
 }
 
 // pendingPut is one Put waiting for its transaction.
@@ -578,6 +590,8 @@ func (s *Store) commit(what string, fn func(*bbolt.Tx, *state.Meta) error) (err 
 	}
 	defer db.Close()
 	var mark state.Watermark
+	epoch, held := s.opEpoch()
+	var after *state.Meta
 	err = db.Update(func(tx *bbolt.Tx) error {
 		m, err := readMeta(tx, -1)
 		if err != nil {
@@ -591,10 +605,22 @@ func (s *Store) commit(what string, fn func(*bbolt.Tx, *state.Meta) error) (err 
 		if err := mb.Put([]byte(state.MetaSerial), []byte(strconv.FormatUint(m.Serial+1, 10))); err != nil {
 			return err
 		}
-		return mb.Put([]byte(state.MetaWrittenBy), []byte(s.opts.Version))
+		if err := mb.Put([]byte(state.MetaWrittenBy), []byte(s.opts.Version)); err != nil {
+			return err
+		}
+		if held {
+			// The meta as this transaction leaves it (fn may have
+			// changed the encryption), for custodyMeta.
+			after, err = readMeta(tx, -1)
+		}
+		return err
 	})
 	if err != nil {
+		s.forgetCustodyMeta()
 		return explain(what, s.path, err)
+	}
+	if after != nil {
+		s.keepCustodyMeta(epoch, after)
 	}
 	if err := db.Close(); err != nil {
 		return fmt.Errorf("%s %s: closing: %w", what, s.path, err)
