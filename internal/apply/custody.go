@@ -183,14 +183,20 @@ func (j *Journal) prepare(e CustodyEntry, answerSize int) (*custodyFile, error) 
 		return nil, fmt.Errorf("creating the custody folder: %w", err)
 	}
 	p := j.path(e.Conn)
-	_, statErr := os.Stat(p)
+	fi, statErr := os.Stat(p)
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening the custody file: %w", err)
 	}
-	// Room for the encoded answer in base64, the header and slack.
+	// Room for the encoded answer in base64, the header and slack; the
+	// file keeps the room of its last refresh (see refresh), and is
+	// overwritten whole, so no byte of an older entry is left after this
+	// one.
 	size := int64(max(custodyMinSize, 2*answerSize+2048))
 	size = (size + 4095) &^ 4095
+	if statErr == nil {
+		size = max(size, fi.Size())
+	}
 	e.Format, e.Phase, e.Record, e.AnsweredAt = custodyFormat, phaseSent, nil, time.Time{}
 	cf := &custodyFile{f: f, entry: e, size: size}
 	// Not synced: what this write must settle is the room (file systems
@@ -208,23 +214,36 @@ func (j *Journal) prepare(e CustodyEntry, answerSize int) (*custodyFile, error) 
 }
 
 // answer writes the answer's encoded record over the file, in place, and
-// syncs it.
+// syncs it: only the bytes the entry needs (and those of the entry before
+// it), since the rest of the reserved room already holds padding.
 func (cf *custodyFile) answer(record []byte, at time.Time) error {
 	cf.entry.Phase, cf.entry.Record, cf.entry.AnsweredAt = phaseAnswered, record, at.UTC()
 	return cf.write(true)
 }
 
-// write writes the entry at the start of the file, padded with spaces (JSON
-// whitespace) to the reserved size, and syncs it when sync is set. An entry
-// larger than the reservation is written whole: the file grows.
+// write writes the entry at the start of the file, padded with spaces
+// (JSON whitespace), and syncs its data when sync is set. The first write
+// (prepare) pads to the reserved size, which settles the room; a later
+// one pads only over what the previous entry used. An entry larger than
+// the reservation is written whole: the file grows.
+//
+// The sync is a data sync where the system has one (fdatasync): the
+// entry is written in place over blocks prepare allocated, so what must
+// reach the disk is the data (and the size, when the file grew, which
+// fdatasync also writes), not the modification time, whose journal commit
+// would make each refresh of an apply wait for the others'.
 func (cf *custodyFile) write(sync bool) error {
 	b, err := json.Marshal(&cf.entry)
 	if err != nil {
 		return fmt.Errorf("encoding the custody file: %w", err)
 	}
 	b = append(b, '\n')
+	end := cf.size
+	if cf.used > 0 {
+		end = cf.used
+	}
 	cf.used = int64(len(b))
-	if pad := cf.size - int64(len(b)); pad > 0 {
+	if pad := end - int64(len(b)); pad > 0 {
 		b = append(b, []byte(strings.Repeat(" ", int(pad)))...)
 	}
 	if _, err := cf.f.WriteAt(b, 0); err != nil {
@@ -233,19 +252,10 @@ func (cf *custodyFile) write(sync bool) error {
 	if !sync {
 		return nil
 	}
-	if err := cf.f.Sync(); err != nil {
+	if err := datasync(cf.f); err != nil {
 		return fmt.Errorf("syncing the custody file %s: %w", cf.f.Name(), err)
 	}
 	return nil
-}
-
-// trim gives back the reserved room once the answer is in the state: the
-// file keeps its content (the latest generation, for noticing a state that
-// goes back in time), not its padding. The next refresh reserves again.
-func (cf *custodyFile) trim() {
-	if n := cf.used; n > 0 && n < cf.size {
-		_ = cf.f.Truncate(n)
-	}
 }
 
 func (cf *custodyFile) close() { _ = cf.f.Close() }

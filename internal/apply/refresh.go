@@ -285,9 +285,9 @@ func (r *Refresher) refresh(ctx context.Context, rec *state.Record, client *prov
 		}
 		return nil, r.saveEmergency(rec, err)
 	}
-	if kept == nil {
-		cf.trim()
-	}
+	// The custody file keeps its room (and the answer, whose generation
+	// is the record's now): the next refresh writes over it in place,
+	// without allocating, and a full disk cannot take it meanwhile.
 	return &Result{Record: rec, Refreshed: true}, nil
 }
 
