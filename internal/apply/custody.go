@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -119,6 +120,10 @@ func readCustody(path string) (*CustodyEntry, error) {
 		return nil, fmt.Errorf("reading the custody file: %w", err)
 	}
 	var e CustodyEntry
+	// The entry is followed by the padding of its reserved room (JSON
+	// whitespace): cut it first, as the JSON decoder would scan it byte
+	// by byte (every custody file is read by each writing command).
+	b = bytes.TrimRight(b, " \n")
 	if err := json.Unmarshal(b, &e); err != nil || e.Format != custodyFormat || e.Conn == "" {
 		// Never quote the content: it may hold tokens.
 		return nil, fmt.Errorf("%s is not a readable oauthform custody file; if a refresh was being written when it broke, the connection may need `oauthform apply`", path)
