@@ -48,6 +48,9 @@ var dbTimeout = 5 * time.Second
 // A Store is safe for concurrent use; its writes are serialized.
 type Store struct {
 	path string
+	// fl is fileLock(path), found once: finding it makes the path
+	// absolute, which asks the system for the working directory.
+	fl *sync.RWMutex
 
 	// wmu serialises this store's writes; it is held across a write's I/O.
 	// mu guards the fields below and is only held briefly, so that taking
@@ -102,7 +105,7 @@ func Open(path string, opts state.Options) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("opening state: empty path")
 	}
-	s := &Store{path: path, opts: opts.WithDefaults()}
+	s := &Store{path: path, fl: fileLock(path), opts: opts.WithDefaults()}
 	s.base.Init(path, s.opts)
 	s.opts.Passphrase = secret.Secret{} // s.base.Pass is the one copy that changes
 	if opts.Create {
@@ -206,7 +209,7 @@ func (s *Store) Get(ctx context.Context, conn string) (*state.Record, error) {
 	}
 	var data []byte
 	var meta *state.Meta
-	err := view(s.path, func(tx *bbolt.Tx, m *state.Meta) error {
+	err := s.view(func(tx *bbolt.Tx, m *state.Meta) error {
 		meta = m
 		if v := tx.Bucket([]byte(bucketConns)).Get([]byte(conn)); v != nil {
 			data = bytes.Clone(v)
@@ -397,7 +400,7 @@ func (s *Store) explain(what string, err error) error {
 // meta reads and validates the state's meta.
 func (s *Store) meta() (*state.Meta, error) {
 	var meta *state.Meta
-	err := view(s.path, func(_ *bbolt.Tx, m *state.Meta) error {
+	err := s.view(func(_ *bbolt.Tx, m *state.Meta) error {
 		meta = m
 		return nil
 	})
@@ -481,7 +484,7 @@ func (s *Store) write(ctx context.Context, conn, what string,
 
 	var meta *state.Meta
 	read := func() error {
-		return view(s.path, func(_ *bbolt.Tx, m *state.Meta) error { meta = m; return nil })
+		return s.view(func(_ *bbolt.Tx, m *state.Meta) error { meta = m; return nil })
 	}
 	err := read()
 	if errors.Is(err, state.ErrMissing) {
@@ -506,7 +509,7 @@ func (s *Store) write(ctx context.Context, conn, what string,
 	// it would replace an older backup that may be the only copy of a
 	// state the user lost.
 	backup := func(when string) error {
-		err := view(s.path, func(tx *bbolt.Tx, _ *state.Meta) error {
+		err := s.view(func(tx *bbolt.Tx, _ *state.Meta) error {
 			if err := backupFrom(tx, s.BackupPath()); err != nil {
 				return fmt.Errorf("taking the backup %s: %w", when, err)
 			}
@@ -565,7 +568,7 @@ func (s *Store) commit(what string, fn func(*bbolt.Tx, *state.Meta) error) (err 
 		}
 	}()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	fl := fileLock(s.path)
+	fl := s.fl
 	fl.Lock()
 	defer fl.Unlock()
 	var db *bbolt.DB
@@ -657,7 +660,7 @@ func (s *Store) Backup(ctx context.Context) error {
 	if err := s.base.Readable(ctx, what); err != nil {
 		return err
 	}
-	err := view(s.path, func(tx *bbolt.Tx, _ *state.Meta) error {
+	err := s.view(func(tx *bbolt.Tx, _ *state.Meta) error {
 		return backupFrom(tx, s.BackupPath())
 	})
 	if errors.Is(err, state.ErrMissing) {
@@ -799,7 +802,17 @@ func readMeta(tx *bbolt.Tx, fileSize int64) (*state.Meta, error) {
 // transaction. It returns state.ErrMissing when the file does not exist. bbolt
 // may panic, or fault on a truncated mmap, when reading a damaged file:
 // both are turned into ErrCorrupt.
-func view(path string, fn func(*bbolt.Tx, *state.Meta) error) (err error) {
+func view(path string, fn func(*bbolt.Tx, *state.Meta) error) error {
+	return viewLocked(path, fileLock(path), fn)
+}
+
+// view is view of the store's state file.
+func (s *Store) view(fn func(*bbolt.Tx, *state.Meta) error) error {
+	return viewLocked(s.path, s.fl, fn)
+}
+
+// viewLocked is view with path's fileLock, fl.
+func viewLocked(path string, fl *sync.RWMutex, fn func(*bbolt.Tx, *state.Meta) error) (err error) {
 	var f *os.File
 	opened := false
 	defer func() {
@@ -811,7 +824,6 @@ func view(path string, fn func(*bbolt.Tx, *state.Meta) error) (err error) {
 		}
 	}()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	fl := fileLock(path)
 	fl.RLock()
 	defer fl.RUnlock()
 
