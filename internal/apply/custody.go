@@ -1,17 +1,19 @@
 package apply
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oauthform/oauthform/internal/state"
@@ -115,7 +117,20 @@ func (j *Journal) Read(conn string) (*CustodyEntry, error) {
 func ReadCustodyFile(path string) (*CustodyEntry, error) { return readCustody(path) }
 
 func readCustody(path string) (*CustodyEntry, error) {
-	b, err := os.ReadFile(path)
+	return readCustodyInto(path, nil)
+}
+
+// readCustodyInto is readCustody reading the file into buf, when it is not
+// nil (List's readers use one buffer for all their files: the entry
+// decoded holds none of it).
+func readCustodyInto(path string, buf *[]byte) (*CustodyEntry, error) {
+	var b []byte
+	var err error
+	if buf == nil {
+		b, err = os.ReadFile(path)
+	} else {
+		b, err = readAll(path, buf)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the custody file: %w", err)
 	}
@@ -123,7 +138,7 @@ func readCustody(path string) (*CustodyEntry, error) {
 	// The entry is followed by the padding of its reserved room (JSON
 	// whitespace): cut it first, as the JSON decoder would scan it byte
 	// by byte (every custody file is read by each writing command).
-	b = bytes.TrimRight(b, " \n")
+	b = trimPadding(b)
 	if err := json.Unmarshal(b, &e); err != nil || e.Format != custodyFormat || e.Conn == "" {
 		// Never quote the content: it may hold tokens.
 		return nil, fmt.Errorf("%s is not a readable oauthform custody file; if a refresh was being written when it broke, the connection may need `oauthform apply`", path)
@@ -132,22 +147,76 @@ func readCustody(path string) (*CustodyEntry, error) {
 	return &e, nil
 }
 
+// readAll reads the file at path into *buf, growing it as needed, and
+// returns what it read.
+func readAll(path string, buf *[]byte) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b := (*buf)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := f.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			*buf = b
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// trimPadding cuts the padding (spaces, newlines) after an entry.
+func trimPadding(b []byte) []byte {
+	n := len(b)
+	for n > 0 && (b[n-1] == ' ' || b[n-1] == '\n') {
+		n--
+	}
+	return b[:n]
+}
+
+// listReaders bounds the custody files List reads at once.
+const listReaders = 8
+
 // List returns every custody entry in the folder, by connection name. An
-// unreadable file is returned as an error, never skipped.
+// unreadable file is returned as an error, never skipped. Every writing
+// command lists the folder before it plans (one file per rotating
+// connection), so the files are read by a few goroutines at once.
 func (j *Journal) List() ([]*CustodyEntry, error) {
 	names, err := filepath.Glob(filepath.Join(j.Dir, "*"+custodySuffix))
 	if err != nil {
 		return nil, fmt.Errorf("listing the custody folder: %w", err)
 	}
-	var out []*CustodyEntry
-	var errs []error
-	for _, n := range names {
-		e, err := readCustody(n)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+	entries := make([]*CustodyEntry, len(names))
+	errs := make([]error, len(names))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(len(names), listReaders) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf []byte
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(names) {
+					return
+				}
+				entries[i], errs[i] = readCustodyInto(names[i], &buf)
+			}
+		}()
+	}
+	wg.Wait()
+	out := make([]*CustodyEntry, 0, len(entries))
+	for _, e := range entries {
+		if e != nil {
+			out = append(out, e)
 		}
-		out = append(out, e)
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Conn < out[b].Conn })
 	return out, errors.Join(errs...)

@@ -358,3 +358,37 @@ func TestCustodyFileKeepsItsRoom(t *testing.T) {
 		t.Errorf("the file's room went from %d to %v (%v): it should keep it", room, fi.Size(), err)
 	}
 }
+
+// List reads every custody file (several at once), returns the entries by
+// connection name, and an unreadable file as an error, never skipped.
+func TestCustodyList(t *testing.T) {
+	j := &Journal{Dir: CustodyDir(t.TempDir())}
+	const n = 40
+	for i := range n {
+		conn := fmt.Sprintf("c%02d", (i*7)%n)
+		cf, err := j.prepare(CustodyEntry{Conn: conn, Lineage: "l", Generation: uint64(i + 1)}, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cf.answer([]byte("answer-"+conn), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		cf.close()
+	}
+	bad := filepath.Join(j.Dir, "broken-00000000"+custodySuffix)
+	if err := os.WriteFile(bad, []byte(`{"format":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := j.List()
+	if err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("List with an unreadable file: err = %v, want one naming %s", err, bad)
+	}
+	if len(entries) != n {
+		t.Fatalf("List = %d entries, want %d", len(entries), n)
+	}
+	for i, e := range entries {
+		if want := fmt.Sprintf("c%02d", i); e.Conn != want || string(e.Record) != "answer-"+want || e.Path != j.path(want) {
+			t.Errorf("entry %d = %s (%q, %s), want %s", i, e.Conn, e.Record, e.Path, want)
+		}
+	}
+}
