@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oauthform/oauthform/internal/seal"
@@ -213,6 +216,44 @@ func DecodeStored(conn string, data []byte, encrypted bool, sl *Sealer) (*Record
 	}
 	return v.toRecord(conn, encrypted, sl)
 }
+
+// DecodeAll decodes n stored records (DecodeStored of each conn, data
+// that at returns), in order, on as many goroutines as the process has
+// processors: reading a state of 1,000 records is mostly this decoding.
+// The error is the first record's, in order, that fails.
+func DecodeAll(n int, at func(i int) (conn string, data []byte), encrypted bool, sl *Sealer) ([]*Record, error) {
+	recs := make([]*Record, n)
+	errs := make([]error, n)
+	workers := min(runtime.GOMAXPROCS(0), (n+decodeChunk-1)/decodeChunk)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				start := int(next.Add(decodeChunk)) - decodeChunk
+				if start >= n {
+					return
+				}
+				for i := start; i < min(start+decodeChunk, n); i++ {
+					conn, data := at(i)
+					recs[i], errs[i] = DecodeStored(conn, data, encrypted, sl)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return recs, nil
+}
+
+// decodeChunk is how many records a DecodeAll goroutine takes at a time.
+const decodeChunk = 64
 
 // decodeRaw decodes the stored bytes into the newest record struct.
 func decodeRaw(conn string, data []byte) (*recordV1, error) {

@@ -2,6 +2,7 @@ package state
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -74,5 +75,38 @@ func TestSealBoundToLineageAndName(t *testing.T) {
 	}
 	if _, err := DecodeStored("d", data, true, &Sealer{key: key, lineage: "lineage-1"}); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("another name = %v, want ErrCorrupt", err)
+	}
+}
+
+// DecodeAll decodes every record in order, across goroutines, and fails
+// with the first bad record's error, in order.
+func TestDecodeAll(t *testing.T) {
+	const n = 1000
+	conns := make([]string, n)
+	data := make([][]byte, n)
+	for i := range n {
+		conns[i] = fmt.Sprintf("c%04d", i)
+		b, err := EncodeRecord(&Record{Conn: conns[i], Provider: "sms77", Access: secret.New("AT-" + conns[i]), Status: StatusActive})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[i] = b
+	}
+	at := func(i int) (string, []byte) { return conns[i], data[i] }
+	recs, err := DecodeAll(n, at, false, nil)
+	if err != nil || len(recs) != n {
+		t.Fatalf("DecodeAll = %d records, %v", len(recs), err)
+	}
+	for i, r := range recs {
+		if r.Conn != conns[i] || r.Access.Reveal() != "AT-"+conns[i] {
+			t.Fatalf("record %d = %s with %q", i, r.Conn, r.Access.Reveal())
+		}
+	}
+	if recs, err := DecodeAll(0, at, false, nil); err != nil || len(recs) != 0 {
+		t.Errorf("DecodeAll of none = %v, %v", recs, err)
+	}
+	data[700], data[300] = []byte("not json"), []byte(`{"version":99}`)
+	if _, err := DecodeAll(n, at, false, nil); !errors.Is(err, ErrNewerFormat) || !strings.Contains(err.Error(), "c0300") {
+		t.Errorf("DecodeAll with records 300 and 700 bad: err = %v, want record c0300's ErrNewerFormat", err)
 	}
 }

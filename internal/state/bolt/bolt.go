@@ -191,12 +191,12 @@ func (s *Store) snapshotOf(path, what, restore string) (*state.Snapshot, error) 
 	}
 	snap.UnderFallback = s.base.Pass.UnderFallback(meta)
 	snap.Enforced = meta.Enc != nil && meta.Enc.Enforced
-	for _, e := range raw {
-		r, err := state.DecodeStored(e.k, e.v, meta.Enc != nil, sl)
-		if err != nil {
-			return nil, explainWith(what, path, restore, err)
-		}
-		snap.Records[e.k] = r
+	recs, err := state.DecodeAll(len(raw), func(i int) (string, []byte) { return raw[i].k, raw[i].v }, meta.Enc != nil, sl)
+	if err != nil {
+		return nil, explainWith(what, path, restore, err)
+	}
+	for _, r := range recs {
+		snap.Records[r.Conn] = r
 	}
 	return snap, nil
 }
