@@ -156,6 +156,9 @@ func readAll(path string, buf *[]byte) ([]byte, error) {
 	}
 	defer f.Close()
 	b := (*buf)[:0]
+	if cap(b) == 0 {
+		b = make([]byte, 0, 2*custodyMinSize) // a file's usual room, and EOF
+	}
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
