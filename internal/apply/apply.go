@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -83,6 +84,8 @@ type Executor struct {
 	Flights *Flights
 
 	mode plan.Mode // of the plan Run executes
+	// host is this machine's name, asked once for every refresh's intent.
+	host func() string
 }
 
 // ErrInterrupted is the error of actions that did not start because the
@@ -113,6 +116,7 @@ func (e *Executor) now() time.Time {
 // collide). It returns every outcome in the plan's order.
 func (e *Executor) Run(ctx context.Context, p *plan.Plan) []Outcome {
 	e.mode = p.Mode
+	e.host = sync.OnceValue(func() string { h, _ := os.Hostname(); return h })
 	out := make([]Outcome, len(p.Actions))
 	var mu sync.Mutex
 	finish := func(i int, o Outcome) {
@@ -274,19 +278,34 @@ func (e *Executor) refresh(ctx context.Context, a *plan.Action, slots *wireSlots
 	r := &Refresher{Store: e.Store, Now: e.Now, EmergencyDir: e.EmergencyDir, Abandon: ctx.Done(), Flights: e.Flights,
 		TokenLifetime: c.TokenLifetime, KeepAlive: c.EffectiveKeepAlive(), Backoff: true,
 		GiveUpAfter: e.Config.EffectiveGiveUpAfter(c)}
+	if e.host != nil {
+		r.host = e.host()
+	}
 	if slots != nil {
 		r.BeforeSend, r.OnAnswer = slots.send, slots.answered
 	}
-	if _, err = r.Ensure(ctx, a.Conn, client, c.RefreshBefore); err != nil {
+	res, err := r.Ensure(ctx, a.Conn, client, c.RefreshBefore)
+	if err != nil {
 		return err
 	}
 	// A refresh can coincide with local changes (refresh_before, a secret
 	// or a scope narrowed): the plan shows one action for both, so both
-	// are done, or the next plan would show the update again.
-	if e.mode != plan.RefreshOnly {
+	// are done, or the next plan would show the update again. The record
+	// Ensure read and wrote under the connection's lock says whether
+	// there is any (only a command holding the operation lock, as this
+	// one does, changes these settings), so a refresh without one does
+	// not take the lock and read the record a second time.
+	if e.mode != plan.RefreshOnly && (res == nil || res.Record == nil || !e.settled(a, c, res.Record)) {
 		return e.update(ctx, a)
 	}
 	return nil
+}
+
+// settled reports whether rec already holds the local settings update
+// would write for a.
+func (e *Executor) settled(a *plan.Action, c *config.Connection, rec *state.Record) bool {
+	return rec.RefreshBefore == c.RefreshBefore && slices.Equal(rec.Scopes, c.Scopes) &&
+		rec.ClientSecretHash == state.HashSecret(e.Lineage, c.App.ClientSecret) && len(a.Meta) == 0
 }
 
 // update writes local settings only (refresh_before, fewer scopes where
@@ -298,8 +317,7 @@ func (e *Executor) update(ctx context.Context, a *plan.Action) error {
 		return err
 	}
 	return e.withRecord(ctx, a.Conn, func(rec *state.Record) (bool, error) {
-		hash := state.HashSecret(e.Lineage, c.App.ClientSecret)
-		if rec.RefreshBefore == c.RefreshBefore && slices.Equal(rec.Scopes, c.Scopes) && rec.ClientSecretHash == hash && len(a.Meta) == 0 {
+		if e.settled(a, c, rec) {
 			return false, nil
 		}
 		if len(a.Meta) > 0 && rec.Meta == nil {
@@ -310,7 +328,7 @@ func (e *Executor) update(ctx context.Context, a *plan.Action) error {
 		}
 		rec.RefreshBefore = c.RefreshBefore
 		rec.Scopes = slices.Clone(c.Scopes)
-		rec.ClientSecretHash = hash
+		rec.ClientSecretHash = state.HashSecret(e.Lineage, c.App.ClientSecret)
 		return true, nil
 	})
 }

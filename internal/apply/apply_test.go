@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -364,4 +365,66 @@ type convConn struct {
 func (c *convConn) hcl() string {
 	return fmt.Sprintf("connection \"c\" {\n  app = app.sms77\n  scopes = [\"%s\"]\n  refresh_before = %q\n}\n",
 		strings.Join(c.scopes, `", "`), c.refreshBefore)
+}
+
+// lockCounter counts the connection locks taken through it.
+type lockCounter struct {
+	*bolt.Store
+	locks atomic.Int32
+}
+
+func (c *lockCounter) LockConn(ctx context.Context, conn string, wait time.Duration) (func() error, error) {
+	c.locks.Add(1)
+	return c.Store.LockConn(ctx, conn, wait)
+}
+
+// A refresh whose record already holds the configured settings takes its
+// connection's lock once; one that coincides with a change of them (one
+// action for both) writes the change too.
+func TestRefreshWritesSettingsOnlyWhenChanged(t *testing.T) {
+	w := newWorld(t)
+	counter := &lockCounter{Store: w.store.(*bolt.Store)}
+	w.store = counter
+	conn := `
+connection "sms" {
+  app = app.sms77
+  scopes = ["sms", "analytics"]
+  refresh_before = "10m"
+}
+`
+	_, outs, _ := w.apply(conn)
+	mustSucceed(t, outs)
+
+	w.now = w.now.Add(55 * time.Minute)
+	counter.locks.Store(0)
+	p, outs, _ := w.apply(conn)
+	if kinds(p) != "sms:refresh" {
+		t.Fatalf("plan after 55m: %s", kinds(p))
+	}
+	mustSucceed(t, outs)
+	if n := counter.locks.Load(); n != 1 {
+		t.Errorf("a refresh with nothing else to write took the connection lock %d times, want 1", n)
+	}
+
+	w.now = w.now.Add(55 * time.Minute)
+	counter.locks.Store(0)
+	changed := strings.Replace(conn, `"10m"`, `"20m"`, 1)
+	p, outs, _ = w.apply(changed)
+	if kinds(p) != "sms:refresh" {
+		t.Fatalf("plan after 55m more and refresh_before changed: %s", kinds(p))
+	}
+	mustSucceed(t, outs)
+	if n := counter.locks.Load(); n != 2 {
+		t.Errorf("a refresh with a setting to write took the connection lock %d times, want 2", n)
+	}
+	snap, err := w.store.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := snap.Records["sms"].RefreshBefore; got != 20*time.Minute {
+		t.Errorf("refresh_before after the refresh = %s, want 20m", got)
+	}
+	if p, _, _ := w.apply(changed); len(p.Actions) != 0 {
+		t.Errorf("plan after both: %s", kinds(p))
+	}
 }

@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oauthform/oauthform/internal/state"
@@ -114,11 +117,28 @@ func (j *Journal) Read(conn string) (*CustodyEntry, error) {
 func ReadCustodyFile(path string) (*CustodyEntry, error) { return readCustody(path) }
 
 func readCustody(path string) (*CustodyEntry, error) {
-	b, err := os.ReadFile(path)
+	return readCustodyInto(path, nil)
+}
+
+// readCustodyInto is readCustody reading the file into buf, when it is not
+// nil (List's readers use one buffer for all their files: the entry
+// decoded holds none of it).
+func readCustodyInto(path string, buf *[]byte) (*CustodyEntry, error) {
+	var b []byte
+	var err error
+	if buf == nil {
+		b, err = os.ReadFile(path)
+	} else {
+		b, err = readAll(path, buf)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the custody file: %w", err)
 	}
 	var e CustodyEntry
+	// The entry is followed by the padding of its reserved room (JSON
+	// whitespace): cut it first, as the JSON decoder would scan it byte
+	// by byte (every custody file is read by each writing command).
+	b = trimPadding(b)
 	if err := json.Unmarshal(b, &e); err != nil || e.Format != custodyFormat || e.Conn == "" {
 		// Never quote the content: it may hold tokens.
 		return nil, fmt.Errorf("%s is not a readable oauthform custody file; if a refresh was being written when it broke, the connection may need `oauthform apply`", path)
@@ -127,22 +147,79 @@ func readCustody(path string) (*CustodyEntry, error) {
 	return &e, nil
 }
 
+// readAll reads the file at path into *buf, growing it as needed, and
+// returns what it read.
+func readAll(path string, buf *[]byte) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b := (*buf)[:0]
+	if cap(b) == 0 {
+		b = make([]byte, 0, 2*custodyMinSize) // a file's usual room, and EOF
+	}
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := f.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			*buf = b
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// trimPadding cuts the padding (spaces, newlines) after an entry.
+func trimPadding(b []byte) []byte {
+	n := len(b)
+	for n > 0 && (b[n-1] == ' ' || b[n-1] == '\n') {
+		n--
+	}
+	return b[:n]
+}
+
+// listReaders bounds the custody files List reads at once.
+const listReaders = 8
+
 // List returns every custody entry in the folder, by connection name. An
-// unreadable file is returned as an error, never skipped.
+// unreadable file is returned as an error, never skipped. Every writing
+// command lists the folder before it plans (one file per rotating
+// connection), so the files are read by a few goroutines at once.
 func (j *Journal) List() ([]*CustodyEntry, error) {
 	names, err := filepath.Glob(filepath.Join(j.Dir, "*"+custodySuffix))
 	if err != nil {
 		return nil, fmt.Errorf("listing the custody folder: %w", err)
 	}
-	var out []*CustodyEntry
-	var errs []error
-	for _, n := range names {
-		e, err := readCustody(n)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+	entries := make([]*CustodyEntry, len(names))
+	errs := make([]error, len(names))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(len(names), listReaders) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf []byte
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(names) {
+					return
+				}
+				entries[i], errs[i] = readCustodyInto(names[i], &buf)
+			}
+		}()
+	}
+	wg.Wait()
+	out := make([]*CustodyEntry, 0, len(entries))
+	for _, e := range entries {
+		if e != nil {
+			out = append(out, e)
 		}
-		out = append(out, e)
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Conn < out[b].Conn })
 	return out, errors.Join(errs...)
@@ -183,14 +260,20 @@ func (j *Journal) prepare(e CustodyEntry, answerSize int) (*custodyFile, error) 
 		return nil, fmt.Errorf("creating the custody folder: %w", err)
 	}
 	p := j.path(e.Conn)
-	_, statErr := os.Stat(p)
+	fi, statErr := os.Stat(p)
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening the custody file: %w", err)
 	}
-	// Room for the encoded answer in base64, the header and slack.
+	// Room for the encoded answer in base64, the header and slack; the
+	// file keeps the room of its last refresh (see refresh), and is
+	// overwritten whole, so no byte of an older entry is left after this
+	// one.
 	size := int64(max(custodyMinSize, 2*answerSize+2048))
 	size = (size + 4095) &^ 4095
+	if statErr == nil {
+		size = max(size, fi.Size())
+	}
 	e.Format, e.Phase, e.Record, e.AnsweredAt = custodyFormat, phaseSent, nil, time.Time{}
 	cf := &custodyFile{f: f, entry: e, size: size}
 	// Not synced: what this write must settle is the room (file systems
@@ -208,23 +291,36 @@ func (j *Journal) prepare(e CustodyEntry, answerSize int) (*custodyFile, error) 
 }
 
 // answer writes the answer's encoded record over the file, in place, and
-// syncs it.
+// syncs it: only the bytes the entry needs (and those of the entry before
+// it), since the rest of the reserved room already holds padding.
 func (cf *custodyFile) answer(record []byte, at time.Time) error {
 	cf.entry.Phase, cf.entry.Record, cf.entry.AnsweredAt = phaseAnswered, record, at.UTC()
 	return cf.write(true)
 }
 
-// write writes the entry at the start of the file, padded with spaces (JSON
-// whitespace) to the reserved size, and syncs it when sync is set. An entry
-// larger than the reservation is written whole: the file grows.
+// write writes the entry at the start of the file, padded with spaces
+// (JSON whitespace), and syncs its data when sync is set. The first write
+// (prepare) pads to the reserved size, which settles the room; a later
+// one pads only over what the previous entry used. An entry larger than
+// the reservation is written whole: the file grows.
+//
+// The sync is a data sync where the system has one (fdatasync): the
+// entry is written in place over blocks prepare allocated, so what must
+// reach the disk is the data (and the size, when the file grew, which
+// fdatasync also writes), not the modification time, whose journal commit
+// would make each refresh of an apply wait for the others'.
 func (cf *custodyFile) write(sync bool) error {
 	b, err := json.Marshal(&cf.entry)
 	if err != nil {
 		return fmt.Errorf("encoding the custody file: %w", err)
 	}
 	b = append(b, '\n')
+	end := cf.size
+	if cf.used > 0 {
+		end = cf.used
+	}
 	cf.used = int64(len(b))
-	if pad := cf.size - int64(len(b)); pad > 0 {
+	if pad := end - int64(len(b)); pad > 0 {
 		b = append(b, []byte(strings.Repeat(" ", int(pad)))...)
 	}
 	if _, err := cf.f.WriteAt(b, 0); err != nil {
@@ -233,19 +329,10 @@ func (cf *custodyFile) write(sync bool) error {
 	if !sync {
 		return nil
 	}
-	if err := cf.f.Sync(); err != nil {
+	if err := datasync(cf.f); err != nil {
 		return fmt.Errorf("syncing the custody file %s: %w", cf.f.Name(), err)
 	}
 	return nil
-}
-
-// trim gives back the reserved room once the answer is in the state: the
-// file keeps its content (the latest generation, for noticing a state that
-// goes back in time), not its padding. The next refresh reserves again.
-func (cf *custodyFile) trim() {
-	if n := cf.used; n > 0 && n < cf.size {
-		_ = cf.f.Truncate(n)
-	}
 }
 
 func (cf *custodyFile) close() { _ = cf.f.Close() }

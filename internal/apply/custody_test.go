@@ -2,6 +2,7 @@ package apply
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -291,5 +292,103 @@ func TestCustodyFolderIgnoresItself(t *testing.T) {
 	entries, err := j.List()
 	if err != nil || len(entries) != 1 || entries[0].Conn != "c" {
 		t.Fatalf("List = %+v, %v", entries, err)
+	}
+}
+
+// A custody file keeps its room from one refresh to the next, and each
+// entry is written over it in place: a later, smaller entry leaves no
+// byte of a larger one behind, and the file always reads back as the
+// entry written last.
+func TestCustodyFileKeepsItsRoom(t *testing.T) {
+	j := &Journal{Dir: CustodyDir(t.TempDir())}
+	entry := func(gen uint64) CustodyEntry {
+		return CustodyEntry{Conn: "c", Lineage: "l", Generation: gen, Flight: state.Flight{PID: 1, Generation: gen}}
+	}
+	check := func(what string, gen uint64, record []byte, gone ...string) {
+		t.Helper()
+		e, err := j.Read("c")
+		if err != nil || e == nil || e.Generation != gen || string(e.Record) != string(record) {
+			t.Fatalf("%s: Read = %+v, %v; want generation %d holding %q", what, e, err, gen, record)
+		}
+		b, err := os.ReadFile(e.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range gone {
+			if strings.Contains(string(b), g) {
+				t.Errorf("%s: the file still holds %q of an earlier entry", what, g)
+			}
+		}
+	}
+	big := []byte(strings.Repeat("OLD-ANSWER-", 2000)) // larger than the least room
+	cf, err := j.prepare(entry(1), 2*len(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("prepared", 1, nil)
+	if err := cf.answer(big, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	cf.close()
+	check("answered", 1, big)
+	fi, err := os.Stat(j.path("c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := fi.Size()
+	if room < int64(len(big)) {
+		t.Fatalf("the file holds %d bytes for an answer of %d", room, len(big))
+	}
+
+	// The next refresh estimates a small answer: the room stays, and the
+	// sent entry replaces the old answer whole.
+	cf, err = j.prepare(entry(2), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := base64.StdEncoding.EncodeToString(big)
+	old = old[len(old)-60:] // the end of the old answer, as the file holds it
+	check("prepared again", 2, nil, old)
+	if err := cf.answer([]byte("new"), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	cf.close()
+	check("answered again", 2, []byte("new"), old)
+	if fi, err := os.Stat(j.path("c")); err != nil || fi.Size() != room {
+		t.Errorf("the file's room went from %d to %v (%v): it should keep it", room, fi.Size(), err)
+	}
+}
+
+// List reads every custody file (several at once), returns the entries by
+// connection name, and an unreadable file as an error, never skipped.
+func TestCustodyList(t *testing.T) {
+	j := &Journal{Dir: CustodyDir(t.TempDir())}
+	const n = 40
+	for i := range n {
+		conn := fmt.Sprintf("c%02d", (i*7)%n)
+		cf, err := j.prepare(CustodyEntry{Conn: conn, Lineage: "l", Generation: uint64(i + 1)}, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cf.answer([]byte("answer-"+conn), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		cf.close()
+	}
+	bad := filepath.Join(j.Dir, "broken-00000000"+custodySuffix)
+	if err := os.WriteFile(bad, []byte(`{"format":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := j.List()
+	if err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("List with an unreadable file: err = %v, want one naming %s", err, bad)
+	}
+	if len(entries) != n {
+		t.Fatalf("List = %d entries, want %d", len(entries), n)
+	}
+	for i, e := range entries {
+		if want := fmt.Sprintf("c%02d", i); e.Conn != want || string(e.Record) != "answer-"+want || e.Path != j.path(want) {
+			t.Errorf("entry %d = %s (%q, %s), want %s", i, e.Conn, e.Record, e.Path, want)
+		}
 	}
 }

@@ -78,6 +78,10 @@ type Refresher struct {
 	// GiveUpAfter marks a connection failing once its transient failures
 	// have lasted that long (give_up_after; 0: DefaultGiveUpAfter).
 	GiveUpAfter time.Duration
+
+	// host is this machine's name for the intent, when the caller knows
+	// it already ("": asked at each refresh).
+	host string
 }
 
 // Result is what Ensure did.
@@ -187,7 +191,10 @@ func (r *Refresher) Ensure(ctx context.Context, conn string, client *providers.C
 func (r *Refresher) refresh(ctx context.Context, rec *state.Record, client *providers.Client) (*Result, error) {
 	conn := rec.Conn
 	interrupted := rec.InFlight
-	host, _ := os.Hostname()
+	host := r.host
+	if host == "" {
+		host, _ = os.Hostname()
+	}
 	flight := &state.Flight{Since: r.now().UTC(), PID: os.Getpid(), Host: host, Generation: rec.Generation + 1}
 
 	// 1. The intent, durably in the record: proves the state writable
@@ -285,9 +292,9 @@ func (r *Refresher) refresh(ctx context.Context, rec *state.Record, client *prov
 		}
 		return nil, r.saveEmergency(rec, err)
 	}
-	if kept == nil {
-		cf.trim()
-	}
+	// The custody file keeps its room (and the answer, whose generation
+	// is the record's now): the next refresh writes over it in place,
+	// without allocating, and a full disk cannot take it meanwhile.
 	return &Result{Record: rec, Refreshed: true}, nil
 }
 

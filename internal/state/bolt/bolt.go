@@ -48,6 +48,9 @@ var dbTimeout = 5 * time.Second
 // A Store is safe for concurrent use; its writes are serialized.
 type Store struct {
 	path string
+	// fl is fileLock(path), found once: finding it makes the path
+	// absolute, which asks the system for the working directory.
+	fl *sync.RWMutex
 
 	// wmu serialises this store's writes; it is held across a write's I/O.
 	// mu guards the fields below and is only held briefly, so that taking
@@ -70,6 +73,18 @@ type Store struct {
 	putMu    sync.Mutex
 	putQueue []*pendingPut
 	flushing bool
+
+	// lockEpoch counts the takings and releases of the operation lock;
+	// custody is the meta this store last committed while it held that
+	// lock (guarded by mu). See custodyMeta.
+	lockEpoch uint64
+	custody   *cachedMeta
+}
+
+// cachedMeta is a meta and the lock epoch it was committed in.
+type cachedMeta struct {
+	epoch uint64
+	meta  *state.Meta
 }
 
 // pendingPut is one Put waiting for its transaction.
@@ -90,7 +105,7 @@ func Open(path string, opts state.Options) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("opening state: empty path")
 	}
-	s := &Store{path: path, opts: opts.WithDefaults()}
+	s := &Store{path: path, fl: fileLock(path), opts: opts.WithDefaults()}
 	s.base.Init(path, s.opts)
 	s.opts.Passphrase = secret.Secret{} // s.base.Pass is the one copy that changes
 	if opts.Create {
@@ -186,7 +201,7 @@ func (s *Store) Get(ctx context.Context, conn string) (*state.Record, error) {
 	}
 	var data []byte
 	var meta *state.Meta
-	err := view(s.path, func(tx *bbolt.Tx, m *state.Meta) error {
+	err := s.view(func(tx *bbolt.Tx, m *state.Meta) error {
 		meta = m
 		if v := tx.Bucket([]byte(bucketConns)).Get([]byte(conn)); v != nil {
 			data = bytes.Clone(v)
@@ -377,7 +392,7 @@ func (s *Store) explain(what string, err error) error {
 // meta reads and validates the state's meta.
 func (s *Store) meta() (*state.Meta, error) {
 	var meta *state.Meta
-	err := view(s.path, func(_ *bbolt.Tx, m *state.Meta) error {
+	err := s.view(func(_ *bbolt.Tx, m *state.Meta) error {
 		meta = m
 		return nil
 	})
@@ -461,7 +476,7 @@ func (s *Store) write(ctx context.Context, conn, what string,
 
 	var meta *state.Meta
 	read := func() error {
-		return view(s.path, func(_ *bbolt.Tx, m *state.Meta) error { meta = m; return nil })
+		return s.view(func(_ *bbolt.Tx, m *state.Meta) error { meta = m; return nil })
 	}
 	err := read()
 	if errors.Is(err, state.ErrMissing) {
@@ -486,7 +501,7 @@ func (s *Store) write(ctx context.Context, conn, what string,
 	// it would replace an older backup that may be the only copy of a
 	// state the user lost.
 	backup := func(when string) error {
-		err := view(s.path, func(tx *bbolt.Tx, _ *state.Meta) error {
+		err := s.view(func(tx *bbolt.Tx, _ *state.Meta) error {
 			if err := backupFrom(tx, s.BackupPath()); err != nil {
 				return fmt.Errorf("taking the backup %s: %w", when, err)
 			}
@@ -545,7 +560,7 @@ func (s *Store) commit(what string, fn func(*bbolt.Tx, *state.Meta) error) (err 
 		}
 	}()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	fl := fileLock(s.path)
+	fl := s.fl
 	fl.Lock()
 	defer fl.Unlock()
 	var db *bbolt.DB
@@ -573,6 +588,8 @@ func (s *Store) commit(what string, fn func(*bbolt.Tx, *state.Meta) error) (err 
 	}
 	defer db.Close()
 	var mark state.Watermark
+	epoch, held := s.opEpoch()
+	var after *state.Meta
 	err = db.Update(func(tx *bbolt.Tx) error {
 		m, err := readMeta(tx, -1)
 		if err != nil {
@@ -586,10 +603,22 @@ func (s *Store) commit(what string, fn func(*bbolt.Tx, *state.Meta) error) (err 
 		if err := mb.Put([]byte(state.MetaSerial), []byte(strconv.FormatUint(m.Serial+1, 10))); err != nil {
 			return err
 		}
-		return mb.Put([]byte(state.MetaWrittenBy), []byte(s.opts.Version))
+		if err := mb.Put([]byte(state.MetaWrittenBy), []byte(s.opts.Version)); err != nil {
+			return err
+		}
+		if held {
+			// The meta as this transaction leaves it (fn may have
+			// changed the encryption), for custodyMeta.
+			after, err = readMeta(tx, -1)
+		}
+		return err
 	})
 	if err != nil {
+		s.forgetCustodyMeta()
 		return explain(what, s.path, err)
+	}
+	if after != nil {
+		s.keepCustodyMeta(epoch, after)
 	}
 	if err := db.Close(); err != nil {
 		return fmt.Errorf("%s %s: closing: %w", what, s.path, err)
@@ -626,7 +655,7 @@ func (s *Store) Backup(ctx context.Context) error {
 	if err := s.base.Readable(ctx, what); err != nil {
 		return err
 	}
-	err := view(s.path, func(tx *bbolt.Tx, _ *state.Meta) error {
+	err := s.view(func(tx *bbolt.Tx, _ *state.Meta) error {
 		return backupFrom(tx, s.BackupPath())
 	})
 	if errors.Is(err, state.ErrMissing) {
@@ -768,7 +797,17 @@ func readMeta(tx *bbolt.Tx, fileSize int64) (*state.Meta, error) {
 // transaction. It returns state.ErrMissing when the file does not exist. bbolt
 // may panic, or fault on a truncated mmap, when reading a damaged file:
 // both are turned into ErrCorrupt.
-func view(path string, fn func(*bbolt.Tx, *state.Meta) error) (err error) {
+func view(path string, fn func(*bbolt.Tx, *state.Meta) error) error {
+	return viewLocked(path, fileLock(path), fn)
+}
+
+// view is view of the store's state file.
+func (s *Store) view(fn func(*bbolt.Tx, *state.Meta) error) error {
+	return viewLocked(s.path, s.fl, fn)
+}
+
+// viewLocked is view with path's fileLock, fl.
+func viewLocked(path string, fl *sync.RWMutex, fn func(*bbolt.Tx, *state.Meta) error) (err error) {
 	var f *os.File
 	opened := false
 	defer func() {
@@ -780,7 +819,6 @@ func view(path string, fn func(*bbolt.Tx, *state.Meta) error) (err error) {
 		}
 	}()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	fl := fileLock(path)
 	fl.RLock()
 	defer fl.RUnlock()
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
@@ -86,5 +87,92 @@ func TestWatermarkNoticesStateGoingBack(t *testing.T) {
 	back.Lineage = "another"
 	if err := state.CheckWatermark(path, back); err != nil {
 		t.Fatalf("another state's watermark: %v", err)
+	}
+}
+
+// Under the operation lock, a custody copy is sealed with the meta of the
+// store's own last commit, without opening the file (where it would wait
+// for a commit in progress), and that meta follows every change of the
+// encryption: a rekey in this store, or, between two locks, in another.
+func TestCustodyMetaFollowsCommits(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := mustOpen(t, path, state.Options{Create: true})
+	lineage, err := s.Init(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Lock(ctx, "apply"); err != nil {
+		t.Fatal(err)
+	}
+	rec := secretRecords(lineage, 2)[0]
+	if err := s.Put(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	token := []byte(rec.Refresh.Reveal())
+	seal := func(what string, wantPlain bool) []byte {
+		t.Helper()
+		got, data, err := s.SealRecord(ctx, rec)
+		if err != nil || got != lineage {
+			t.Fatalf("%s: SealRecord = %q, %v", what, got, err)
+		}
+		if plain := bytes.Contains(data, token); plain != wantPlain {
+			t.Fatalf("%s: the copy holds the token in plain text: %v, want %v", what, plain, wantPlain)
+		}
+		back, err := s.OpenRecord(ctx, rec.Conn, lineage, data)
+		if err != nil || !back.Refresh.Equal(rec.Refresh) {
+			t.Fatalf("%s: OpenRecord = %v", what, err)
+		}
+		return data
+	}
+	seal("plain state", true)
+
+	// A commit in progress (another goroutine's group commit) holds the
+	// file; sealing does not wait for it.
+	fl := fileLock(path)
+	fl.Lock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		seal("while a commit holds the file", true)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		fl.Unlock()
+		<-done
+		t.Fatal("sealing a custody copy waited for the commit in progress")
+	}
+	fl.Unlock()
+
+	pass := secret.New("correct horse")
+	if _, err := s.Rekey(ctx, pass); err != nil {
+		t.Fatal(err)
+	}
+	seal("after turning encryption on", false)
+	if _, err := s.Rekey(ctx, secret.Secret{}); err != nil {
+		t.Fatal(err)
+	}
+	seal("after turning it off", true)
+	if err := s.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another process encrypts the state between this store's locks.
+	other := mustOpen(t, path, state.Options{})
+	if _, err := other.Lock(ctx, "state rekey"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Rekey(ctx, pass); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Lock(ctx, "apply"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.SealRecord(ctx, rec); !errors.Is(err, state.ErrSealed) {
+		t.Fatalf("SealRecord without the passphrase of a state another process encrypted: err = %v, want ErrSealed", err)
 	}
 }

@@ -135,7 +135,7 @@ func (s *Store) holdsConnLock(conn string) bool {
 // and at least minWait, for the refreshes in flight.
 func (s *Store) lockAllConns(ctx context.Context, what string, minWait time.Duration) (release func(), err error) {
 	var names []string
-	err = view(s.path, func(tx *bbolt.Tx, _ *state.Meta) error {
+	err = s.view(func(tx *bbolt.Tx, _ *state.Meta) error {
 		return tx.Bucket([]byte(bucketConns)).ForEach(func(k, _ []byte) error {
 			names = append(names, string(k))
 			return nil
@@ -179,7 +179,7 @@ func (s *Store) holdsOpLock() bool {
 // file, correct but with its freed pages not cleared; its callers report
 // that. The caller holds s.wmu and the operation lock.
 func (s *Store) compact(then func()) (err error) {
-	fl := fileLock(s.path)
+	fl := s.fl
 	fl.Lock()
 	defer fl.Unlock()
 	dir := filepath.Dir(s.path)

@@ -57,6 +57,8 @@ func (s *Store) Lock(ctx context.Context, operation string) (*state.LockInfo, er
 		return fail(fmt.Errorf("writing %s: %w", lp, err))
 	}
 	s.lockFile, s.lockInfo, s.backedUp = f, info, false
+	s.lockEpoch++
+	s.custody = nil
 	c := *info
 	return &c, nil
 }
@@ -172,6 +174,8 @@ func (s *Store) Unlock(ctx context.Context) error {
 func (s *Store) release() error {
 	f := s.lockFile
 	s.lockFile, s.lockInfo, s.backedUp = nil, nil, false
+	s.lockEpoch++
+	s.custody = nil
 	_ = f.Truncate(0) // so nobody reads a past holder's info
 	err := funlock(f)
 	if cerr := f.Close(); err == nil {
