@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -73,6 +74,14 @@ type Store struct {
 	putMu    sync.Mutex
 	putQueue []*pendingPut
 	flushing bool
+
+	// Group read of Get: gets that arrive while one read transaction is
+	// open queue up and are read together by the next (readRecord).
+	getMu    sync.Mutex
+	getQueue []*pendingGet
+	reading  bool
+	// reads counts the read transactions of Get, for tests.
+	reads atomic.Int64
 
 	// lockEpoch counts the takings and releases of the operation lock;
 	// custody is the meta this store last committed while it held that
@@ -199,15 +208,7 @@ func (s *Store) Get(ctx context.Context, conn string) (*state.Record, error) {
 	if err := s.base.Readable(ctx, what); err != nil {
 		return nil, err
 	}
-	var data []byte
-	var meta *state.Meta
-	err := s.view(func(tx *bbolt.Tx, m *state.Meta) error {
-		meta = m
-		if v := tx.Bucket([]byte(bucketConns)).Get([]byte(conn)); v != nil {
-			data = bytes.Clone(v)
-		}
-		return nil
-	})
+	data, meta, err := s.readRecord(conn)
 	if err != nil && !errors.Is(err, state.ErrMissing) {
 		return nil, explain(what, s.path, err)
 	}
@@ -225,6 +226,74 @@ func (s *Store) Get(ctx context.Context, conn string) (*state.Record, error) {
 		return nil, explain(what, s.path, err)
 	}
 	return r, nil
+}
+
+// pendingGet is a Get waiting for its read: lead is closed when it is to
+// read the queue itself, done once it has been read.
+type pendingGet struct {
+	conn       string
+	data       []byte
+	meta       *state.Meta
+	err        error
+	lead, done chan struct{}
+}
+
+// readRecord reads conn's stored record (nil when there is none) and the
+// meta. Concurrent calls share a read transaction: each state read opens,
+// maps and unmaps the file, which was most of the system time of an apply
+// refreshing at -parallelism 50. A call that arrives while a read is open
+// waits for the next one, which starts after it arrived, so it sees every
+// write completed before it was made. The first call queued during a read
+// makes the next one, and no caller reads for others after its own read.
+func (s *Store) readRecord(conn string) ([]byte, *state.Meta, error) {
+	g := &pendingGet{conn: conn, lead: make(chan struct{}), done: make(chan struct{})}
+	s.getMu.Lock()
+	s.getQueue = append(s.getQueue, g)
+	if !s.reading {
+		s.reading = true
+		close(g.lead)
+	}
+	s.getMu.Unlock()
+	select {
+	case <-g.done:
+	case <-g.lead:
+		s.readQueued()
+	}
+	return g.data, g.meta, g.err
+}
+
+// readQueued reads every queued get in one read transaction, answers
+// them, and hands the next read to the first get queued meanwhile.
+func (s *Store) readQueued() {
+	s.getMu.Lock()
+	batch := s.getQueue
+	s.getQueue = nil
+	s.getMu.Unlock()
+	s.reads.Add(1)
+	err := s.view(func(tx *bbolt.Tx, m *state.Meta) error {
+		b := tx.Bucket([]byte(bucketConns))
+		for _, g := range batch {
+			g.meta = m
+			if v := b.Get([]byte(g.conn)); v != nil {
+				// Copy out: v points into the mmap and dies with the txn.
+				g.data = bytes.Clone(v)
+			}
+		}
+		return nil
+	})
+	for _, g := range batch {
+		if err != nil {
+			g.data, g.err = nil, err
+		}
+		close(g.done)
+	}
+	s.getMu.Lock()
+	if len(s.getQueue) > 0 {
+		close(s.getQueue[0].lead)
+	} else {
+		s.reading = false
+	}
+	s.getMu.Unlock()
 }
 
 // Put implements state.Store. With a passphrase on an unencrypted state it

@@ -69,3 +69,94 @@ func TestPutGroupCommit(t *testing.T) {
 	}
 	t.Logf("%d puts in %d transactions", n-n/10, snap.Serial)
 }
+
+// Concurrent gets share a read: those that arrive while a read is open
+// are read together by the next one, and each sees the writes completed
+// before it was made.
+func TestGetGroupRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	st, err := Open(path, state.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if _, err := st.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Lock(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for i := range n {
+		if err := st.Put(ctx, &state.Record{Conn: fmt.Sprintf("c%02d", i), Provider: "sms77", Access: secret.New(fmt.Sprintf("a%d-0", i)), Status: state.StatusActive}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The first get holds the read (the file lock blocks it inside);
+	// the next n-1 queue, and one more read answers them all.
+	st.fl.Lock()
+	before := st.reads.Load()
+	got := make([]*state.Record, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	get := func(i int) {
+		defer wg.Done()
+		got[i], errs[i] = st.Get(ctx, fmt.Sprintf("c%02d", i))
+	}
+	wg.Add(1)
+	go get(0)
+	waitFor(t, func() bool { st.getMu.Lock(); defer st.getMu.Unlock(); return st.reading && len(st.getQueue) == 0 })
+	for i := 1; i < n; i++ {
+		wg.Add(1)
+		go get(i)
+	}
+	waitFor(t, func() bool { st.getMu.Lock(); defer st.getMu.Unlock(); return len(st.getQueue) == n-1 })
+	st.fl.Unlock()
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || got[i].Access.Reveal() != fmt.Sprintf("a%d-0", i) {
+			t.Errorf("get c%02d: %v %v", i, got[i], errs[i])
+		}
+	}
+	if reads := st.reads.Load() - before; reads != 2 {
+		t.Errorf("%d gets took %d reads, want 2", n, reads)
+	}
+	if _, err := st.Get(ctx, "missing"); !errors.Is(err, state.ErrNotFound) {
+		t.Errorf("a missing record: %v, want ErrNotFound", err)
+	}
+
+	// Each get sees every write completed before it, however gets and
+	// puts interleave.
+	for round := 1; round <= 30; round++ {
+		for i := range n {
+			if err := st.Put(ctx, &state.Record{Conn: fmt.Sprintf("c%02d", i), Provider: "sms77", Access: secret.New(fmt.Sprintf("a%d-%d", i, round)), Status: state.StatusActive}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := st.Get(ctx, fmt.Sprintf("c%02d", i))
+				if err != nil || r.Access.Reveal() != fmt.Sprintf("a%d-%d", i, round) {
+					t.Errorf("round %d, get c%02d: %v %v: a completed write is not seen", round, i, r, err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+}
+
+// waitFor polls cond until it holds (a test failure after 10 s).
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
