@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -72,15 +73,20 @@ type CustodyEntry struct {
 	Flight     state.Flight `json:"flight"`
 	AnsweredAt time.Time    `json:"answered_at,omitzero"`
 	// Record is the answer's record as the store encodes it (base64 in
-	// JSON); only in phase "answered".
+	// JSON); only in phase "answered". List leaves it out.
 	Record []byte `json:"record,omitempty"`
+	// HasRecord says whether the file holds a record (List's entries
+	// too).
+	HasRecord bool `json:"-"`
 
 	// Path is the file it was read from.
 	Path string `json:"-"`
 }
 
 // Answered reports whether the entry holds an answer.
-func (e *CustodyEntry) Answered() bool { return e.Phase == phaseAnswered && len(e.Record) > 0 }
+func (e *CustodyEntry) Answered() bool {
+	return e.Phase == phaseAnswered && (len(e.Record) > 0 || e.HasRecord)
+}
 
 // Journal is a state's custody folder.
 type Journal struct {
@@ -117,13 +123,14 @@ func (j *Journal) Read(conn string) (*CustodyEntry, error) {
 func ReadCustodyFile(path string) (*CustodyEntry, error) { return readCustody(path) }
 
 func readCustody(path string) (*CustodyEntry, error) {
-	return readCustodyInto(path, nil)
+	return readCustodyInto(path, nil, false)
 }
 
 // readCustodyInto is readCustody reading the file into buf, when it is not
 // nil (List's readers use one buffer for all their files: the entry
-// decoded holds none of it).
-func readCustodyInto(path string, buf *[]byte) (*CustodyEntry, error) {
+// decoded holds none of it). With headOnly the record is not decoded
+// (Record stays nil, HasRecord says whether there is one).
+func readCustodyInto(path string, buf *[]byte, headOnly bool) (*CustodyEntry, error) {
 	var b []byte
 	var err error
 	if buf == nil {
@@ -134,12 +141,26 @@ func readCustodyInto(path string, buf *[]byte) (*CustodyEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the custody file: %w", err)
 	}
-	var e CustodyEntry
 	// The entry is followed by the padding of its reserved room (JSON
 	// whitespace): cut it first, as the JSON decoder would scan it byte
 	// by byte (every custody file is read by each writing command).
 	b = trimPadding(b)
-	if err := json.Unmarshal(b, &e); err != nil || e.Format != custodyFormat || e.Conn == "" {
+	var e CustodyEntry
+	if headOnly {
+		// The record, encoded, is kept aside: decoding the base64 of
+		// every record was most of a report of 1,000 files.
+		var h struct {
+			CustodyEntry
+			Record json.RawMessage `json:"record,omitempty"`
+		}
+		err = json.Unmarshal(b, &h)
+		e = h.CustodyEntry
+		e.HasRecord = len(h.Record) > 2 // more than "" or null
+	} else {
+		err = json.Unmarshal(b, &e)
+		e.HasRecord = len(e.Record) > 0
+	}
+	if err != nil || e.Format != custodyFormat || e.Conn == "" {
 		// Never quote the content: it may hold tokens.
 		return nil, fmt.Errorf("%s is not a readable oauthform custody file; if a refresh was being written when it broke, the connection may need `oauthform apply`", path)
 	}
@@ -175,8 +196,14 @@ func readAll(path string, buf *[]byte) ([]byte, error) {
 	}
 }
 
-// trimPadding cuts the padding (spaces, newlines) after an entry.
+// trimPadding cuts the padding (spaces, newlines) after an entry. An
+// entry is one line (JSON escapes newlines in strings) followed by spaces:
+// that is checked with the vectorised IndexByte and Count first, the byte
+// loop being for anything else.
 func trimPadding(b []byte) []byte {
+	if i := bytes.IndexByte(b, '\n'); i >= 0 && bytes.Count(b[i+1:], []byte{' '}) == len(b)-i-1 {
+		return b[:i]
+	}
 	n := len(b)
 	for n > 0 && (b[n-1] == ' ' || b[n-1] == '\n') {
 		n--
@@ -187,8 +214,10 @@ func trimPadding(b []byte) []byte {
 // listReaders bounds the custody files List reads at once.
 const listReaders = 8
 
-// List returns every custody entry in the folder, by connection name. An
-// unreadable file is returned as an error, never skipped. Every writing
+// List returns every custody entry in the folder, by connection name,
+// without its record (Record is nil, HasRecord set; Read gives an entry
+// with its record). An unreadable file is returned as an error, never
+// skipped. Every writing
 // command lists the folder before it plans (one file per rotating
 // connection), so the files are read by a few goroutines at once.
 func (j *Journal) List() ([]*CustodyEntry, error) {
@@ -210,7 +239,7 @@ func (j *Journal) List() ([]*CustodyEntry, error) {
 				if i >= len(names) {
 					return
 				}
-				entries[i], errs[i] = readCustodyInto(names[i], &buf)
+				entries[i], errs[i] = readCustodyInto(names[i], &buf, true)
 			}
 		}()
 	}

@@ -387,8 +387,44 @@ func TestCustodyList(t *testing.T) {
 		t.Fatalf("List = %d entries, want %d", len(entries), n)
 	}
 	for i, e := range entries {
-		if want := fmt.Sprintf("c%02d", i); e.Conn != want || string(e.Record) != "answer-"+want || e.Path != j.path(want) {
-			t.Errorf("entry %d = %s (%q, %s), want %s", i, e.Conn, e.Record, e.Path, want)
+		// List leaves the records out; Read gives them.
+		if want := fmt.Sprintf("c%02d", i); e.Conn != want || e.Record != nil || !e.HasRecord || !e.Answered() || e.Path != j.path(want) {
+			t.Errorf("entry %d = %s (record %q, has record %v, %s), want %s, answered, without its record", i, e.Conn, e.Record, e.HasRecord, e.Path, want)
+		}
+		full, err := j.Read(e.Conn)
+		if err != nil || string(full.Record) != "answer-"+e.Conn || full.Generation != e.Generation || !full.AnsweredAt.Equal(e.AnsweredAt) {
+			t.Errorf("Read(%s) = %+v, %v; want its answer and List's header", e.Conn, full, err)
+		}
+	}
+	// A file prepared but never answered has no record.
+	cf, err := j.prepare(CustodyEntry{Conn: "sent", Lineage: "l", Generation: 1}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf.close()
+	entries, _ = j.List()
+	for _, e := range entries {
+		if e.Conn == "sent" && (e.HasRecord || e.Answered()) {
+			t.Errorf("a sent entry: has record %v, answered %v", e.HasRecord, e.Answered())
+		}
+	}
+}
+
+// trimPadding cuts an entry's padding whether it is the usual newline and
+// spaces, or anything else of spaces and newlines, and keeps what is not
+// padding for the decoder to refuse.
+func TestTrimPadding(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"a":1}` + "\n    ":            `{"a":1}`,
+		`{"a":1}` + "\n":                `{"a":1}`,
+		`{"a":1}`:                       `{"a":1}`,
+		`{"a":1}` + "  \n \n  ":         `{"a":1}`,
+		`{"a":1}` + "\n  x  ":           `{"a":1}` + "\n  x",
+		`{"a":1}` + "\n" + `{"b"` + " ": `{"a":1}` + "\n" + `{"b"`,
+		"":                              "",
+	} {
+		if got := string(trimPadding([]byte(in))); got != want {
+			t.Errorf("trimPadding(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
