@@ -75,12 +75,9 @@ type Store struct {
 	putQueue []*pendingPut
 	flushing bool
 
-	// Group read of Get: gets that arrive while one read transaction is
-	// open queue up and are read together by the next (readRecord).
-	getMu    sync.Mutex
-	getQueue []*pendingGet
-	reading  bool
-	// reads counts the read transactions of Get, for tests.
+	// gets groups the reads of Get (readRecord); reads counts their read
+	// transactions, for tests.
+	gets  state.Batcher[*pendingGet]
 	reads atomic.Int64
 
 	// lockEpoch counts the takings and releases of the operation lock;
@@ -228,47 +225,28 @@ func (s *Store) Get(ctx context.Context, conn string) (*state.Record, error) {
 	return r, nil
 }
 
-// pendingGet is a Get waiting for its read: lead is closed when it is to
-// read the queue itself, done once it has been read.
+// pendingGet is a Get's read: the record to read, and what was read.
 type pendingGet struct {
-	conn       string
-	data       []byte
-	meta       *state.Meta
-	err        error
-	lead, done chan struct{}
+	conn string
+	data []byte
+	meta *state.Meta
+	err  error
 }
 
 // readRecord reads conn's stored record (nil when there is none) and the
-// meta. Concurrent calls share a read transaction: each state read opens,
-// maps and unmaps the file, which was most of the system time of an apply
-// refreshing at -parallelism 50. A call that arrives while a read is open
-// waits for the next one, which starts after it arrived, so it sees every
-// write completed before it was made. The first call queued during a read
-// makes the next one, and no caller reads for others after its own read.
+// meta. Concurrent calls share a read transaction (state.Batcher): each
+// state read opens, maps and unmaps the file, which was most of the
+// system time of an apply refreshing at -parallelism 50. A call that
+// arrives while a read is open waits for the next one, which starts after
+// it arrived, so it sees every write completed before it was made.
 func (s *Store) readRecord(conn string) ([]byte, *state.Meta, error) {
-	g := &pendingGet{conn: conn, lead: make(chan struct{}), done: make(chan struct{})}
-	s.getMu.Lock()
-	s.getQueue = append(s.getQueue, g)
-	if !s.reading {
-		s.reading = true
-		close(g.lead)
-	}
-	s.getMu.Unlock()
-	select {
-	case <-g.done:
-	case <-g.lead:
-		s.readQueued()
-	}
+	g := &pendingGet{conn: conn}
+	s.gets.Do(g, s.readGets)
 	return g.data, g.meta, g.err
 }
 
-// readQueued reads every queued get in one read transaction, answers
-// them, and hands the next read to the first get queued meanwhile.
-func (s *Store) readQueued() {
-	s.getMu.Lock()
-	batch := s.getQueue
-	s.getQueue = nil
-	s.getMu.Unlock()
+// readGets reads a batch of gets in one read transaction.
+func (s *Store) readGets(batch []*pendingGet) {
 	s.reads.Add(1)
 	err := s.view(func(tx *bbolt.Tx, m *state.Meta) error {
 		b := tx.Bucket([]byte(bucketConns))
@@ -281,19 +259,11 @@ func (s *Store) readQueued() {
 		}
 		return nil
 	})
-	for _, g := range batch {
-		if err != nil {
+	if err != nil {
+		for _, g := range batch {
 			g.data, g.err = nil, err
 		}
-		close(g.done)
 	}
-	s.getMu.Lock()
-	if len(s.getQueue) > 0 {
-		close(s.getQueue[0].lead)
-	} else {
-		s.reading = false
-	}
-	s.getMu.Unlock()
 }
 
 // Put implements state.Store. With a passphrase on an unencrypted state it

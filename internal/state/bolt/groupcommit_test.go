@@ -107,12 +107,12 @@ func TestGetGroupRead(t *testing.T) {
 	}
 	wg.Add(1)
 	go get(0)
-	waitFor(t, func() bool { st.getMu.Lock(); defer st.getMu.Unlock(); return st.reading && len(st.getQueue) == 0 })
+	waitFor(t, func() bool { n, leading := st.gets.Queued(); return leading && n == 0 })
 	for i := 1; i < n; i++ {
 		wg.Add(1)
 		go get(i)
 	}
-	waitFor(t, func() bool { st.getMu.Lock(); defer st.getMu.Unlock(); return len(st.getQueue) == n-1 })
+	waitFor(t, func() bool { queued, _ := st.gets.Queued(); return queued == n-1 })
 	st.fl.Unlock()
 	wg.Wait()
 	for i := range n {

@@ -188,10 +188,8 @@ func waitLeading(t *testing.T, s *Store) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		s.puts.mu.Lock()
-		leading := s.puts.leading && len(s.puts.queue) == 0
-		s.puts.mu.Unlock()
-		if leading {
+		queued, leading := s.puts.Queued()
+		if leading && queued == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -206,9 +204,7 @@ func waitQueued(t *testing.T, s *Store, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		s.puts.mu.Lock()
-		queued := len(s.puts.queue)
-		s.puts.mu.Unlock()
+		queued, _ := s.puts.Queued()
 		if queued == n {
 			return
 		}
@@ -385,13 +381,11 @@ func TestPGPutBatchSameRecord(t *testing.T) {
 }
 
 // waitBatcher waits until n requests are queued in b behind its leader.
-func waitBatcher[T any](t *testing.T, s *Store, b *batcher[T], n int) {
+func waitBatcher[T any](t *testing.T, s *Store, b *state.Batcher[T], n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		b.mu.Lock()
-		queued, leading := len(b.queue), b.leading
-		b.mu.Unlock()
+		queued, leading := b.Queued()
 		if leading && queued == n {
 			return
 		}

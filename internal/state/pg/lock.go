@@ -144,7 +144,7 @@ func (s *Store) withSession(ctx context.Context, fn func(ctx context.Context, c 
 func (s *Store) tryLock(ctx context.Context, h *pgHeld) (bool, error) {
 	if !h.key.pair {
 		r := &lockReq{ctx: ctx, h: h}
-		s.locks.do(r, s.tryLockConns)
+		s.locks.Do(r, s.tryLockConns)
 		return r.got, r.err
 	}
 	got := false
@@ -507,7 +507,7 @@ func (s *Store) LockConn(ctx context.Context, conn string, wait time.Duration) (
 		// Released with the others released at the same time
 		// (unlockConns).
 		r := &lockReq{ctx: ctx, h: h, conn: conn, unreserve: unreserve}
-		s.unlocks.do(r, s.unlockConns)
+		s.unlocks.Do(r, s.unlockConns)
 		return r.err
 	}), nil
 }

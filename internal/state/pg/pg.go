@@ -99,9 +99,9 @@ type Store struct {
 	// puts group-commits Put (writePuts); locks and unlocks take and
 	// release the connection locks asked for at once together
 	// (tryLockConns, unlockConns).
-	puts    batcher[*pendingPut]
-	locks   batcher[*lockReq]
-	unlocks batcher[*lockReq]
+	puts    state.Batcher[*pendingPut]
+	locks   state.Batcher[*lockReq]
+	unlocks state.Batcher[*lockReq]
 
 	closeOnce sync.Once
 	// base: the passphrase, what was deleted and is not purged yet, and

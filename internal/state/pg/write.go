@@ -361,7 +361,7 @@ func (s *Store) Put(ctx context.Context, rec *state.Record) error {
 		return fmt.Errorf("writing state %s: %w", s.display, err)
 	}
 	p := &pendingPut{ctx: ctx, rec: rec, what: fmt.Sprintf("writing %q to state", rec.Conn)}
-	s.puts.do(p, s.writePuts)
+	s.puts.Do(p, s.writePuts)
 	if p.err == nil {
 		s.base.Forget.Written(rec.Conn)
 	}

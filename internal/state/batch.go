@@ -1,20 +1,21 @@
-package pg
+package state
 
 import "sync"
 
-// batcher coalesces concurrent requests of one kind (puts, connection
-// locks, their releases) so that one round trip or one transaction on
-// the lock session serves all of them: the lock session is one
-// connection, and at -parallelism 50 the requests would otherwise queue
-// for it one by one.
+// Batcher coalesces concurrent requests of one kind so that one round
+// trip, transaction or read serves all of them: the pg store's puts,
+// connection locks and their releases on its one lock session, the bolt
+// store's reads (each opens, maps and unmaps the file). At -parallelism
+// 50 the requests would otherwise queue one by one.
 //
 // The first caller leads: it runs every request queued (its own
 // included) with run. Callers that arrive meanwhile queue up; when the
 // leader is done it hands the lead to the first of them, which runs the
-// next batch, its own included. No goroutine is started: every batch runs
-// on the goroutine of one of its callers, and each caller returns once
-// run has returned for its batch.
-type batcher[T any] struct {
+// next batch, its own included, so a request always runs in a batch that
+// started after it arrived. No goroutine is started: every batch runs on
+// the goroutine of one of its callers, and each caller returns once run
+// has returned for its batch. The zero Batcher is ready to use.
+type Batcher[T any] struct {
 	mu      sync.Mutex
 	queue   []*waiter[T]
 	leading bool // a caller is running a batch, or has been handed the lead
@@ -27,9 +28,9 @@ type waiter[T any] struct {
 	wake chan bool
 }
 
-// do runs req in a batch with run and returns once it has run. run must
+// Do runs req in a batch with run and returns once it has run. run must
 // answer every request it is given (T carries its result).
-func (b *batcher[T]) do(req T, run func([]T)) {
+func (b *Batcher[T]) Do(req T, run func([]T)) {
 	w := &waiter[T]{req: req, wake: make(chan bool, 1)}
 	b.mu.Lock()
 	b.queue = append(b.queue, w)
@@ -62,4 +63,12 @@ func (b *batcher[T]) do(req T, run func([]T)) {
 		b.leading = false
 	}
 	b.mu.Unlock()
+}
+
+// Queued reports how many requests wait for the next batch and whether a
+// caller leads (runs a batch or has been handed the lead), for tests.
+func (b *Batcher[T]) Queued() (n int, leading bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queue), b.leading
 }
