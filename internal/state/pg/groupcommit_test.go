@@ -87,7 +87,7 @@ func TestPGPutGroupCommit(t *testing.T) {
 			s.smu.Lock()
 			lead := make(chan error, 1)
 			go func() { lead <- s.Put(ctx, rec("lead")) }()
-			waitLeading(t, s)
+			waitBatcher(t, s, &s.puts, 0)
 			errs := make([]error, n)
 			var wg sync.WaitGroup
 			for i := range n {
@@ -97,7 +97,7 @@ func TestPGPutGroupCommit(t *testing.T) {
 					errs[i] = s.Put(ctx, rec(fmt.Sprintf("c%02d", i)))
 				}()
 			}
-			waitQueued(t, s, n)
+			waitBatcher(t, s, &s.puts, n)
 			s.smu.Unlock()
 			if err := <-lead; err != nil {
 				t.Fatal(err)
@@ -161,12 +161,12 @@ func TestPGPutBatchIsOneTransaction(t *testing.T) {
 	s.smu.Lock()
 	lead := make(chan error, 1)
 	go func() { lead <- s.Put(ctx, rec("lead")) }()
-	waitLeading(t, s)
+	waitBatcher(t, s, &s.puts, 0)
 	errs := make(chan error, n)
 	for i := range n {
 		go func() { errs <- s.Put(ctx, rec(fmt.Sprintf("q%02d", i))) }()
 	}
-	waitQueued(t, s, n)
+	waitBatcher(t, s, &s.puts, n)
 	s.smu.Unlock()
 	if err := <-lead; err != nil {
 		t.Fatal(err)
@@ -181,38 +181,6 @@ func TestPGPutBatchIsOneTransaction(t *testing.T) {
 	}
 	if got := serialOf(t, s) - before; got != n+1 {
 		t.Errorf("the serial moved by %d for %d puts", got, n+1)
-	}
-}
-
-func waitLeading(t *testing.T, s *Store) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		queued, leading := s.puts.Queued()
-		if leading && queued == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			s.smu.Unlock() // held by the caller
-			t.Fatal("no put leads")
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-func waitQueued(t *testing.T, s *Store, n int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		queued, _ := s.puts.Queued()
-		if queued == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			s.smu.Unlock() // held by the caller
-			t.Fatalf("%d puts queued, want %d", queued, n)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -245,7 +213,7 @@ func TestPGPutBatchFailsAsOne(t *testing.T) {
 	s.smu.Lock()
 	lead := make(chan error, 1)
 	go func() { lead <- s.Put(ctx, rec("lead")) }()
-	waitLeading(t, s)
+	waitBatcher(t, s, &s.puts, 0)
 	errs := make(chan error, n)
 	for i := range n {
 		name := fmt.Sprintf("q%02d", i)
@@ -254,7 +222,7 @@ func TestPGPutBatchFailsAsOne(t *testing.T) {
 		}
 		go func() { errs <- s.Put(ctx, rec(name)) }()
 	}
-	waitQueued(t, s, n)
+	waitBatcher(t, s, &s.puts, n)
 	s.smu.Unlock()
 	if err := <-lead; err != nil {
 		t.Fatal(err)
@@ -299,7 +267,7 @@ func TestPGPutBatchClose(t *testing.T) {
 	s.smu.Lock()
 	lead := make(chan error, 1)
 	go func() { lead <- s.Put(ctx, rec("lead")) }()
-	waitLeading(t, s)
+	waitBatcher(t, s, &s.puts, 0)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -309,7 +277,7 @@ func TestPGPutBatchClose(t *testing.T) {
 			errs[i] = s.Put(ctx, rec(fmt.Sprintf("q%02d", i)))
 		}()
 	}
-	waitQueued(t, s, n)
+	waitBatcher(t, s, &s.puts, n)
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
 	for !s.base.Closed.Load() {
@@ -352,7 +320,7 @@ func TestPGPutBatchSameRecord(t *testing.T) {
 	s.smu.Lock()
 	lead := make(chan error, 1)
 	go func() { lead <- s.Put(ctx, rec("lead")) }()
-	waitLeading(t, s)
+	waitBatcher(t, s, &s.puts, 0)
 	errs := make(chan error, 3)
 	for _, tok := range []string{"one", "two", "three"} {
 		go func() {
@@ -361,7 +329,7 @@ func TestPGPutBatchSameRecord(t *testing.T) {
 			errs <- s.Put(ctx, r)
 		}()
 	}
-	waitQueued(t, s, 3)
+	waitBatcher(t, s, &s.puts, 3)
 	s.smu.Unlock()
 	if err := <-lead; err != nil {
 		t.Fatal(err)
