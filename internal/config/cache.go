@@ -270,6 +270,9 @@ func (l *loader) encodeCache(build string) []byte {
 	if idx == nil || vars == "" {
 		return nil
 	}
+	// Kept for the configuration index the command writes at its end
+	// (NewIndex), which would otherwise hash every file again.
+	l.cfg.index = idx
 	c := cacheFile{Format: cacheFormat, Build: build, Validate: l.in.Validate, Index: *idx, Vars: vars}
 	for _, name := range sortedKeys(l.reads.env) {
 		r := cachedRead{Name: name}

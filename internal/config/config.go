@@ -67,8 +67,9 @@ type Config struct {
 	// sources are the configuration files' names, in order (files also
 	// holds -var-file files).
 	sources []string
-	// index, when the connections came from the cache, is where every
-	// block is (files then holds only the other blocks).
+	// index, once known (the connections came from the cache, or a new
+	// cache was encoded), is where every block is; with the cache, files
+	// holds only the other blocks.
 	index *Index
 	// issuers holds where each provider block sets its issuer.
 	issuers map[string]hcl.Range
