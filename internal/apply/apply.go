@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -84,8 +83,6 @@ type Executor struct {
 	Flights *Flights
 
 	mode plan.Mode // of the plan Run executes
-	// host is this machine's name, asked once for every refresh's intent.
-	host func() string
 }
 
 // ErrInterrupted is the error of actions that did not start because the
@@ -116,7 +113,6 @@ func (e *Executor) now() time.Time {
 // collide). It returns every outcome in the plan's order.
 func (e *Executor) Run(ctx context.Context, p *plan.Plan) []Outcome {
 	e.mode = p.Mode
-	e.host = sync.OnceValue(func() string { h, _ := os.Hostname(); return h })
 	out := make([]Outcome, len(p.Actions))
 	var mu sync.Mutex
 	finish := func(i int, o Outcome) {
@@ -278,9 +274,6 @@ func (e *Executor) refresh(ctx context.Context, a *plan.Action, slots *wireSlots
 	r := &Refresher{Store: e.Store, Now: e.Now, EmergencyDir: e.EmergencyDir, Abandon: ctx.Done(), Flights: e.Flights,
 		TokenLifetime: c.TokenLifetime, KeepAlive: c.EffectiveKeepAlive(), Backoff: true,
 		GiveUpAfter: e.Config.EffectiveGiveUpAfter(c)}
-	if e.host != nil {
-		r.host = e.host()
-	}
 	if slots != nil {
 		r.BeforeSend, r.OnAnswer = slots.send, slots.answered
 	}

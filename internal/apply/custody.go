@@ -109,7 +109,18 @@ func (j *Journal) path(conn string) string {
 
 // Read returns conn's custody entry, nil when there is none.
 func (j *Journal) Read(conn string) (*CustodyEntry, error) {
-	e, err := readCustody(j.path(conn))
+	return j.read(conn, false)
+}
+
+// readHead is Read without decoding the record (as List gives it): every
+// refresh looks at its connection's file, and only one the state is
+// behind needs its record.
+func (j *Journal) readHead(conn string) (*CustodyEntry, error) {
+	return j.read(conn, true)
+}
+
+func (j *Journal) read(conn string, headOnly bool) (*CustodyEntry, error) {
+	e, err := readCustodyInto(j.path(conn), nil, headOnly)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -271,6 +282,10 @@ func (j *Journal) Remove(conn string) error {
 	return nil
 }
 
+// madeDirs are the custody folders this process made sure of (with their
+// .gitignore): each refresh would otherwise look again.
+var madeDirs sync.Map
+
 // custodyFile is a custody file held open between the send and the answer.
 type custodyFile struct {
 	f     *os.File
@@ -285,12 +300,21 @@ type custodyFile struct {
 func (j *Journal) prepare(e CustodyEntry, answerSize int) (*custodyFile, error) {
 	// A custody folder ignores itself in git (it holds tokens), wherever
 	// state_path put the state.
-	if err := state.MakeDir(j.Dir); err != nil {
-		return nil, fmt.Errorf("creating the custody folder: %w", err)
+	if _, made := madeDirs.Load(j.Dir); !made {
+		if err := state.MakeDir(j.Dir); err != nil {
+			return nil, fmt.Errorf("creating the custody folder: %w", err)
+		}
+		madeDirs.Store(j.Dir, true)
 	}
 	p := j.path(e.Conn)
 	fi, statErr := os.Stat(p)
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The folder went away since this process made it.
+		if err = state.MakeDir(j.Dir); err == nil {
+			f, err = os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening the custody file: %w", err)
 	}

@@ -108,8 +108,7 @@ func custodyStatus(rec *state.Record, e *CustodyEntry, emergency []string) *Cust
 // processAlive reports whether the process that sent f is still running
 // (only knowable on this host).
 func processAlive(f *state.Flight) bool {
-	host, _ := os.Hostname()
-	if f.Host != host || f.PID <= 0 {
+	if f.Host != state.Hostname() || f.PID <= 0 {
 		return false
 	}
 	if f.PID == os.Getpid() {

@@ -295,6 +295,27 @@ func TestCustodyFolderIgnoresItself(t *testing.T) {
 	}
 }
 
+// The custody folder is made once per process; one removed while the
+// process runs (a cleanup, a user's rm) is made again, ignoring itself,
+// by the next refresh instead of failing it.
+func TestCustodyFolderRemovedMeanwhile(t *testing.T) {
+	dir := t.TempDir()
+	j := &Journal{Dir: CustodyDir(dir)}
+	for gen := uint64(1); gen <= 2; gen++ {
+		cf, err := j.prepare(CustodyEntry{Conn: "c", Generation: gen}, 100)
+		if err != nil {
+			t.Fatalf("refresh %d: %v", gen, err)
+		}
+		cf.close()
+		if _, err := os.Stat(filepath.Join(j.Dir, ".gitignore")); err != nil {
+			t.Fatalf("refresh %d: the custody folder does not ignore itself: %v", gen, err)
+		}
+		if err := os.RemoveAll(j.Dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // A custody file keeps its room from one refresh to the next, and each
 // entry is written over it in place: a later, smaller entry leaves no
 // byte of a larger one behind, and the file always reads back as the

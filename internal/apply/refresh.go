@@ -78,10 +78,6 @@ type Refresher struct {
 	// GiveUpAfter marks a connection failing once its transient failures
 	// have lasted that long (give_up_after; 0: DefaultGiveUpAfter).
 	GiveUpAfter time.Duration
-
-	// host is this machine's name for the intent, when the caller knows
-	// it already ("": asked at each refresh).
-	host string
 }
 
 // Result is what Ensure did.
@@ -191,11 +187,7 @@ func (r *Refresher) Ensure(ctx context.Context, conn string, client *providers.C
 func (r *Refresher) refresh(ctx context.Context, rec *state.Record, client *providers.Client) (*Result, error) {
 	conn := rec.Conn
 	interrupted := rec.InFlight
-	host := r.host
-	if host == "" {
-		host, _ = os.Hostname()
-	}
-	flight := &state.Flight{Since: r.now().UTC(), PID: os.Getpid(), Host: host, Generation: rec.Generation + 1}
+	flight := &state.Flight{Since: r.now().UTC(), PID: os.Getpid(), Host: state.Hostname(), Generation: rec.Generation + 1}
 
 	// 1. The intent, durably in the record: proves the state writable
 	// (and takes its backup) before anything is sent.
@@ -521,11 +513,20 @@ func expiresWithin(rec *state.Record, now time.Time, d time.Duration) bool {
 func (r *Refresher) recover(ctx context.Context, rec *state.Record, rotates bool) (*state.Record, bool, error) {
 	recovered := false
 	if cust, ok := r.Store.(state.Custodian); ok {
-		e, err := r.journal().Read(rec.Conn)
+		behind := func(e *CustodyEntry) bool {
+			return e != nil && e.Answered() && e.Grant.Equal(rec.Created) && e.Generation > rec.Generation
+		}
+		// The usual file is as new as the record: its header says so,
+		// and its record is not decoded. (Custody files are written under
+		// the connection lock, which this refresh holds.)
+		e, err := r.journal().readHead(rec.Conn)
+		if err == nil && behind(e) {
+			e, err = r.journal().Read(rec.Conn)
+		}
 		if err != nil {
 			return nil, false, fmt.Errorf("refreshing %s: %w", rec.Conn, err)
 		}
-		if e != nil && e.Answered() && e.Grant.Equal(rec.Created) && e.Generation > rec.Generation {
+		if behind(e) {
 			newer, err := cust.OpenRecord(ctx, rec.Conn, e.Lineage, e.Record)
 			switch {
 			case errors.Is(err, state.ErrCorrupt) && e.Lineage != "" && errors.Is(err, state.ErrOtherState):

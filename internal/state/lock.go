@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/user"
+	"sync"
 	"time"
 )
 
@@ -65,8 +66,8 @@ func WaitLock(ctx context.Context, timeout, maxPoll time.Duration,
 // NewLockInfo describes this process as the holder of a lock taken for
 // operation on the state named path, for contenders to show.
 func NewLockInfo(operation, path, version string, now time.Time) *LockInfo {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
+	host := Hostname()
+	if host == "" {
 		host = "unknown"
 	}
 	name := os.Getenv("USER")
@@ -87,6 +88,15 @@ func NewLockInfo(operation, path, version string, now time.Time) *LockInfo {
 		Path:      path,
 	}
 }
+
+// Hostname is this machine's name, "" when the system does not give it.
+// It is asked once per process: every connection lock and every refresh's
+// intent names the host, and a name that changes while a command runs
+// would only make its own locks look foreign.
+var Hostname = sync.OnceValue(func() string {
+	h, _ := os.Hostname()
+	return h
+})
 
 // lockEach takes the lock of every connection in names that is not held
 // yet (held), in order, waiting up to wait for each; on a failure it

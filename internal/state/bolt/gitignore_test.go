@@ -84,6 +84,20 @@ func TestStoreIgnoresItsFolder(t *testing.T) {
 	if !hasGitignore(t, filepath.Dir(path)) {
 		t.Error("LockConn made the state's folder without .gitignore")
 	}
+	// The folder removed after a first connection lock: the next one
+	// makes it again.
+	if err := os.RemoveAll(filepath.Dir(path)); err != nil {
+		t.Fatal(err)
+	}
+	if unlock, err = s.LockConn(ctx, "c", time.Second); err != nil {
+		t.Fatalf("LockConn after the folder was removed: %v", err)
+	}
+	if err := unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if !hasGitignore(t, filepath.Dir(path)) {
+		t.Error("LockConn made the state's folder again without .gitignore")
+	}
 
 	// A state_path in an existing folder of the user's: nothing written.
 	dir := t.TempDir()

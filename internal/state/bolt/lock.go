@@ -102,18 +102,19 @@ func (s *Store) LockConn(ctx context.Context, conn string, wait time.Duration) (
 		return nil, fmt.Errorf("locking connection %q in %s: %w", conn, s.path, state.ErrClosed)
 	}
 	lp := s.ConnLockPath(conn)
-	if _, err := os.Stat(filepath.Dir(lp)); err != nil {
+	f, err := flockWait(ctx, lp, wait, state.ConnPollMax)
+	if errors.Is(err, fs.ErrNotExist) {
 		// The first connection lock; the state's folder, too, may be
 		// missing.
-		err := state.MakeDir(filepath.Dir(s.path))
+		err = state.MakeDir(filepath.Dir(s.path))
 		if err == nil {
 			err = os.MkdirAll(filepath.Dir(lp), 0o700)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("locking connection %q: %w", conn, err)
 		}
+		f, err = flockWait(ctx, lp, wait, state.ConnPollMax)
 	}
-	f, err := flockWait(ctx, lp, wait, state.ConnPollMax)
 	if err != nil {
 		var le *state.LockError
 		if errors.As(err, &le) {
