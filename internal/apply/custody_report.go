@@ -42,19 +42,48 @@ type CustodyStatus struct {
 // interrupted, or when tokens newer than the state's are kept outside it.
 // It reads no secret.
 func CustodyReport(dir string, snap *state.Snapshot) (map[string]*CustodyStatus, error) {
-	out := map[string]*CustodyStatus{}
-	entries, err := (&Journal{Dir: CustodyDir(dir)}).List()
-	byConn := map[string]*CustodyEntry{}
-	for _, e := range entries {
-		byConn[e.Conn] = e
+	return StartCustodyReport(dir)(snap)
+}
+
+// StartCustodyReport is CustodyReport in two steps: it starts reading the
+// custody journal and the emergency files in dir at once (a file per
+// rotating connection), and the returned func compares them with the
+// snapshot, waiting for the read. A command that is about to read the
+// state reads both at the same time.
+//
+// A custody file read before the snapshot can only be older than the
+// record, never newer than an answer the snapshot lacks: whatever it
+// misses, a refresh of that connection finds, since it reads the custody
+// file again under the connection's lock before sending (Refresher).
+func StartCustodyReport(dir string) func(snap *state.Snapshot) (map[string]*CustodyStatus, error) {
+	type files struct {
+		entries []*CustodyEntry
+		em      map[string][]string
+		err     error
 	}
-	em, eerr := EmergencyFiles(dir)
-	for name, rec := range snap.Records {
-		if c := custodyStatus(rec, byConn[name], em[name]); c != nil {
-			out[name] = c
+	ch := make(chan files, 1)
+	go func() {
+		var f files
+		var lerr, eerr error
+		f.entries, lerr = (&Journal{Dir: CustodyDir(dir)}).List()
+		f.em, eerr = EmergencyFiles(dir)
+		f.err = errors.Join(lerr, eerr)
+		ch <- f
+	}()
+	return func(snap *state.Snapshot) (map[string]*CustodyStatus, error) {
+		f := <-ch
+		byConn := make(map[string]*CustodyEntry, len(f.entries))
+		for _, e := range f.entries {
+			byConn[e.Conn] = e
 		}
+		out := map[string]*CustodyStatus{}
+		for name, rec := range snap.Records {
+			if c := custodyStatus(rec, byConn[name], f.em[name]); c != nil {
+				out[name] = c
+			}
+		}
+		return out, f.err
 	}
-	return out, errors.Join(err, eerr)
 }
 
 // CustodyOf is CustodyReport for one record (token's fast path).

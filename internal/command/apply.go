@@ -385,6 +385,8 @@ func (op *operation) lock(ctx context.Context) (unlock func(), ok bool) {
 // it are written, and refusing an encrypted state without its passphrase.
 func (op *operation) snapshot(ctx context.Context) (*state.Snapshot, bool) {
 	g, cfg, st := op.g, op.cfg, op.st
+	// The custody journal is read while the state is.
+	report := apply.StartCustodyReport(backend.LocalDir(cfg))
 	snap, err := st.Snapshot(ctx)
 	if err != nil {
 		g.view.Diagnostics(nil, g.stateErrDiags("Failed to read the state", err))
@@ -395,7 +397,7 @@ func (op *operation) snapshot(ctx context.Context) (*state.Snapshot, bool) {
 	}
 	// Answers kept outside the state are newer than it: write them first,
 	// then plan from the state they make.
-	if changed, cdiags := g.applyPending(ctx, st, backend.LocalDir(cfg), snap); changed || len(cdiags) > 0 {
+	if changed, cdiags := g.applyPending(ctx, st, backend.LocalDir(cfg), snap, report); changed || len(cdiags) > 0 {
 		g.view.Diagnostics(nil, cdiags)
 		if snap, err = st.Snapshot(ctx); err != nil {
 			g.view.Diagnostics(nil, g.stateErrDiags("Failed to read the state", err))

@@ -50,13 +50,14 @@ func custodyDiags(report map[string]*apply.CustodyStatus, err error) hcl.Diagnos
 // journal, emergency files) before a writing command plans: they are newer
 // than the state's tokens. Failures are warnings: the refresh of that
 // connection refuses on its own, with the reason.
-func (g *globals) applyPending(ctx context.Context, st state.Store, dir string, snap *state.Snapshot) (changed bool, diags hcl.Diagnostics) {
-	report, err := apply.CustodyReport(dir, snap)
+func (g *globals) applyPending(ctx context.Context, st state.Store, dir string, snap *state.Snapshot,
+	report func(*state.Snapshot) (map[string]*apply.CustodyStatus, error)) (changed bool, diags hcl.Diagnostics) {
+	pending, err := report(snap)
 	if err != nil {
 		diags = append(diags, warnDiag("Cannot read the custody journal", err.Error())...)
 	}
 	r := &apply.Refresher{Store: st, Now: g.now, EmergencyDir: dir}
-	for name, c := range report {
+	for name, c := range pending {
 		if c.State != apply.CustodyPending {
 			continue
 		}

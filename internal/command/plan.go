@@ -135,6 +135,8 @@ func makePlan(ctx context.Context, g *globals, a *planArgs) (*plan.Plan, *config
 		return nil, cfg, diags
 	}
 	defer st.Close()
+	// The custody journal is read while the state is.
+	custody := apply.StartCustodyReport(backend.LocalDir(cfg))
 	snap, sdiags := g.readSnapshot(ctx, st, "plan", a.lock, a.lockTimeout > 0)
 	diags = append(diags, sdiags...)
 	if diags.HasErrors() {
@@ -151,7 +153,7 @@ func makePlan(ctx context.Context, g *globals, a *planArgs) (*plan.Plan, *config
 	if diags.HasErrors() {
 		return nil, cfg, diags
 	}
-	diags = append(diags, custodyDiags(apply.CustodyReport(backend.LocalDir(cfg), snap))...)
+	diags = append(diags, custodyDiags(custody(snap))...)
 	if snap.Enforced && backend.Passphrase(cfg).IsZero() {
 		diags = append(diags, warnDiag("The state enforces encryption, the configuration gives no key", state.ErrEnforced.Error()+
 			". apply, refresh and token refuse until its key is given in the configuration's encryption block or with "+passphraseEnv+"; see docs/keys.md.")...)
