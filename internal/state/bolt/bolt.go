@@ -85,6 +85,13 @@ type Store struct {
 	// lock (guarded by mu). See custodyMeta.
 	lockEpoch uint64
 	custody   *cachedMeta
+
+	// The watermark (state.WriteWatermark) this store last committed and
+	// has not written yet, and when it last wrote one; see noteMark.
+	markMu    sync.Mutex
+	mark      *state.Watermark
+	markAt    time.Time
+	markTimer *time.Timer
 }
 
 // cachedMeta is a meta and the lock epoch it was committed in.
@@ -663,8 +670,51 @@ func (s *Store) commit(what string, fn func(*bbolt.Tx, *state.Meta) error) (err 
 		return fmt.Errorf("%s %s: closing: %w", what, s.path, err)
 	}
 	mark.Written = s.opts.Now().UTC()
-	state.WriteWatermark(s.path, &mark)
+	s.noteMark(&mark)
 	return nil
+}
+
+// markEvery is how often, at most, a store rewrites its watermark. An
+// apply commits hundreds of times a second, and each rewrite (a file
+// renamed into place) costs about what a small commit does.
+const markEvery = 100 * time.Millisecond
+
+// noteMark records m, the watermark of a commit: written at once when the
+// last one was written markEvery ago, otherwise by a timer then (with the
+// newest), and by Unlock and Close in any case. A watermark written late,
+// or lost with a crash, is behind the state, which CheckWatermark never
+// mistakes for a state gone back in time.
+func (s *Store) noteMark(m *state.Watermark) {
+	s.markMu.Lock()
+	defer s.markMu.Unlock()
+	s.mark = m
+	if s.markTimer != nil {
+		return
+	}
+	if wait := markEvery - time.Since(s.markAt); wait > 0 {
+		s.markTimer = time.AfterFunc(wait, s.flushMark)
+		return
+	}
+	s.writeMark()
+}
+
+// flushMark writes the watermark noted last, if it is not written yet.
+func (s *Store) flushMark() {
+	s.markMu.Lock()
+	defer s.markMu.Unlock()
+	if s.markTimer != nil {
+		s.markTimer.Stop()
+		s.markTimer = nil
+	}
+	if s.mark != nil {
+		s.writeMark()
+	}
+}
+
+// writeMark writes s.mark; markMu is held.
+func (s *Store) writeMark() {
+	state.WriteWatermark(s.path, s.mark)
+	s.mark, s.markAt = nil, time.Now()
 }
 
 // Init implements state.Store. It creates the state when it is missing,
@@ -713,6 +763,7 @@ func (s *Store) Close() error {
 	s.base.Closed.Store(true) // no write starts after this
 	s.wmu.Lock()              // and the one in progress finishes first
 	defer s.wmu.Unlock()
+	s.flushMark()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for conn, f := range s.connLocks {

@@ -3,7 +3,9 @@ package bolt
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/oauthform/oauthform/internal/secret"
 	"github.com/oauthform/oauthform/internal/state"
+	"github.com/oauthform/oauthform/internal/state/statetest"
 )
 
 // A custody copy of an encrypted state's record is sealed like the record
@@ -87,6 +90,82 @@ func TestWatermarkNoticesStateGoingBack(t *testing.T) {
 	back.Lineage = "another"
 	if err := state.CheckWatermark(path, back); err != nil {
 		t.Fatalf("another state's watermark: %v", err)
+	}
+}
+
+// readMark reads the watermark beside the state at path (serial 0: none).
+func readMark(t *testing.T, path string) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(path + ".serial")
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m state.Watermark
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m.Serial
+}
+
+// The watermark is written at once after a quiet spell, at most every
+// markEvery while commits follow each other (each write is a file renamed
+// into place), and in any case by Unlock and Close: it is never ahead of
+// the state, and a command leaves it at the state's serial.
+func TestWatermarkFollowsCommits(t *testing.T) {
+	ctx := context.Background()
+	for _, end := range []string{"Unlock", "Close", "timer"} {
+		t.Run(end, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.db")
+			s := mustOpen(t, path, state.Options{Create: true})
+			if _, err := s.Init(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Lock(ctx, "apply"); err != nil {
+				t.Fatal(err)
+			}
+			recs := statetest.RecordsN(3)
+			var serials []uint64
+			for _, r := range recs {
+				if err := s.Put(ctx, r); err != nil {
+					t.Fatal(err)
+				}
+				snap, err := s.Snapshot(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				serials = append(serials, snap.Serial)
+				if got := readMark(t, path); got > snap.Serial {
+					t.Fatalf("watermark %d is ahead of the state's serial %d", got, snap.Serial)
+				}
+			}
+			// The first commit's is written at once; the later ones
+			// wait for the timer.
+			if got := readMark(t, path); got < serials[0] {
+				t.Fatalf("watermark %d after the first commit (serial %d): not written at once", got, serials[0])
+			}
+			last := serials[len(serials)-1]
+			switch end {
+			case "Unlock":
+				if err := s.Unlock(ctx); err != nil {
+					t.Fatal(err)
+				}
+			case "Close":
+				if err := s.Close(); err != nil {
+					t.Fatal(err)
+				}
+			case "timer":
+				deadline := time.Now().Add(5 * time.Second)
+				for readMark(t, path) != last && time.Now().Before(deadline) {
+					time.Sleep(markEvery / 10)
+				}
+			}
+			if got := readMark(t, path); got != last {
+				t.Errorf("after %s the watermark is %d, want the last commit's serial %d", end, got, last)
+			}
+		})
 	}
 }
 

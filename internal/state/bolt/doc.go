@@ -9,8 +9,9 @@
 // beside the state, <path>.lock and <path>.locks/<conn>.lock: flock on
 // Unix, LockFileEx on Windows; the OS releases them when their holder
 // dies), the backup taken before the first write after each Lock
-// (<path>.backup), group commit of concurrent Puts, the watermark written
-// after every commit (<path>.serial, state.WriteWatermark), and
+// (<path>.backup), group commit of concurrent Puts, the watermark of the
+// last commit (<path>.serial, state.WriteWatermark; at most every 100 ms,
+// and at Unlock and Close), and
 // compaction: bbolt leaves the pages a transaction frees as they were, so
 // after a change of encryption, and in Purge after deletes, the file is
 // rewritten from its live data (and the backup without the deleted

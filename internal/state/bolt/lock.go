@@ -160,6 +160,7 @@ func (s *Store) LockConn(ctx context.Context, conn string, wait time.Duration) (
 // *PurgeError) returned and told to Options.Notify.
 func (s *Store) Unlock(ctx context.Context) error {
 	perr := s.purgeBeforeRelease(ctx)
+	s.flushMark()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.lockFile == nil {
