@@ -143,6 +143,7 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan) []Outcome {
 			return ErrInterrupted
 		}
 	}
+	e.preconnect(ctx, p, par)
 	var wg sync.WaitGroup
 	var grants []int
 	for i, a := range p.Actions {
@@ -218,6 +219,25 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan) []Outcome {
 		finish(i, e.grant(gctx, a, n+1, len(grants)))
 	}
 	return out
+}
+
+// preconnect opens the connections p's refreshes send their first
+// requests over (at most par per provider host) while they are prepared:
+// see providers.Preconnect.
+func (e *Executor) preconnect(ctx context.Context, p *plan.Plan, par int) {
+	counts := map[*config.App]int{}
+	for _, a := range p.Actions {
+		if c, ok := e.Config.Connections[a.Conn]; ok && a.Kind == plan.Refresh && c.App != nil {
+			counts[c.App]++
+		}
+	}
+	want := map[*providers.Client]int{}
+	for app, n := range counts {
+		if client, err := e.NewClient(app); err == nil {
+			want[client] = n
+		}
+	}
+	providers.Preconnect(ctx, want, par)
 }
 
 // wireSlots are a refresh's hooks into Run's -parallelism: send takes a

@@ -283,6 +283,7 @@ func (c *Client) httpClientSalvaging(s *salvager, timeout time.Duration) *http.C
 var sharedTransport = func() http.RoundTripper {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 64
+	t.DialContext = dialContext // with the connections Preconnect opened
 	return t
 }()
 

@@ -1,0 +1,225 @@
+package providers
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// countingListener counts the connections it accepts.
+type countingListener struct {
+	net.Listener
+	accepted atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted.Add(1)
+	}
+	return c, err
+}
+
+// preconnectServer is an HTTP server counting its connections, and a
+// client whose refresh endpoint it is.
+func preconnectServer(t *testing.T, h http.Handler) (*countingListener, *Client, string) {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	cl := &countingListener{Listener: srv.Listener}
+	srv.Listener = cl
+	srv.Start()
+	t.Cleanup(srv.Close)
+	p := Generic("pre")
+	p.TokenURL = srv.URL + "/token"
+	return cl, &Client{Profile: p, ClientID: "c"}, srv.Listener.Addr().String()
+}
+
+// pooled is how many connections to addr wait in the pool.
+func pooled(addr string) int {
+	preconnected.mu.Lock()
+	defer preconnected.mu.Unlock()
+	return len(preconnected.conns[addr])
+}
+
+// waitFor polls cond until it holds, failing the test after a while (the
+// connections are opened in the background).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting: %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Preconnect opens at most limit connections to a host, and the requests
+// that follow go over them instead of opening their own.
+func TestPreconnectOpensAheadAndRequestsUseThem(t *testing.T) {
+	const n = 3
+	var arrived sync.WaitGroup
+	arrived.Add(n)
+	cl, c, addr := preconnectServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Every request waits for the others: n connections at once.
+		arrived.Done()
+		arrived.Wait()
+		_, _ = io.WriteString(w, "ok")
+	}))
+	Preconnect(context.Background(), map[*Client]int{c: 10}, n)
+	waitFor(t, "3 connections opened ahead", func() bool { return pooled(addr) == n && cl.accepted.Load() == n })
+	hc := &http.Client{Transport: sharedTransport, Timeout: 5 * time.Second}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := hc.Post(c.Profile.TokenURL, "text/plain", nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			_ = resp.Body.Close()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if got := cl.accepted.Load(); got != n {
+		t.Errorf("after %d requests at once the server accepted %d connections, want the %d opened ahead", n, got, n)
+	}
+	if got := pooled(addr); got != 0 {
+		t.Errorf("%d connections left in the pool, want 0", got)
+	}
+}
+
+// A connection the server closed while it waited is not handed out: the
+// request dials a new one.
+func TestPreconnectSkipsConnectionsTheServerClosed(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	closed := make(chan struct{})
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			_ = c.Close()
+		}
+		close(closed)
+	}()
+	addr := ln.Addr().String()
+	p := Generic("pre")
+	p.TokenURL = "http://" + addr + "/token"
+	Preconnect(context.Background(), map[*Client]int{{Profile: p}: 1}, 1)
+	waitFor(t, "the connection opened ahead", func() bool { return pooled(addr) == 1 })
+	<-closed
+	// The close reaches this side of the loopback connection at once;
+	// take must see it.
+	waitFor(t, "the closed connection skipped", func() bool {
+		if c := preconnected.take(addr); c != nil {
+			_ = c.Close()
+			t.Fatal("take handed out a connection the server had closed")
+		}
+		return pooled(addr) == 0
+	})
+}
+
+// Connections nobody asks for are closed after preconnectMaxAge.
+func TestPreconnectClosesUnusedConnections(t *testing.T) {
+	old := preconnectMaxAge
+	preconnectMaxAge = 50 * time.Millisecond
+	t.Cleanup(func() { preconnectMaxAge = old })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	eof := make(chan error, 2)
+	go func() {
+		for range 2 {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				_, err := c.Read(make([]byte, 1))
+				eof <- err
+				_ = c.Close()
+			}()
+		}
+	}()
+	addr := ln.Addr().String()
+	p := Generic("pre")
+	p.TokenURL = "http://" + addr + "/token"
+	Preconnect(context.Background(), map[*Client]int{{Profile: p}: 2}, 10)
+	for range 2 {
+		select {
+		case err := <-eof:
+			if err != io.EOF {
+				t.Errorf("the server read %v from an unused connection, want EOF (closed)", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the unused connections were never closed")
+		}
+	}
+	if got := pooled(addr); got != 0 {
+		t.Errorf("%d expired connections left in the pool", got)
+	}
+}
+
+func TestRefreshAddr(t *testing.T) {
+	direct := &http.Transport{}
+	proxied := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: "proxy.example:3128"})}
+	client := func(token, refresh string) *Client {
+		p := Generic("x")
+		p.TokenURL, p.RefreshURL = token, refresh
+		return &Client{Profile: p}
+	}
+	for _, tc := range []struct {
+		name string
+		c    *Client
+		rt   http.RoundTripper
+		want string
+	}{
+		{"https, default port", client("https://api.example/token", ""), direct, "api.example:443"},
+		{"http, default port", client("http://api.example/token", ""), direct, "api.example:80"},
+		{"explicit port", client("http://127.0.0.1:8080/token", ""), direct, "127.0.0.1:8080"},
+		{"IPv6", client("https://[::1]/token", ""), direct, "[::1]:443"},
+		{"the refresh URL first", client("https://a.example/token", "https://b.example/refresh"), direct, "b.example:443"},
+		{"no URL yet (discovery)", client("", ""), direct, ""},
+		{"through a proxy", client("https://api.example/token", ""), proxied, ""},
+	} {
+		if got := refreshAddr(tc.c, tc.rt); got != tc.want {
+			t.Errorf("%s: refreshAddr = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// A client with a transport of its own is left out: its requests never
+// reach the shared dialer.
+func TestPreconnectLeavesOwnTransportsOut(t *testing.T) {
+	cl, c, addr := preconnectServer(t, http.NotFoundHandler())
+	c.HTTP = &http.Client{Transport: &http.Transport{}}
+	Preconnect(context.Background(), map[*Client]int{c: 3}, 3)
+	// Nothing is started for it (Preconnect returns having started
+	// nothing): a client of the shared transport to the same server,
+	// preconnected after it, finds only its own connection.
+	shared := &Client{Profile: c.Profile}
+	Preconnect(context.Background(), map[*Client]int{shared: 1}, 1)
+	waitFor(t, "the shared client's connection", func() bool { return pooled(addr) == 1 && cl.accepted.Load() == 1 })
+	if c := preconnected.take(addr); c != nil {
+		_ = c.Close()
+	}
+}
