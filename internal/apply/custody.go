@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -120,7 +119,14 @@ func (j *Journal) readHead(conn string) (*CustodyEntry, error) {
 }
 
 func (j *Journal) read(conn string, headOnly bool) (*CustodyEntry, error) {
-	e, err := readCustodyInto(j.path(conn), nil, headOnly)
+	var e *CustodyEntry
+	var err error
+	if headOnly {
+		var buf [custodyHeadSize]byte
+		e, err = readCustodyHead(j.path(conn), buf[:])
+	} else {
+		e, err = readCustody(j.path(conn))
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -134,32 +140,66 @@ func (j *Journal) read(conn string, headOnly bool) (*CustodyEntry, error) {
 func ReadCustodyFile(path string) (*CustodyEntry, error) { return readCustody(path) }
 
 func readCustody(path string) (*CustodyEntry, error) {
-	return readCustodyInto(path, nil, false)
-}
-
-// readCustodyInto is readCustody reading the file into buf, when it is not
-// nil (List's readers use one buffer for all their files: the entry
-// decoded holds none of it). With headOnly the record is not decoded
-// (Record stays nil, HasRecord says whether there is one).
-func readCustodyInto(path string, buf *[]byte, headOnly bool) (*CustodyEntry, error) {
-	var b []byte
-	var err error
-	if buf == nil {
-		b, err = os.ReadFile(path)
-	} else {
-		b, err = readAll(path, buf)
-	}
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading the custody file: %w", err)
 	}
-	// The entry is followed by the padding of its reserved room (JSON
-	// whitespace): cut it first, as the JSON decoder would scan it byte
-	// by byte (every custody file is read by each writing command).
-	b = trimPadding(b)
+	return decodeCustody(path, trimPadding(b), false)
+}
+
+// custodyHeadSize is how much of a custody file readCustodyHead reads:
+// the header, and the start of the record, fit in it.
+const custodyHeadSize = 4096
+
+// readCustodyHead reads a custody file's entry without its record (Record
+// stays nil, HasRecord says whether there is one), from the start of the
+// file only, into buf (at least custodyHeadSize bytes). Every writing
+// command reads the header of every custody file, and every refresh its
+// own: the record, encoded, is most of an entry, and the padding after it
+// most of the file.
+//
+// The entry is JSON written by encoding/json in CustodyEntry's field
+// order, the record last: the header is what comes before `,"record":"`
+// (which cannot occur inside a JSON string, where a quote is escaped),
+// closed with `}`, provided the record's string (base64: no quote in it)
+// is followed by the entry's end. Anything else is decoded in full.
+func readCustodyHead(path string, buf []byte) (*CustodyEntry, error) {
+	n, err := readPrefix(path, buf)
+	if err != nil {
+		return nil, fmt.Errorf("reading the custody file: %w", err)
+	}
+	b := buf[:n]
+	const key = `,"record":"`
+	if i := bytes.Index(b, []byte(key)); i > 0 {
+		rest := b[i+len(key):]
+		if j := bytes.IndexByte(rest, '"'); j >= 0 && j+1 < len(rest) && rest[j+1] == '}' {
+			head := append(b[:i:i], '}')
+			e, err := decodeCustody(path, head, false)
+			if err == nil {
+				e.HasRecord = j > 0
+			}
+			return e, err
+		}
+	}
+	if n < len(buf) {
+		// The whole file: an entry without a record, or one written
+		// otherwise.
+		return decodeCustody(path, trimPadding(b), true)
+	}
+	b, err = os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the custody file: %w", err)
+	}
+	return decodeCustody(path, trimPadding(b), true)
+}
+
+// decodeCustody decodes an entry (b: the file's content without its
+// padding). With headOnly the record is not decoded (Record stays nil,
+// HasRecord says whether there is one).
+func decodeCustody(path string, b []byte, headOnly bool) (*CustodyEntry, error) {
 	var e CustodyEntry
+	var err error
 	if headOnly {
-		// The record, encoded, is kept aside: decoding the base64 of
-		// every record was most of a report of 1,000 files.
 		var h struct {
 			CustodyEntry
 			Record json.RawMessage `json:"record,omitempty"`
@@ -177,34 +217,6 @@ func readCustodyInto(path string, buf *[]byte, headOnly bool) (*CustodyEntry, er
 	}
 	e.Path = path
 	return &e, nil
-}
-
-// readAll reads the file at path into *buf, growing it as needed, and
-// returns what it read.
-func readAll(path string, buf *[]byte) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b := (*buf)[:0]
-	if cap(b) == 0 {
-		b = make([]byte, 0, 2*custodyMinSize) // a file's usual room, and EOF
-	}
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := f.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			*buf = b
-			return b, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
 }
 
 // trimPadding cuts the padding (spaces, newlines) after an entry. An
@@ -244,13 +256,13 @@ func (j *Journal) List() ([]*CustodyEntry, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var buf []byte
+			var buf [custodyHeadSize]byte
 			for {
 				i := int(next.Add(1)) - 1
 				if i >= len(names) {
 					return
 				}
-				entries[i], errs[i] = readCustodyInto(names[i], &buf, true)
+				entries[i], errs[i] = readCustodyHead(names[i], buf[:])
 			}
 		}()
 	}

@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -447,5 +448,76 @@ func TestTrimPadding(t *testing.T) {
 		if got := string(trimPadding([]byte(in))); got != want {
 			t.Errorf("trimPadding(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// readCustodyHead reads a header equal to the full decode's, from the
+// start of the file when the record comes last as encoding/json writes
+// it, and from the whole file otherwise: a record longer than what it
+// reads, a header longer than that, fields in another order, no record.
+func TestReadCustodyHead(t *testing.T) {
+	dir := t.TempDir()
+	answered := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	base := CustodyEntry{Format: custodyFormat, Conn: "c", Lineage: "l", Grant: answered.Add(-time.Hour), Generation: 7,
+		Phase: phaseAnswered, Flight: state.Flight{Since: answered.Add(-time.Second), PID: 42, Host: "h", Generation: 7}, AnsweredAt: answered}
+	encode := func(e CustodyEntry) []byte {
+		b, err := json.Marshal(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append(b, '\n')
+	}
+	withRecord := func(n int) []byte {
+		e := base
+		e.Record = []byte(strings.Repeat("r", n))
+		return encode(e)
+	}
+	longHost := base
+	longHost.Flight.Host = strings.Repeat("h", 2*custodyHeadSize)
+	longHost.Record = []byte("rec")
+	sent := base
+	sent.Phase, sent.AnsweredAt = phaseSent, time.Time{}
+	recordFirst := []byte(`{"record":"cmVj","format":"` + custodyFormat + `","connection":"c","lineage":"l","generation":7,"phase":"answered"}`)
+	recordBetween := []byte(`{"format":"` + custodyFormat + `","connection":"c","record":"cmVj","lineage":"l","generation":7,"phase":"answered"}`)
+	for name, content := range map[string][]byte{
+		"small record":           withRecord(100),
+		"record past the prefix": withRecord(3 * custodyHeadSize),
+		"record ends at the cut": withRecord(custodyHeadSize - 300),
+		"long header":            encode(longHost),
+		"no record":              encode(sent),
+		"record first":           recordFirst,
+		"record not last":        recordBetween,
+		"padded":                 append(withRecord(50), []byte(strings.Repeat(" ", 3*custodyHeadSize))...),
+	} {
+		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+custodySuffix)
+		if err := os.WriteFile(path, content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		want, err := decodeCustody(path, trimPadding(content), true)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var buf [custodyHeadSize]byte
+		got, err := readCustodyHead(path, buf[:])
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if got.Record != nil || got.Conn != want.Conn || got.Generation != want.Generation || got.Phase != want.Phase ||
+			!got.AnsweredAt.Equal(want.AnsweredAt) || got.Flight.Host != want.Flight.Host || got.HasRecord != want.HasRecord || got.Lineage != want.Lineage {
+			t.Errorf("%s: head = %+v, want %+v", name, got, want)
+		}
+	}
+	// Not a custody file; no file.
+	bad := filepath.Join(dir, "bad"+custodySuffix)
+	if err := os.WriteFile(bad, []byte(`{"format":"x","record":"abc"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var buf [custodyHeadSize]byte
+	if _, err := readCustodyHead(bad, buf[:]); err == nil || strings.Contains(err.Error(), "abc") {
+		t.Errorf("a foreign file: err = %v, want an error that quotes nothing of it", err)
+	}
+	if _, err := readCustodyHead(filepath.Join(dir, "missing"), buf[:]); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a missing file: err = %v, want ErrNotExist", err)
 	}
 }
