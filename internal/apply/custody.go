@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -298,6 +299,9 @@ func (j *Journal) Remove(conn string) error {
 // .gitignore): each refresh would otherwise look again.
 var madeDirs sync.Map
 
+// spaces pads custody files (without allocating the padding each time).
+var spaces = []byte(strings.Repeat(" ", 16<<10))
+
 // custodyFile is a custody file held open between the send and the answer.
 type custodyFile struct {
 	f     *os.File
@@ -386,7 +390,12 @@ func (cf *custodyFile) write(sync bool) error {
 	}
 	cf.used = int64(len(b))
 	if pad := end - int64(len(b)); pad > 0 {
-		b = append(b, []byte(strings.Repeat(" ", int(pad)))...)
+		b = slices.Grow(b, int(pad))
+		for pad > 0 {
+			n := min(pad, int64(len(spaces)))
+			b = append(b, spaces[:n]...)
+			pad -= n
+		}
 	}
 	if _, err := cf.f.WriteAt(b, 0); err != nil {
 		return fmt.Errorf("writing the custody file %s: %w", cf.f.Name(), err)
