@@ -313,9 +313,11 @@ func (op *operation) run(ctx context.Context) int {
 	if !ok {
 		return ExitError
 	}
+	prepared := op.prepareWrite(ctx, snap, p, saved)
 	if a.command != "refresh" {
 		g.view.ApplyPlan(views.NewPlan(p, nil, g.version))
 	}
+	prepared()
 	if p.Changes() && a.command != "refresh" && saved == nil && !a.autoApprove {
 		if code, ok := op.confirm(ctx, p); !ok {
 			return code
@@ -333,6 +335,39 @@ func (op *operation) run(ctx context.Context) int {
 		}
 	}
 	return op.execute(ctx, p, lineage)
+}
+
+// prepareWrite has the store do what its first write would do first (the
+// local backend's backup of the state, state.WritePreparer) while the plan
+// is printed, when the plan is approved already (-auto-approve, a saved
+// plan, refresh) and changes an existing state without changing its
+// encryption (sealPlanned does that, with its own backup). The returned
+// func waits for it. A failure is left to the first write, which does the
+// same again and reports it.
+func (op *operation) prepareWrite(ctx context.Context, snap *state.Snapshot, p *plan.Plan, saved *plan.Plan) (wait func()) {
+	wp, ok := op.st.(state.WritePreparer)
+	approved := op.a.autoApprove || saved != nil || op.a.command == "refresh"
+	if !ok || !approved || !p.Changes() || snap.Lineage == "" || sealing(p) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = wp.PrepareWrite(ctx)
+	}()
+	return func() { <-done }
+}
+
+// sealing reports whether p changes how the state is sealed.
+func sealing(p *plan.Plan) bool {
+	for _, a := range p.Actions {
+		for _, r := range a.Reasons {
+			if r == plan.ReasonSeal || r == plan.ReasonReseal || r == plan.ReasonEnforce {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // load loads the configuration (op.cfg) and the saved plan, if any,

@@ -27,6 +27,15 @@ type Custodian interface {
 	OpenRecord(ctx context.Context, conn, lineage string, data []byte) (*Record, error)
 }
 
+// WritePreparer is a store that can do ahead of time what its first write
+// under the operation lock does first (the local backend: the backup of
+// the state), so that a command about to write can have it done while it
+// does something else. A store without it does that work at its first
+// write.
+type WritePreparer interface {
+	PrepareWrite(ctx context.Context) error
+}
+
 // ErrOtherState: a custody copy belongs to another state.
 var ErrOtherState = errors.New("the copy belongs to another state (lineage)")
 

@@ -445,6 +445,14 @@ func (s *Store) meta() (*state.Meta, error) {
 	return meta, err
 }
 
+// PrepareWrite implements state.WritePreparer: the backup the first write
+// of this lock period would take first is taken now. A change of
+// encryption that first write makes still takes its own backup after it
+// (write), replacing this one.
+func (s *Store) PrepareWrite(ctx context.Context) error {
+	return s.write(ctx, "", "preparing to write to", nil, nil)
+}
+
 // updateOnce is update's write: sealed is the number of records sealed
 // when it turned encryption on (-1 when it did not), postponed says it
 // wrote unsealed although the store has a passphrase.

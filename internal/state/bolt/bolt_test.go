@@ -273,6 +273,48 @@ func TestFreshStateKeepsOldBackup(t *testing.T) {
 	}
 }
 
+// PrepareWrite takes the backup the first write would take, and the
+// first write then takes none: the backup is the state before the lock
+// period's writes. Without the operation lock it refuses, as a write does.
+func TestPrepareWriteTakesTheBackup(t *testing.T) {
+	ctx := context.Background()
+	path := statePath(t)
+	s := mustOpen(t, path, state.Options{Create: true})
+	if _, err := s.Lock(ctx, "apply"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, &state.Record{Conn: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PrepareWrite(ctx); !errors.Is(err, state.ErrNotLocked) {
+		t.Errorf("PrepareWrite without the lock = %v, want ErrNotLocked", err)
+	}
+	if _, err := s.Lock(ctx, "apply"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PrepareWrite(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bk, err := s.ReadBackup(ctx)
+	if err != nil || bk.Serial != 1 || bk.Records["a"] == nil {
+		t.Fatalf("backup after PrepareWrite = %+v, %v; want serial 1 with record a", bk, err)
+	}
+	before := readBytes(t, s.BackupPath())
+	if err := s.Put(ctx, &state.Record{Conn: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(readBytes(t, s.BackupPath()), before) {
+		t.Error("the first write after PrepareWrite took the backup again")
+	}
+	snap, err := s.Snapshot(ctx)
+	if err != nil || snap.Serial != 2 {
+		t.Errorf("PrepareWrite changed the serial: %+v, %v; want 2 after one write", snap, err)
+	}
+}
+
 func TestMissingState(t *testing.T) {
 	ctx := context.Background()
 	path := statePath(t)
