@@ -7,9 +7,8 @@ package views
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
-	"strings"
+	"strconv"
 	"time"
 )
 
@@ -54,18 +53,16 @@ func FormatDuration(d time.Duration) string {
 	if neg {
 		d = -d
 	}
-	var b strings.Builder
+	var buf [32]byte
+	b := buf[:0]
 	if neg {
-		b.WriteByte('-')
+		b = append(b, '-')
 	}
-	units := []struct {
-		n string
-		d time.Duration
-	}{{"d", 24 * time.Hour}, {"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}}
 	parts := 0
-	for _, u := range units {
+	for _, u := range durationUnits {
 		if d >= u.d {
-			fmt.Fprintf(&b, "%d%s", d/u.d, u.n)
+			b = strconv.AppendInt(b, int64(d/u.d), 10)
+			b = append(b, u.n)
 			d %= u.d
 			parts++
 		}
@@ -73,8 +70,14 @@ func FormatDuration(d time.Duration) string {
 	if parts == 0 {
 		return d.String()
 	}
-	return b.String()
+	return string(b)
 }
+
+// durationUnits are FormatDuration's units, largest first.
+var durationUnits = [...]struct {
+	n byte
+	d time.Duration
+}{{'d', 24 * time.Hour}, {'h', time.Hour}, {'m', time.Minute}, {'s', time.Second}}
 
 // RelTime says when t is relative to now: "in 52m", "3h ago".
 func RelTime(t, now time.Time) string {
