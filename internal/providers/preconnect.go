@@ -5,39 +5,54 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 )
 
 // Preconnecting. An apply refreshing many connections of one provider at
 // once (-parallelism) sends its first wave of requests together, and each
-// of them would wait for a connection of its own to be opened, in turn,
-// on a machine busy preparing the refreshes. Preconnect opens those TCP
-// connections beforehand, while the refreshes are being prepared (their
-// intents, their custody files), and the shared transport's dialer hands
-// them out. Only TCP is opened ahead: TLS is negotiated by the transport
-// on the connection it is handed, so its configuration applies unchanged.
-// net/http has no way to add connections to its pool, hence this dialer.
+// of them would open a connection of its own only then, on a machine busy
+// preparing the refreshes. Preconnect starts opening those TCP connections
+// beforehand, while the refreshes are being prepared (their intents, their
+// custody files), and the shared transport's dialer hands them out: a
+// request takes a connection already open, or waits for one being opened
+// for it (never opening a second one beside it), and dials itself only
+// when none was started. Only TCP is opened ahead: TLS is negotiated by
+// the transport on the connection it is handed, so its configuration
+// applies unchanged. net/http has no way to add connections to its pool,
+// hence this dialer.
 
 // preconnectMaxAge is how long an opened connection waits to be used: a
-// server may close a connection that carries no request (which the check
-// in take sees), and one that is not needed is closed after it. A
-// variable for tests.
+// server may close a connection that carries no request (which take
+// checks), and one nobody needs (an HTTP/2 provider serves every request
+// over one) is closed after it. A variable for tests.
 var preconnectMaxAge = 10 * time.Second
 
-// preconnectDialers bounds the connections Preconnect opens at once.
-const preconnectDialers = 4
-
-// netDialer is http.DefaultTransport's dialer.
-var netDialer = &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+// netDialer is http.DefaultTransport's dialer; dialTCP dials with it (a
+// variable for tests).
+var (
+	netDialer = &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	dialTCP   = netDialer.DialContext
+)
 
 // preconnected holds the connections opened ahead, by dial address.
-var preconnected = &connPool{conns: map[string][]pooledConn{}}
+var preconnected = &connPool{addrs: map[string]*addrPool{}}
 
 type connPool struct {
 	mu    sync.Mutex
-	conns map[string][]pooledConn
-	timer *time.Timer // closes what is left after preconnectMaxAge
+	addrs map[string]*addrPool
+	timer *time.Timer // closes what is left unused after preconnectMaxAge
+}
+
+// addrPool is what Preconnect opened, or is opening, to one address.
+type addrPool struct {
+	idle []pooledConn
+	// pending counts the dials in progress; waiters are requests each
+	// waiting for one of them (never more waiters than pending dials),
+	// first come first served. A failed dial hands its waiter nil.
+	pending int
+	waiters []chan net.Conn
 }
 
 type pooledConn struct {
@@ -46,50 +61,104 @@ type pooledConn struct {
 }
 
 // dialContext is the shared transport's dialer: a connection opened ahead
-// to addr when there is one that is still open, a new one otherwise.
+// to addr, or one being opened, when there is one; a new one otherwise.
 func dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	if network == "tcp" {
-		if c := preconnected.take(addr); c != nil {
-			return c, nil
+		c, err := preconnected.take(ctx, addr)
+		if c != nil || err != nil {
+			return c, err
 		}
 	}
-	return netDialer.DialContext(ctx, network, addr)
+	return dialTCP(ctx, network, addr)
 }
 
-// take returns a connection opened ahead to addr, nil when none is left.
-// A connection the server has closed meanwhile (or wrote to unasked) is
-// closed and skipped.
-func (p *connPool) take(addr string) net.Conn {
+// take returns a connection opened ahead to addr, waiting for a dial in
+// progress when none is open yet; nil when there is none to wait for, or
+// the dial it waited for failed. A connection the server has closed
+// meanwhile (or wrote to unasked) is closed and skipped.
+func (p *connPool) take(ctx context.Context, addr string) (net.Conn, error) {
 	for {
 		p.mu.Lock()
-		list := p.conns[addr]
-		if len(list) == 0 {
+		ap := p.addrs[addr]
+		if ap == nil {
 			p.mu.Unlock()
-			return nil
+			return nil, nil
 		}
-		c := list[len(list)-1]
-		if p.conns[addr] = list[:len(list)-1]; len(list) == 1 {
-			delete(p.conns, addr)
+		if n := len(ap.idle); n > 0 {
+			c := ap.idle[n-1]
+			ap.idle = ap.idle[:n-1]
+			p.tidy(addr, ap)
+			p.mu.Unlock()
+			if time.Since(c.opened) < preconnectMaxAge && !closedByPeer(c.Conn) {
+				return c.Conn, nil
+			}
+			_ = c.Close()
+			continue
 		}
-		if len(p.conns) == 0 && p.timer != nil {
-			p.timer.Stop()
-			p.timer = nil
+		if ap.pending <= len(ap.waiters) {
+			p.mu.Unlock()
+			return nil, nil
 		}
+		ch := make(chan net.Conn, 1)
+		ap.waiters = append(ap.waiters, ch)
 		p.mu.Unlock()
-		if time.Since(c.opened) < preconnectMaxAge && !closedByPeer(c.Conn) {
-			return c.Conn
+		select {
+		case c := <-ch:
+			return c, nil // nil: the dial failed, the caller dials
+		case <-ctx.Done():
+			p.mu.Lock()
+			if i := slices.Index(ap.waiters, ch); i >= 0 {
+				ap.waiters = slices.Delete(ap.waiters, i, i+1)
+				p.mu.Unlock()
+			} else {
+				// Handed a connection meanwhile: it goes back.
+				p.mu.Unlock()
+				if c := <-ch; c != nil {
+					p.deliver(addr, c, false)
+				}
+			}
+			return nil, ctx.Err()
 		}
-		_ = c.Close()
 	}
 }
 
-// put adds c, opened to addr, to the pool.
-func (p *connPool) put(addr string, c net.Conn) {
+// deliver hands c (nil: a failed dial) to the first request waiting for a
+// connection to addr, or keeps it for the next one. dialed says c ends a
+// dial in progress.
+func (p *connPool) deliver(addr string, c net.Conn, dialed bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.conns[addr] = append(p.conns[addr], pooledConn{Conn: c, opened: time.Now()})
-	if p.timer == nil {
-		p.timer = time.AfterFunc(preconnectMaxAge, p.expire)
+	ap := p.addrs[addr]
+	if ap == nil {
+		ap = &addrPool{}
+		p.addrs[addr] = ap
+	}
+	if dialed {
+		ap.pending--
+	}
+	switch {
+	case len(ap.waiters) > 0:
+		ch := ap.waiters[0]
+		ap.waiters = ap.waiters[1:]
+		ch <- c
+	case c != nil:
+		ap.idle = append(ap.idle, pooledConn{Conn: c, opened: time.Now()})
+		if p.timer == nil {
+			p.timer = time.AfterFunc(preconnectMaxAge, p.expire)
+		}
+	}
+	p.tidy(addr, ap)
+}
+
+// tidy forgets addr when nothing is left for it, and stops the timer when
+// nothing is left at all. p.mu is held.
+func (p *connPool) tidy(addr string, ap *addrPool) {
+	if len(ap.idle) == 0 && ap.pending == 0 && len(ap.waiters) == 0 {
+		delete(p.addrs, addr)
+	}
+	if len(p.addrs) == 0 && p.timer != nil {
+		p.timer.Stop()
+		p.timer = nil
 	}
 }
 
@@ -99,9 +168,9 @@ func (p *connPool) expire() {
 	defer p.mu.Unlock()
 	p.timer = nil
 	var oldest time.Time
-	for addr, list := range p.conns {
-		kept := list[:0]
-		for _, c := range list {
+	for addr, ap := range p.addrs {
+		kept := ap.idle[:0]
+		for _, c := range ap.idle {
 			if time.Since(c.opened) >= preconnectMaxAge {
 				_ = c.Close()
 				continue
@@ -111,24 +180,22 @@ func (p *connPool) expire() {
 				oldest = c.opened
 			}
 		}
-		if len(kept) == 0 {
-			delete(p.conns, addr)
-		} else {
-			p.conns[addr] = kept
-		}
+		ap.idle = kept
+		p.tidy(addr, ap)
 	}
-	if !oldest.IsZero() {
+	if !oldest.IsZero() && p.timer == nil {
 		p.timer = time.AfterFunc(preconnectMaxAge-time.Since(oldest), p.expire)
 	}
 }
 
-// Preconnect opens, in the background, want[client] connections to the
-// host each client sends its refreshes to, for the refreshes about to be
-// sent, at most limit per host (the requests sent at once); clients with
-// the same host share them. A client with a transport of its own, a
-// refresh URL not known yet (discovery) or a proxy in the way is left
-// out. Dialing stops when ctx ends; a failure is left to the request,
-// which dials again.
+// Preconnect starts opening, in the background, want[client] connections
+// to the host each client sends its refreshes to, for the refreshes about
+// to be sent, at most limit per host (the requests sent at once); clients
+// with the same host share them. All are dialed at once, as the requests
+// would be. A client with a transport of its own, a refresh URL not known
+// yet (discovery) or a proxy in the way is left out. Dialing stops when
+// ctx ends; a failed dial is left to the request waiting for it, which
+// dials again.
 func Preconnect(ctx context.Context, want map[*Client]int, limit int) {
 	perAddr := map[string]int{}
 	for c, n := range want {
@@ -139,31 +206,26 @@ func Preconnect(ctx context.Context, want map[*Client]int, limit int) {
 			perAddr[addr] = min(perAddr[addr]+n, limit)
 		}
 	}
-	if len(perAddr) == 0 {
-		return
-	}
-	addrs := make(chan string)
-	for range preconnectDialers {
-		go func() {
-			for addr := range addrs {
-				if c, err := netDialer.DialContext(ctx, "tcp", addr); err == nil {
-					preconnected.put(addr, c)
-				}
-			}
-		}()
-	}
-	go func() {
-		defer close(addrs)
-		for addr, n := range perAddr {
-			for range n {
-				select {
-				case addrs <- addr:
-				case <-ctx.Done():
-					return
-				}
-			}
+	p := preconnected
+	for addr, n := range perAddr {
+		p.mu.Lock()
+		ap := p.addrs[addr]
+		if ap == nil {
+			ap = &addrPool{}
+			p.addrs[addr] = ap
 		}
-	}()
+		ap.pending += n
+		p.mu.Unlock()
+		for range n {
+			go func() {
+				c, err := dialTCP(ctx, "tcp", addr)
+				if err != nil {
+					c = nil
+				}
+				p.deliver(addr, c, true)
+			}()
+		}
+	}
 }
 
 // refreshAddr is the dial address of c's refresh endpoint as rt dials it

@@ -2,6 +2,7 @@ package providers
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -41,11 +42,14 @@ func preconnectServer(t *testing.T, h http.Handler) (*countingListener, *Client,
 	return cl, &Client{Profile: p, ClientID: "c"}, srv.Listener.Addr().String()
 }
 
-// pooled is how many connections to addr wait in the pool.
+// pooled is how many connections to addr wait in the pool, open.
 func pooled(addr string) int {
 	preconnected.mu.Lock()
 	defer preconnected.mu.Unlock()
-	return len(preconnected.conns[addr])
+	if ap := preconnected.addrs[addr]; ap != nil {
+		return len(ap.idle)
+	}
+	return 0
 }
 
 // waitFor polls cond until it holds, failing the test after a while (the
@@ -128,7 +132,7 @@ func TestPreconnectSkipsConnectionsTheServerClosed(t *testing.T) {
 	// The close reaches this side of the loopback connection at once;
 	// take must see it.
 	waitFor(t, "the closed connection skipped", func() bool {
-		if c := preconnected.take(addr); c != nil {
+		if c, _ := preconnected.take(context.Background(), addr); c != nil {
 			_ = c.Close()
 			t.Fatal("take handed out a connection the server had closed")
 		}
@@ -219,7 +223,120 @@ func TestPreconnectLeavesOwnTransportsOut(t *testing.T) {
 	shared := &Client{Profile: c.Profile}
 	Preconnect(context.Background(), map[*Client]int{shared: 1}, 1)
 	waitFor(t, "the shared client's connection", func() bool { return pooled(addr) == 1 && cl.accepted.Load() == 1 })
-	if c := preconnected.take(addr); c != nil {
+	if c, _ := preconnected.take(context.Background(), addr); c != nil {
 		_ = c.Close()
+	}
+}
+
+// A request that finds a connection still being opened for it waits for
+// that one instead of opening a second: a first wave to a distant
+// provider starts before the connections opened ahead are up, and must
+// not double them. A dial that fails leaves the request to dial itself.
+func TestPreconnectRequestJoinsTheDialInProgress(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { _ = c.Close() })
+		}
+	}()
+	addr := ln.Addr().String()
+	release := make(chan struct{})
+	var dials atomic.Int64
+	fail := false
+	old := dialTCP
+	dialTCP = func(ctx context.Context, network, a string) (net.Conn, error) {
+		dials.Add(1)
+		<-release
+		if fail {
+			return nil, errors.New("refused")
+		}
+		return old(ctx, network, a)
+	}
+	t.Cleanup(func() { dialTCP = old })
+	p := Generic("pre")
+	p.TokenURL = "http://" + addr + "/token"
+	c := &Client{Profile: p}
+
+	Preconnect(context.Background(), map[*Client]int{c: 1}, 1)
+	got := make(chan net.Conn, 1)
+	go func() {
+		conn, _ := dialContext(context.Background(), "tcp", addr)
+		got <- conn
+	}()
+	waitFor(t, "the request waiting for the dial in progress", func() bool {
+		preconnected.mu.Lock()
+		defer preconnected.mu.Unlock()
+		ap := preconnected.addrs[addr]
+		return ap != nil && len(ap.waiters) == 1
+	})
+	close(release)
+	conn := <-got
+	if conn == nil {
+		t.Fatal("the request got no connection")
+	}
+	_ = conn.Close()
+	if n := dials.Load(); n != 1 {
+		t.Errorf("%d dials for one request and one connection opened ahead, want 1", n)
+	}
+
+	// A failed dial: the waiting request dials itself.
+	release = make(chan struct{})
+	fail = true
+	dials.Store(0)
+	Preconnect(context.Background(), map[*Client]int{c: 1}, 1)
+	go func() {
+		conn, err := dialContext(context.Background(), "tcp", addr)
+		if err == nil {
+			_ = conn.Close()
+		}
+		got <- conn
+	}()
+	waitFor(t, "the request waiting for the dial in progress", func() bool {
+		preconnected.mu.Lock()
+		defer preconnected.mu.Unlock()
+		ap := preconnected.addrs[addr]
+		return ap != nil && len(ap.waiters) == 1
+	})
+	close(release)
+	<-got
+	if n := dials.Load(); n != 2 {
+		t.Errorf("%d dials after the one opened ahead failed, want 2 (the request's own)", n)
+	}
+
+	// A request whose context ends while it waits gives up, and the
+	// connection, when it comes, waits for the next request.
+	release = make(chan struct{})
+	fail = false
+	Preconnect(context.Background(), map[*Client]int{c: 1}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := dialContext(ctx, "tcp", addr)
+		errc <- err
+	}()
+	waitFor(t, "the request waiting for the dial in progress", func() bool {
+		preconnected.mu.Lock()
+		defer preconnected.mu.Unlock()
+		ap := preconnected.addrs[addr]
+		return ap != nil && len(ap.waiters) == 1
+	})
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("a request cancelled while waiting: err = %v, want context.Canceled", err)
+	}
+	close(release)
+	waitFor(t, "the connection kept for the next request", func() bool { return pooled(addr) == 1 })
+	if conn, _ := preconnected.take(context.Background(), addr); conn == nil {
+		t.Error("the connection opened ahead was not kept")
+	} else {
+		_ = conn.Close()
 	}
 }
