@@ -93,7 +93,9 @@ func NewLockInfo(operation, path, version string, now time.Time) *LockInfo {
 // It is asked once per process: every connection lock and every refresh's
 // intent names the host, and a name that changes while a command runs
 // would only make its own locks look foreign.
-var Hostname = sync.OnceValue(func() string {
+func Hostname() string { return hostname() }
+
+var hostname = sync.OnceValue(func() string {
 	h, _ := os.Hostname()
 	return h
 })
