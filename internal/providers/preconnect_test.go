@@ -228,6 +228,17 @@ func TestPreconnectLeavesOwnTransportsOut(t *testing.T) {
 	}
 }
 
+// waitForWaiter waits until a request waits for a dial to addr in progress.
+func waitForWaiter(t *testing.T, addr string) {
+	t.Helper()
+	waitFor(t, "the request waiting for the dial in progress", func() bool {
+		preconnected.mu.Lock()
+		defer preconnected.mu.Unlock()
+		ap := preconnected.addrs[addr]
+		return ap != nil && len(ap.waiters) == 1
+	})
+}
+
 // A request that finds a connection still being opened for it waits for
 // that one instead of opening a second: a first wave to a distant
 // provider starts before the connections opened ahead are up, and must
@@ -271,12 +282,7 @@ func TestPreconnectRequestJoinsTheDialInProgress(t *testing.T) {
 		conn, _ := dialContext(context.Background(), "tcp", addr)
 		got <- conn
 	}()
-	waitFor(t, "the request waiting for the dial in progress", func() bool {
-		preconnected.mu.Lock()
-		defer preconnected.mu.Unlock()
-		ap := preconnected.addrs[addr]
-		return ap != nil && len(ap.waiters) == 1
-	})
+	waitForWaiter(t, addr)
 	close(release)
 	conn := <-got
 	if conn == nil {
@@ -299,12 +305,7 @@ func TestPreconnectRequestJoinsTheDialInProgress(t *testing.T) {
 		}
 		got <- conn
 	}()
-	waitFor(t, "the request waiting for the dial in progress", func() bool {
-		preconnected.mu.Lock()
-		defer preconnected.mu.Unlock()
-		ap := preconnected.addrs[addr]
-		return ap != nil && len(ap.waiters) == 1
-	})
+	waitForWaiter(t, addr)
 	close(release)
 	<-got
 	if n := dials.Load(); n != 2 {
@@ -322,12 +323,7 @@ func TestPreconnectRequestJoinsTheDialInProgress(t *testing.T) {
 		_, err := dialContext(ctx, "tcp", addr)
 		errc <- err
 	}()
-	waitFor(t, "the request waiting for the dial in progress", func() bool {
-		preconnected.mu.Lock()
-		defer preconnected.mu.Unlock()
-		ap := preconnected.addrs[addr]
-		return ap != nil && len(ap.waiters) == 1
-	})
+	waitForWaiter(t, addr)
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Errorf("a request cancelled while waiting: err = %v, want context.Canceled", err)
