@@ -37,12 +37,17 @@ var (
 )
 
 // preconnected holds the connections opened ahead, by dial address.
-var preconnected = &connPool{addrs: map[string]*addrPool{}}
+var preconnected = &connPool{addrs: map[string]*addrPool{}, live: map[string]int{}}
 
 type connPool struct {
 	mu    sync.Mutex
 	addrs map[string]*addrPool
 	timer *time.Timer // closes what is left unused after preconnectMaxAge
+	// live counts, by address, the connections this dialer handed to the
+	// transport that are not closed yet (in use, or idle in its pool):
+	// Preconnect opens only what they do not cover, so that a process
+	// refreshing round after round (refresh -watch) reuses them.
+	live map[string]int
 }
 
 // addrPool is what Preconnect opened, or is opening, to one address.
@@ -63,13 +68,39 @@ type pooledConn struct {
 // dialContext is the shared transport's dialer: a connection opened ahead
 // to addr, or one being opened, when there is one; a new one otherwise.
 func dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	if network == "tcp" {
-		c, err := preconnected.take(ctx, addr)
-		if c != nil || err != nil {
-			return c, err
-		}
+	if network != "tcp" {
+		return dialTCP(ctx, network, addr)
 	}
-	return dialTCP(ctx, network, addr)
+	p := preconnected
+	c, err := p.take(ctx, addr)
+	if c == nil && err == nil {
+		c, err = dialTCP(ctx, network, addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	p.live[addr]++
+	p.mu.Unlock()
+	return &liveConn{Conn: c, release: sync.OnceFunc(func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.live[addr]--; p.live[addr] <= 0 {
+			delete(p.live, addr)
+		}
+	})}, nil
+}
+
+// liveConn is a connection handed to the transport, counted in
+// connPool.live until it is closed.
+type liveConn struct {
+	net.Conn
+	release func()
+}
+
+func (c *liveConn) Close() error {
+	c.release()
+	return c.Conn.Close()
 }
 
 // take returns a connection opened ahead to addr, waiting for a dial in
@@ -190,8 +221,9 @@ func (p *connPool) expire() {
 
 // Preconnect starts opening, in the background, want[client] connections
 // to the host each client sends its refreshes to, for the refreshes about
-// to be sent, at most limit per host (the requests sent at once); clients
-// with the same host share them. All are dialed at once, as the requests
+// to be sent, at most limit per host (the requests sent at once) counting
+// the connections the transport already holds there; clients with the
+// same host share them. All are dialed at once, as the requests
 // would be. A client with a transport of its own, a refresh URL not known
 // yet (discovery) or a proxy in the way is left out. Dialing stops when
 // ctx ends; a failed dial is left to the request waiting for it, which
@@ -209,6 +241,11 @@ func Preconnect(ctx context.Context, want map[*Client]int, limit int) {
 	p := preconnected
 	for addr, n := range perAddr {
 		p.mu.Lock()
+		// The transport's own connections to addr come first.
+		if n -= p.live[addr]; n <= 0 {
+			p.mu.Unlock()
+			continue
+		}
 		ap := p.addrs[addr]
 		if ap == nil {
 			ap = &addrPool{}

@@ -336,3 +336,73 @@ func TestPreconnectRequestJoinsTheDialInProgress(t *testing.T) {
 		_ = conn.Close()
 	}
 }
+
+// Connections the transport already holds (in use or idle) count against
+// the ones Preconnect opens: a process that refreshes round after round
+// (refresh -watch) reuses its connections instead of opening more each
+// round.
+func TestPreconnectCountsTheTransportsConnections(t *testing.T) {
+	const n = 2
+	var arrived sync.WaitGroup
+	arrived.Add(n)
+	cl, c, addr := preconnectServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("together") != "" {
+			arrived.Done()
+			arrived.Wait()
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	tr := sharedTransport.(*http.Transport)
+	hc := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	post := func(together bool) {
+		u := c.Profile.TokenURL
+		if together {
+			u += "?together=1"
+		}
+		resp, err := hc.Post(u, "text/plain", nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+	}
+	// Round one: n connections opened ahead, used at once, then idle in
+	// the transport.
+	Preconnect(context.Background(), map[*Client]int{c: n}, n)
+	waitFor(t, "the connections opened ahead", func() bool { return pooled(addr) == n })
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); post(true) }()
+	}
+	wg.Wait()
+	if got := cl.accepted.Load(); got != n {
+		t.Fatalf("round one: %d connections, want %d", got, n)
+	}
+	// Round two: nothing to open (Preconnect counts what it starts before
+	// it returns), the transport's idle ones serve.
+	Preconnect(context.Background(), map[*Client]int{c: n}, n)
+	preconnected.mu.Lock()
+	ap := preconnected.addrs[addr]
+	preconnected.mu.Unlock()
+	if ap != nil {
+		t.Fatalf("round two started %d dials beside the transport's %d connections", ap.pending, n)
+	}
+	post(false)
+	if got, p := cl.accepted.Load(), pooled(addr); got != n || p != 0 {
+		t.Errorf("round two: %d connections accepted (want still %d), %d opened ahead (want 0)", got, n, p)
+	}
+	// Once the transport has closed them, Preconnect opens again.
+	tr.CloseIdleConnections()
+	waitFor(t, "the transport's connections closed", func() bool {
+		preconnected.mu.Lock()
+		defer preconnected.mu.Unlock()
+		return preconnected.live[addr] == 0
+	})
+	Preconnect(context.Background(), map[*Client]int{c: 1}, n)
+	waitFor(t, "a connection opened ahead again", func() bool { return pooled(addr) == 1 })
+	if conn, _ := preconnected.take(context.Background(), addr); conn != nil {
+		_ = conn.Close()
+	}
+}
