@@ -241,15 +241,17 @@ func Preconnect(ctx context.Context, want map[*Client]int, limit int) {
 	p := preconnected
 	for addr, n := range perAddr {
 		p.mu.Lock()
-		// The transport's own connections to addr come first.
-		if n -= p.live[addr]; n <= 0 {
-			p.mu.Unlock()
-			continue
-		}
+		// The transport's own connections to addr come first, then those
+		// opened, or being opened, ahead already.
 		ap := p.addrs[addr]
 		if ap == nil {
 			ap = &addrPool{}
 			p.addrs[addr] = ap
+		}
+		if n -= p.live[addr] + len(ap.idle) + ap.pending; n <= 0 {
+			p.tidy(addr, ap)
+			p.mu.Unlock()
+			continue
 		}
 		ap.pending += n
 		p.mu.Unlock()

@@ -406,3 +406,37 @@ func TestPreconnectCountsTheTransportsConnections(t *testing.T) {
 		_ = conn.Close()
 	}
 }
+
+// A second Preconnect while the first one's connections are still being
+// opened (or wait unused) opens none beside them.
+func TestPreconnectTwiceOpensOnce(t *testing.T) {
+	release := make(chan struct{})
+	var dials atomic.Int64
+	old := dialTCP
+	dialTCP = func(ctx context.Context, network, a string) (net.Conn, error) {
+		dials.Add(1)
+		<-release
+		return nil, errors.New("refused")
+	}
+	t.Cleanup(func() { dialTCP = old })
+	p := Generic("pre")
+	p.TokenURL = "http://127.0.0.1:9/token"
+	c := &Client{Profile: p}
+	Preconnect(context.Background(), map[*Client]int{c: 3}, 3)
+	Preconnect(context.Background(), map[*Client]int{c: 3}, 3)
+	preconnected.mu.Lock()
+	pending := preconnected.addrs["127.0.0.1:9"].pending
+	preconnected.mu.Unlock()
+	close(release)
+	if pending != 3 {
+		t.Errorf("%d dials pending after two calls for 3, want 3", pending)
+	}
+	waitFor(t, "the failed dials delivered", func() bool {
+		preconnected.mu.Lock()
+		defer preconnected.mu.Unlock()
+		return preconnected.addrs["127.0.0.1:9"] == nil
+	})
+	if n := dials.Load(); n != 3 {
+		t.Errorf("%d dials, want 3", n)
+	}
+}
