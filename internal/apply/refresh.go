@@ -56,6 +56,10 @@ type Refresher struct {
 	// -parallelism slot there. An error sends nothing (the intent is
 	// withdrawn) and is returned.
 	BeforeSend func(context.Context) error
+	// Sent, when set, is called once the request is written (or writing
+	// it failed): the Executor starts preparing the next refresh only
+	// then, so that the preparation does not delay the writing.
+	Sent func()
 	// Abandon, when closed, gives up a refresh whose request is already on
 	// the wire (the second Ctrl-C). Cancelling Ensure's context only keeps
 	// a new refresh from starting: once sent, the answer holds the only
@@ -229,7 +233,12 @@ func (r *Refresher) refresh(ctx context.Context, rec *state.Record, client *prov
 	fctx, stop := r.flightContext(ctx)
 	var wrote atomic.Bool
 	fctx = httptrace.WithClientTrace(fctx, &httptrace.ClientTrace{
-		WroteRequest: func(info httptrace.WroteRequestInfo) { wrote.Store(info.Err == nil) },
+		WroteRequest: func(info httptrace.WroteRequestInfo) {
+			wrote.Store(info.Err == nil)
+			if r.Sent != nil {
+				r.Sent()
+			}
+		},
 	})
 	r.Flights.begin(conn)
 	tok, err := client.Refresh(fctx, rec.Refresh)

@@ -314,6 +314,10 @@ func (op *operation) run(ctx context.Context) int {
 		return ExitError
 	}
 	prepared := op.prepareWrite(ctx, snap, p, saved)
+	if op.approved(saved) {
+		// The dials are done while the plan prints.
+		op.executor("").Preconnect(ctx, p)
+	}
 	if a.command != "refresh" {
 		g.view.ApplyPlan(views.NewPlan(p, nil, g.version))
 	}
@@ -346,8 +350,7 @@ func (op *operation) run(ctx context.Context) int {
 // same again and reports it.
 func (op *operation) prepareWrite(ctx context.Context, snap *state.Snapshot, p *plan.Plan, saved *plan.Plan) (wait func()) {
 	wp, ok := op.st.(state.WritePreparer)
-	approved := op.a.autoApprove || saved != nil || op.a.command == "refresh"
-	if !ok || !approved || !p.Changes() || snap.Lineage == "" || sealing(p) {
+	if !ok || !op.approved(saved) || !p.Changes() || snap.Lineage == "" || sealing(p) {
 		return func() {}
 	}
 	done := make(chan struct{})
@@ -356,6 +359,12 @@ func (op *operation) prepareWrite(ctx context.Context, snap *state.Snapshot, p *
 		_ = wp.PrepareWrite(ctx)
 	}()
 	return func() { <-done }
+}
+
+// approved reports whether the plan needs no confirmation: -auto-approve,
+// a saved plan (saved), or refresh.
+func (op *operation) approved(saved *plan.Plan) bool {
+	return op.a.autoApprove || saved != nil || op.a.command == "refresh"
 }
 
 // sealing reports whether p changes how the state is sealed.
@@ -479,17 +488,24 @@ func (op *operation) plan(ctx context.Context, snap *state.Snapshot, saved *plan
 	return p, true
 }
 
-// execute performs p's actions and reports them.
-func (op *operation) execute(ctx context.Context, p *plan.Plan, lineage string) int {
+// executor is the Executor of op's actions on the state of lineage.
+func (op *operation) executor(lineage string) *apply.Executor {
 	g, a, cfg := op.g, op.a, op.cfg
-	prog := g.view.NewProgress(p)
-	ex := &apply.Executor{
+	return &apply.Executor{
 		Store: op.st, Config: cfg, Lineage: lineage, EmergencyDir: backend.EmergencyDir(cfg),
 		Granter:     &cliGranter{g: g, a: a},
 		NewClient:   func(app *config.App) (*providers.Client, error) { return newClient(g, cfg, app) },
-		Parallelism: a.parallelism, Now: g.now, Done: prog.Done, Stop: op.stop,
+		Parallelism: a.parallelism, Now: g.now, Stop: op.stop,
 		Flights: op.flights,
 	}
+}
+
+// execute performs p's actions and reports them.
+func (op *operation) execute(ctx context.Context, p *plan.Plan, lineage string) int {
+	g, a := op.g, op.a
+	prog := g.view.NewProgress(p)
+	ex := op.executor(lineage)
+	ex.Done = prog.Done
 	if p.Changes() && a.command != "refresh" {
 		g.view.ApplyStart()
 	}
