@@ -79,6 +79,8 @@ type Store struct {
 	// transactions, for tests.
 	gets  state.Batcher[*pendingGet]
 	reads atomic.Int64
+	// views counts every read transaction (view), for tests.
+	views atomic.Int64
 
 	// lockEpoch counts the takings and releases of the operation lock;
 	// custody is the meta this store last committed while it held that
@@ -528,11 +530,25 @@ func (s *Store) write(ctx context.Context, conn, what string,
 		return fmt.Errorf("%s %s: %w", what, s.path, err)
 	}
 
+	// Under the operation lock, once this lock period's backup is taken,
+	// the meta this store's last commit left (committedMeta) stands in
+	// for reading it again: what prep and the backup need of it (the
+	// encryption, the lineage) changes only under that lock, and the
+	// transaction reads it again anyway (fn replans). That read opened
+	// and mapped the file once more for every commit of an apply. The
+	// file must then still exist: a commit never creates it again.
 	var meta *state.Meta
+	if backedUp && fn != nil {
+		meta = s.committedMeta()
+	}
+	known := meta != nil
 	read := func() error {
 		return s.view(func(_ *bbolt.Tx, m *state.Meta) error { meta = m; return nil })
 	}
-	err := read()
+	var err error
+	if !known {
+		err = read()
+	}
 	if errors.Is(err, state.ErrMissing) {
 		if !s.opts.Create {
 			return fmt.Errorf("%s %s: %w", what, s.path, state.ErrNoState)
@@ -567,7 +583,7 @@ func (s *Store) write(ctx context.Context, conn, what string,
 		return nil
 	}
 	if reseal != nil {
-		if err := s.commit(what, reseal); err != nil {
+		if err := s.commit(what, known, reseal); err != nil {
 			return err
 		}
 		if err := s.compact(nil); err != nil && s.opts.Notify != nil {
@@ -595,7 +611,7 @@ func (s *Store) write(ctx context.Context, conn, what string,
 	if fn == nil {
 		return nil
 	}
-	return s.commit(what, fn)
+	return s.commit(what, known, fn)
 }
 
 // setBackedUp notes that this lock period's backup was taken. A Lock or
@@ -607,7 +623,8 @@ func (s *Store) setBackedUp() {
 }
 
 // commit runs fn in one read-write transaction and increments the serial.
-func (s *Store) commit(what string, fn func(*bbolt.Tx, *state.Meta) error) (err error) {
+// With mustExist, a missing file is an error rather than created.
+func (s *Store) commit(what string, mustExist bool, fn func(*bbolt.Tx, *state.Meta) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = explain(what, s.path, fmt.Errorf("%w: bbolt failed on it: %v", state.ErrCorrupt, r))
@@ -623,6 +640,9 @@ func (s *Store) commit(what string, fn func(*bbolt.Tx, *state.Meta) error) (err 
 		db, err = bbolt.Open(s.path, 0o600, &bbolt.Options{
 			Timeout: dbTimeout,
 			OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+				if mustExist {
+					flag &^= os.O_CREATE
+				}
 				ff, err := os.OpenFile(name, flag, perm)
 				f = ff
 				return ff, err
@@ -901,6 +921,7 @@ func view(path string, fn func(*bbolt.Tx, *state.Meta) error) error {
 
 // view is view of the store's state file.
 func (s *Store) view(fn func(*bbolt.Tx, *state.Meta) error) error {
+	s.views.Add(1)
 	return viewLocked(s.path, s.fl, fn)
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -158,5 +160,56 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("timed out waiting")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// Under the operation lock, once the backup is taken, a write does not
+// read the meta before its transaction (the one its last commit left
+// stands in), and a state file removed meanwhile is not created again.
+func TestWriteUnderOpLockReadsNothingFirst(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	st, err := Open(path, state.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if _, err := st.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Lock(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	put := func(i int) error {
+		return st.Put(ctx, &state.Record{Conn: fmt.Sprintf("c%d", i), Provider: "sms77", Access: secret.New(fmt.Sprint("a", i)), Status: state.StatusActive})
+	}
+	if err := put(0); err != nil {
+		t.Fatal(err)
+	}
+	before := st.views.Load()
+	for i := 1; i <= 5; i++ {
+		if err := put(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := st.views.Load() - before; n != 0 {
+		t.Errorf("5 puts after the first read the state %d times before writing, want 0", n)
+	}
+	snap, err := st.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Records) != 6 || snap.Serial != 6 {
+		t.Errorf("after 6 puts: %d records at serial %d, want 6 at 6", len(snap.Records), snap.Serial)
+	}
+
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(7); !errors.Is(err, state.ErrMissing) {
+		t.Errorf("a put after the state file was removed: %v, want state.ErrMissing", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the put created the removed state file again (%v)", err)
 	}
 }
