@@ -175,9 +175,14 @@ func readCustodyHead(path string, buf []byte) (*CustodyEntry, error) {
 		rest := b[i+len(key):]
 		if j := bytes.IndexByte(rest, '"'); j >= 0 && j+1 < len(rest) && rest[j+1] == '}' {
 			head := append(b[:i:i], '}')
-			e, err := decodeCustody(path, head, false)
+			e, ok := parseCustodyHead(head)
+			var err error
+			if !ok || e.Format != custodyFormat || e.Conn == "" {
+				e, err = decodeCustody(path, head, false)
+			}
 			if err == nil {
 				e.HasRecord = j > 0
+				e.Path = path
 			}
 			return e, err
 		}
