@@ -253,6 +253,9 @@ func leadingVersion(data []byte) (int, bool) {
 func decodeRecord(conn string, version int, data []byte) (*recordV1, error) {
 	switch {
 	case version == 1:
+		if v, ok := parseRecordV1(data); ok {
+			return v, nil
+		}
 		var v recordV1
 		if err := json.Unmarshal(data, &v); err != nil {
 			return nil, fmt.Errorf("record %q (version 1): %w: %s", conn, ErrCorrupt, jsonErrorKind(err))
