@@ -165,6 +165,35 @@ func (v *View) ApplyPlan(jp *Plan) {
 	RenderPlan(v.Out, jp, NewPalette(v.Color))
 }
 
+// ApplyPlanBehind is ApplyPlan in the background, for a plan that needs no
+// approval: the work starts while the plan is printed (a plan of 1,000
+// refreshes takes 10 ms to render, one of 10,000 ten times that). Until
+// the plan is written, whatever else the view prints waits, so the output
+// is the same, in the same order. The returned func waits for the plan;
+// call it before the command returns.
+func (v *View) ApplyPlanBehind(jp *Plan) (wait func()) {
+	written := make(chan struct{})
+	out := v.Out
+	v.Out = heldWriter{w: out, until: written}
+	v.Err = heldWriter{w: v.Err, until: written}
+	go func() {
+		defer close(written)
+		RenderPlan(out, jp, NewPalette(v.Color))
+	}()
+	return func() { <-written }
+}
+
+// heldWriter writes to w once until is closed.
+type heldWriter struct {
+	w     io.Writer
+	until <-chan struct{}
+}
+
+func (h heldWriter) Write(b []byte) (int, error) {
+	<-h.until
+	return h.w.Write(b)
+}
+
 // ApplyStart separates the plan from the progress.
 func (v *View) ApplyStart() {
 	fmt.Fprintln(v.Out)

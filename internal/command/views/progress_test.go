@@ -1,10 +1,13 @@
 package views
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/oauthform/oauthform/internal/apply"
 	"github.com/oauthform/oauthform/internal/plan"
@@ -42,5 +45,50 @@ func TestProgressLiveOnTerminalPlainElsewhere(t *testing.T) {
 		if strings.Contains(got, "\r") || strings.Count(got, ": Refreshed\n") != 29 || !strings.Contains(got, "c07: refresh failed (see below)\n") {
 			t.Errorf("plain output wants one line per action: %q", got)
 		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// What the view prints while ApplyPlanBehind writes the plan comes after
+// the plan, on both streams, and the plan is the one ApplyPlan prints.
+func TestApplyPlanBehindKeepsTheOrder(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	p := &plan.Plan{Lineage: "l", Serial: 3, Created: now}
+	for i := range 2000 {
+		side := &plan.Side{Provider: "sms77", App: "sms77", ClientID: "client", Scopes: []string{"sms"}, RefreshBefore: 10 * time.Minute}
+		p.Actions = append(p.Actions, &plan.Action{Conn: fmt.Sprintf("sms77_%05d", i), Kind: plan.Refresh,
+			Reasons: []plan.Reason{plan.ReasonExpiring}, Before: side, After: side, Expiry: now.Add(5 * time.Minute), HasRefresh: true})
+	}
+	var want bytes.Buffer
+	(&View{Out: &want}).ApplyPlan(NewPlan(p, nil, "dev"))
+
+	var out lockedBuffer
+	v := &View{Out: &out, Err: &out}
+	wait := v.ApplyPlanBehind(NewPlan(p, nil, "dev"))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fmt.Fprintln(v.Err, "an error meanwhile")
+		v.ApplyStart()
+		fmt.Fprintln(v.Out, "progress")
+	}()
+	wait()
+	<-done
+	got := out.b.String()
+	plan, rest, ok := strings.Cut(got, "an error meanwhile\n")
+	if !ok || plan != want.String() || rest != "\nprogress\n" {
+		t.Errorf("output (%d bytes) is not the plan (%d bytes) followed by what was printed meanwhile; it ends with %q",
+			len(got), want.Len(), got[max(0, len(got)-80):])
 	}
 }
