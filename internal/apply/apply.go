@@ -141,58 +141,76 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan) []Outcome {
 		}
 	}
 	e.Preconnect(ctx, p)
-	var wg sync.WaitGroup
-	var grants []int
+	// one runs action i, a.
+	one := func(i int, a *plan.Action) {
+		first := wire
+		if a.Kind == plan.Refresh {
+			first = prep
+		}
+		if err := take(first); err != nil {
+			finish(i, Outcome{Action: a, Err: fmt.Errorf("%s %s: %w", a.Kind, a.Conn, err)})
+			return
+		}
+		release := sync.OnceFunc(func() { <-first })
+		defer release()
+		if e.stopped() {
+			finish(i, Outcome{Action: a, Err: fmt.Errorf("%s %s: %w", a.Kind, a.Conn, ErrInterrupted)})
+			return
+		}
+		if a.Kind != plan.Refresh {
+			finish(i, e.do(ctx, a, nil))
+			return
+		}
+		var sent atomic.Bool
+		slots := &wireSlots{
+			send: func(context.Context) error {
+				if err := take(wire); err != nil {
+					return err
+				}
+				sent.Store(true)
+				return nil
+			},
+			// The preparation slot is freed once the request is
+			// written: preparing the next refresh (its intent, its
+			// custody file) would otherwise take the CPU from the
+			// writing of this one, and in the first wave delayed
+			// some requests by 20 ms.
+			sent: release,
+			answered: sync.OnceFunc(func() {
+				release()
+				if sent.Load() {
+					<-wire
+				}
+			}),
+		}
+		defer slots.answered()
+		finish(i, Outcome{Action: a, Err: e.refresh(ctx, a, slots)})
+	}
+	var work, grants []int
 	for i, a := range p.Actions {
 		if a.Interactive() {
 			grants = append(grants, i)
-			continue
+		} else {
+			work = append(work, i)
 		}
+	}
+	// Workers take the actions in order. A goroutine per action (10,000
+	// for a large apply) cost the memory of their stacks and the
+	// scheduler's time while they waited for a slot; four per slot cover
+	// the actions being prepared, on the wire and writing their result.
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for range min(len(work), 4*par) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			first := wire
-			if a.Kind == plan.Refresh {
-				first = prep
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= len(work) {
+					return
+				}
+				one(work[k], p.Actions[work[k]])
 			}
-			if err := take(first); err != nil {
-				finish(i, Outcome{Action: a, Err: fmt.Errorf("%s %s: %w", a.Kind, a.Conn, err)})
-				return
-			}
-			release := sync.OnceFunc(func() { <-first })
-			defer release()
-			if e.stopped() {
-				finish(i, Outcome{Action: a, Err: fmt.Errorf("%s %s: %w", a.Kind, a.Conn, ErrInterrupted)})
-				return
-			}
-			if a.Kind != plan.Refresh {
-				finish(i, e.do(ctx, a, nil))
-				return
-			}
-			var sent atomic.Bool
-			slots := &wireSlots{
-				send: func(context.Context) error {
-					if err := take(wire); err != nil {
-						return err
-					}
-					sent.Store(true)
-					return nil
-				},
-				// The preparation slot is freed once the request is
-				// written: preparing the next refresh (its intent, its
-				// custody file) would otherwise take the CPU from the
-				// writing of this one, and in the first wave delayed
-				// some requests by 20 ms.
-				sent: release,
-				answered: sync.OnceFunc(func() {
-					release()
-					if sent.Load() {
-						<-wire
-					}
-				}),
-			}
-			defer slots.answered()
-			finish(i, Outcome{Action: a, Err: e.refresh(ctx, a, slots)})
 		}()
 	}
 	wg.Wait()
