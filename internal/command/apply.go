@@ -313,7 +313,8 @@ func (op *operation) run(ctx context.Context) int {
 	if !ok {
 		return ExitError
 	}
-	prepared := op.prepareWrite(ctx, snap, p, saved)
+	// The first write waits for what prepareWrite does, not the rest.
+	defer op.prepareWrite(ctx, snap, p, saved)()
 	if op.approved(saved) {
 		// The dials are done while the plan prints.
 		op.executor("").Preconnect(ctx, p)
@@ -329,7 +330,6 @@ func (op *operation) run(ctx context.Context) int {
 			g.view.ApplyPlan(jp)
 		}
 	}
-	prepared()
 	if p.Changes() && a.command != "refresh" && saved == nil && !a.autoApprove {
 		if code, ok := op.confirm(ctx, p); !ok {
 			return code
@@ -353,9 +353,10 @@ func (op *operation) run(ctx context.Context) int {
 // local backend's backup of the state, state.WritePreparer) while the plan
 // is printed, when the plan is approved already (-auto-approve, a saved
 // plan, refresh) and changes an existing state without changing its
-// encryption (sealPlanned does that, with its own backup). The returned
-// func waits for it. A failure is left to the first write, which does the
-// same again and reports it.
+// encryption (sealPlanned does that, with its own backup). The store's
+// first write waits for it; the returned func waits for it too, for the
+// command to call before it returns. A failure is left to the first
+// write, which does the same again and reports it.
 func (op *operation) prepareWrite(ctx context.Context, snap *state.Snapshot, p *plan.Plan, saved *plan.Plan) (wait func()) {
 	wp, ok := op.st.(state.WritePreparer)
 	if !ok || !op.approved(saved) || !p.Changes() || snap.Lineage == "" || sealing(p) {

@@ -30,8 +30,8 @@ type Custodian interface {
 // WritePreparer is a store that can do ahead of time what its first write
 // under the operation lock does first (the local backend: the backup of
 // the state), so that a command about to write can have it done while it
-// does something else. A store without it does that work at its first
-// write.
+// does something else. A write made meanwhile waits for it. A store
+// without it does that work at its first write.
 type WritePreparer interface {
 	PrepareWrite(ctx context.Context) error
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -312,6 +313,55 @@ func TestPrepareWriteTakesTheBackup(t *testing.T) {
 	snap, err := s.Snapshot(ctx)
 	if err != nil || snap.Serial != 2 {
 		t.Errorf("PrepareWrite changed the serial: %+v, %v; want 2 after one write", snap, err)
+	}
+}
+
+// Writes made while PrepareWrite runs wait for it, whichever starts
+// first: the backup is the state before all of them, taken once.
+func TestPrepareWriteAlongsideWrites(t *testing.T) {
+	ctx := context.Background()
+	for round := range 20 {
+		path := statePath(t)
+		s := mustOpen(t, path, state.Options{Create: true})
+		if _, err := s.Lock(ctx, "apply"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Put(ctx, &state.Record{Conn: "a"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Unlock(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Lock(ctx, "apply"); err != nil {
+			t.Fatal(err)
+		}
+		prepared := make(chan error, 1)
+		go func() { prepared <- s.PrepareWrite(ctx) }()
+		var wg sync.WaitGroup
+		for i := range 5 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := s.Put(ctx, &state.Record{Conn: fmt.Sprintf("new%d", i)}); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if err := <-prepared; err != nil {
+			t.Fatal(err)
+		}
+		bk, err := s.ReadBackup(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bk.Serial != 1 || len(bk.Records) != 1 || bk.Records["a"] == nil {
+			t.Fatalf("round %d: backup = serial %d, %d records; want the state before the writes: serial 1, record a",
+				round, bk.Serial, len(bk.Records))
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
