@@ -1,9 +1,11 @@
 package views
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/oauthform/oauthform/internal/apply"
 	"github.com/oauthform/oauthform/internal/plan"
@@ -168,30 +170,58 @@ func (v *View) ApplyPlan(jp *Plan) {
 // ApplyPlanBehind is ApplyPlan in the background, for a plan that needs no
 // approval: the work starts while the plan is printed (a plan of 1,000
 // refreshes takes 10 ms to render, one of 10,000 ten times that). Until
-// the plan is written, whatever else the view prints waits, so the output
-// is the same, in the same order. The returned func waits for the plan;
-// call it before the command returns.
+// the plan is written, whatever else the view prints, on either stream,
+// is kept and written after it, in order: the output is the same, and no
+// caller waits for the plan. The returned func waits for the plan and
+// what was kept; call it before the command returns.
 func (v *View) ApplyPlanBehind(jp *Plan) (wait func()) {
-	written := make(chan struct{})
+	h := &held{on: true}
 	out := v.Out
-	v.Out = heldWriter{w: out, until: written}
-	v.Err = heldWriter{w: v.Err, until: written}
+	v.Out = heldWriter{w: out, h: h}
+	v.Err = heldWriter{w: v.Err, h: h}
+	written := make(chan struct{})
 	go func() {
 		defer close(written)
 		RenderPlan(out, jp, NewPalette(v.Color))
+		h.release()
 	}()
 	return func() { <-written }
 }
 
-// heldWriter writes to w once until is closed.
-type heldWriter struct {
-	w     io.Writer
-	until <-chan struct{}
+// held is output kept while a plan is written in the background.
+type held struct {
+	mu    sync.Mutex
+	on    bool
+	kept  [][]byte
+	dests []io.Writer
 }
 
-func (h heldWriter) Write(b []byte) (int, error) {
-	<-h.until
-	return h.w.Write(b)
+// release writes what was kept, in order, and lets writes through.
+func (h *held) release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, b := range h.kept {
+		_, _ = h.dests[i].Write(b)
+	}
+	h.kept, h.dests, h.on = nil, nil, false
+}
+
+// heldWriter writes to w, or has h keep the write while h is on.
+type heldWriter struct {
+	w io.Writer
+	h *held
+}
+
+func (hw heldWriter) Write(b []byte) (int, error) {
+	hw.h.mu.Lock()
+	if hw.h.on {
+		hw.h.kept = append(hw.h.kept, bytes.Clone(b))
+		hw.h.dests = append(hw.h.dests, hw.w)
+		hw.h.mu.Unlock()
+		return len(b), nil
+	}
+	hw.h.mu.Unlock()
+	return hw.w.Write(b)
 }
 
 // ApplyStart separates the plan from the progress.

@@ -60,8 +60,21 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
+// gatedBuffer is a lockedBuffer whose writes wait until open is closed
+// (a terminal that is slow to take the plan).
+type gatedBuffer struct {
+	lockedBuffer
+	open chan struct{}
+}
+
+func (g *gatedBuffer) Write(p []byte) (int, error) {
+	<-g.open
+	return g.lockedBuffer.Write(p)
+}
+
 // What the view prints while ApplyPlanBehind writes the plan comes after
-// the plan, on both streams, and the plan is the one ApplyPlan prints.
+// the plan, on both streams, without waiting for it; and the plan is the
+// one ApplyPlan prints.
 func TestApplyPlanBehindKeepsTheOrder(t *testing.T) {
 	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 	p := &plan.Plan{Lineage: "l", Serial: 3, Created: now}
@@ -73,22 +86,31 @@ func TestApplyPlanBehindKeepsTheOrder(t *testing.T) {
 	var want bytes.Buffer
 	(&View{Out: &want}).ApplyPlan(NewPlan(p, nil, "dev"))
 
-	var out lockedBuffer
-	v := &View{Out: &out, Err: &out}
+	out := &gatedBuffer{open: make(chan struct{})}
+	v := &View{Out: out, Err: out}
 	wait := v.ApplyPlanBehind(NewPlan(p, nil, "dev"))
-	done := make(chan struct{})
+	printed := make(chan struct{})
 	go func() {
-		defer close(done)
+		defer close(printed)
 		fmt.Fprintln(v.Err, "an error meanwhile")
 		v.ApplyStart()
 		fmt.Fprintln(v.Out, "progress")
 	}()
+	select {
+	case <-printed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("printing while the plan was being written waited for it")
+	}
+	close(out.open)
 	wait()
-	<-done
 	got := out.b.String()
 	plan, rest, ok := strings.Cut(got, "an error meanwhile\n")
 	if !ok || plan != want.String() || rest != "\nprogress\n" {
 		t.Errorf("output (%d bytes) is not the plan (%d bytes) followed by what was printed meanwhile; it ends with %q",
 			len(got), want.Len(), got[max(0, len(got)-80):])
+	}
+	fmt.Fprintln(v.Out, "after")
+	if !strings.HasSuffix(out.b.String(), "progress\nafter\n") {
+		t.Error("a write after the plan was not written through")
 	}
 }
