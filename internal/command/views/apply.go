@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/oauthform/oauthform/internal/apply"
 	"github.com/oauthform/oauthform/internal/plan"
@@ -21,7 +22,21 @@ type Progress struct {
 	finished int
 	drawn    bool
 	blank    bool // the last line written was blank
+
+	// With coalesce (a run without grants, whose prompts do not go
+	// through the view), what Done prints is written at most every
+	// progressEvery, and the live counter drawn then: an apply of 1,000
+	// refreshes wrote 1,000 times, each waking whoever reads the output
+	// (a terminal, a CI log) while the refreshes needed the CPU.
+	coalesce bool
+	mu       sync.Mutex // guards what follows, and out once coalescing
+	pending  bytes.Buffer
+	redraw   bool // the counter changed since it was drawn
+	timer    *time.Timer
 }
+
+// progressEvery is how often, at most, a coalescing Progress writes.
+const progressEvery = 100 * time.Millisecond
 
 // liveThreshold is how many non-interactive actions make a run "long".
 const liveThreshold = 20
@@ -42,6 +57,7 @@ func (v *View) NewProgress(p *plan.Plan) *Progress {
 		}
 	}
 	pr.live = v.OutTerminal && pr.total > liveThreshold
+	pr.coalesce = pr.total > 1 && pr.total == len(p.Actions)
 	return pr
 }
 
@@ -77,39 +93,79 @@ func pastTense(k plan.Kind) string {
 
 // Done is apply.Executor.Done: never called concurrently.
 func (pr *Progress) Done(o apply.Outcome) {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	out := pr.out
+	if pr.coalesce {
+		out = &pr.pending
+		if pr.timer == nil {
+			pr.timer = time.AfterFunc(progressEvery, pr.flush)
+		}
+	}
 	a := o.Action
 	if pr.live && !a.Interactive() {
 		pr.finished++
 		if o.Err != nil {
-			fmt.Fprintf(pr.out, "\r\033[K%s: %s failed\n", a.Conn, a.Kind)
+			fmt.Fprintf(out, "\r\033[K%s: %s failed\n", a.Conn, a.Kind)
+			pr.drawn = false
 		}
-		fmt.Fprintf(pr.out, "\r\033[K%s %d/%d", pr.verb, pr.finished, pr.total)
+		if pr.coalesce {
+			pr.redraw = true
+			return
+		}
+		fmt.Fprintf(out, "\r\033[K%s %d/%d", pr.verb, pr.finished, pr.total)
 		pr.drawn = true
 		return
 	}
 	if pr.drawn {
-		fmt.Fprintln(pr.out)
+		fmt.Fprintln(out)
 		pr.drawn = false
 	}
 	switch {
 	case o.Err != nil:
-		fmt.Fprintf(pr.out, "%s: %s failed (see below)\n", a.Conn, a.Kind)
+		fmt.Fprintf(out, "%s: %s failed (see below)\n", a.Conn, a.Kind)
 	case o.Note != "":
-		fmt.Fprintf(pr.out, "%s: %s (%s)\n", a.Conn, pastTense(a.Kind), o.Note)
+		fmt.Fprintf(out, "%s: %s (%s)\n", a.Conn, pastTense(a.Kind), o.Note)
 	default:
-		fmt.Fprintf(pr.out, "%s: %s\n", a.Conn, pastTense(a.Kind))
+		fmt.Fprintf(out, "%s: %s\n", a.Conn, pastTense(a.Kind))
 	}
 	// A grant's output is a block of its own (header, URL, result).
 	pr.blank = a.Interactive()
 	if pr.blank {
-		fmt.Fprintln(pr.out)
+		fmt.Fprintln(out)
 	}
 }
 
-// Finish ends the live counter's line.
+// flush writes what Done kept, and draws the counter when it changed.
+func (pr *Progress) flush() {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	pr.flushLocked()
+}
+
+func (pr *Progress) flushLocked() {
+	pr.timer = nil
+	if pr.redraw {
+		fmt.Fprintf(&pr.pending, "\r\033[K%s %d/%d", pr.verb, pr.finished, pr.total)
+		pr.drawn, pr.redraw = true, false
+	}
+	if pr.pending.Len() > 0 {
+		_, _ = pr.out.Write(pr.pending.Bytes())
+		pr.pending.Reset()
+	}
+}
+
+// Finish writes what is left and ends the live counter's line.
 func (pr *Progress) Finish() {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	if pr.timer != nil {
+		pr.timer.Stop()
+	}
+	pr.flushLocked()
 	if pr.drawn {
 		fmt.Fprintln(pr.out)
+		pr.drawn = false
 	}
 }
 

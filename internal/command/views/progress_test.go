@@ -114,3 +114,53 @@ func TestApplyPlanBehindKeepsTheOrder(t *testing.T) {
 		t.Error("a write after the plan was not written through")
 	}
 }
+
+// countingWriter counts the writes it gets.
+type countingWriter struct {
+	lockedBuffer
+	writes int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.writes++
+	c.mu.Unlock()
+	return c.lockedBuffer.Write(p)
+}
+
+// A run without grants has its progress written in a few writes, not one
+// per action, with the same lines; a run with a grant writes each at once
+// (a grant's prompts do not go through the view).
+func TestProgressCoalescesWithoutGrants(t *testing.T) {
+	p := &plan.Plan{}
+	for i := range 200 {
+		p.Actions = append(p.Actions, &plan.Action{Conn: fmt.Sprintf("c%03d", i), Kind: plan.Refresh})
+	}
+	var want strings.Builder
+	for _, a := range p.Actions {
+		fmt.Fprintf(&want, "%s: Refreshed\n", a.Conn)
+	}
+	out := &countingWriter{}
+	pr := (&View{Out: out}).NewProgress(p)
+	for _, a := range p.Actions {
+		pr.Done(apply.Outcome{Action: a})
+	}
+	pr.Finish()
+	if got := out.b.String(); got != want.String() {
+		t.Errorf("coalesced progress differs from one line per action:\n%s", got)
+	}
+	if out.writes > 5 {
+		t.Errorf("%d writes for 200 finished actions, want a few", out.writes)
+	}
+
+	grant := &plan.Action{Conn: "new", Kind: plan.Connect}
+	withGrant := &plan.Plan{Actions: append([]*plan.Action{grant}, p.Actions[:3]...)}
+	out = &countingWriter{}
+	pr = (&View{Out: out}).NewProgress(withGrant)
+	for _, a := range withGrant.Actions[1:] {
+		pr.Done(apply.Outcome{Action: a})
+		if !strings.HasSuffix(out.b.String(), a.Conn+": Refreshed\n") {
+			t.Fatalf("with a grant in the plan, %s's line was not written at once: %q", a.Conn, out.b.String())
+		}
+	}
+}
