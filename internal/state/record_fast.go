@@ -31,14 +31,14 @@ func parseRecordV1(data []byte) (*recordV1, bool) {
 		if !first {
 			p.lit(',')
 		}
-		key := p.str()
+		key := p.strBytes()
 		p.lit(':')
-		bit, ok := recordKeys[key]
+		bit, ok := recordKeys[string(key)] // no copy: Go looks up with the bytes
 		if !ok || seen&bit != 0 {
 			return nil, false
 		}
 		seen |= bit
-		switch key {
+		switch string(key) {
 		case "version":
 			v.Version = int(p.uint(31))
 		case "conn":
@@ -141,23 +141,32 @@ func (p *recordParser) word(w string) bool {
 // str consumes a string of printable ASCII without escapes (encoding/json
 // would replace invalid UTF-8; both are left to it).
 func (p *recordParser) str() string {
+	b := p.strBytes()
+	if !p.ok {
+		return ""
+	}
+	return string(b)
+}
+
+// strBytes is str without the copy: the bytes are data's.
+func (p *recordParser) strBytes() []byte {
 	if !p.ok || len(p.b) == 0 || p.b[0] != '"' {
 		p.ok = false
-		return ""
+		return nil
 	}
 	for i := 1; i < len(p.b); i++ {
 		switch c := p.b[i]; {
 		case c == '"':
-			s := string(p.b[1:i])
+			s := p.b[1:i]
 			p.b = p.b[i+1:]
 			return s
 		case c == '\\' || c < 0x20 || c >= 0x80:
 			p.ok = false
-			return ""
+			return nil
 		}
 	}
 	p.ok = false
-	return ""
+	return nil
 }
 
 // strs consumes null (nil) or a list of strings (never nil, as
