@@ -320,14 +320,14 @@ func (op *operation) run(ctx context.Context) int {
 		op.executor("").Preconnect(ctx, p)
 	}
 	if a.command != "refresh" {
-		jp := views.NewPlan(p, nil, g.version)
 		if op.approved(saved) && !interactive(p) {
 			// The work starts while the plan prints (a grant's
 			// prompts would bypass the view, so not with grants).
-			printed := g.view.ApplyPlanBehind(jp)
+			// The executor only reads p.
+			printed := g.view.ApplyPlanBehind(func() *views.Plan { return views.NewPlan(p, nil, g.version) })
 			defer printed()
 		} else {
-			g.view.ApplyPlan(jp)
+			g.view.ApplyPlan(views.NewPlan(p, nil, g.version))
 		}
 	}
 	if p.Changes() && a.command != "refresh" && saved == nil && !a.autoApprove {

@@ -224,13 +224,14 @@ func (v *View) ApplyPlan(jp *Plan) {
 }
 
 // ApplyPlanBehind is ApplyPlan in the background, for a plan that needs no
-// approval: the work starts while the plan is printed (a plan of 1,000
+// approval: the work starts while the plan is built (build, which must
+// only read what the work reads too) and printed (a plan of 1,000
 // refreshes takes 10 ms to render, one of 10,000 ten times that). Until
 // the plan is written, whatever else the view prints, on either stream,
 // is kept and written after it, in order: the output is the same, and no
 // caller waits for the plan. The returned func waits for the plan and
 // what was kept; call it before the command returns.
-func (v *View) ApplyPlanBehind(jp *Plan) (wait func()) {
+func (v *View) ApplyPlanBehind(build func() *Plan) (wait func()) {
 	h := &held{on: true}
 	out := v.Out
 	v.Out = heldWriter{w: out, h: h}
@@ -238,7 +239,7 @@ func (v *View) ApplyPlanBehind(jp *Plan) (wait func()) {
 	written := make(chan struct{})
 	go func() {
 		defer close(written)
-		RenderPlan(out, jp, NewPalette(v.Color))
+		RenderPlan(out, build(), NewPalette(v.Color))
 		h.release()
 	}()
 	return func() { <-written }

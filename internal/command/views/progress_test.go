@@ -88,7 +88,7 @@ func TestApplyPlanBehindKeepsTheOrder(t *testing.T) {
 
 	out := &gatedBuffer{open: make(chan struct{})}
 	v := &View{Out: out, Err: out}
-	wait := v.ApplyPlanBehind(NewPlan(p, nil, "dev"))
+	wait := v.ApplyPlanBehind(func() *Plan { return NewPlan(p, nil, "dev") })
 	printed := make(chan struct{})
 	go func() {
 		defer close(printed)
