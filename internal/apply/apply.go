@@ -81,6 +81,11 @@ type Executor struct {
 	Stop <-chan struct{}
 	// Flights, when set, tracks the refreshes on the wire (Refresher.Flights).
 	Flights *Flights
+	// CloseIdle, for a process that sends nothing after Run: once no
+	// action is left to start, each worker that finishes closes the
+	// connections left idle (providers.CloseIdleConnections), while the
+	// last answers are awaited, rather than leave them all to the exit.
+	CloseIdle bool
 
 	mode plan.Mode // of the plan Run executes
 }
@@ -207,6 +212,9 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan) []Outcome {
 			for {
 				k := int(next.Add(1)) - 1
 				if k >= len(work) {
+					if e.CloseIdle {
+						providers.CloseIdleConnections()
+					}
 					return
 				}
 				one(work[k], p.Actions[work[k]])

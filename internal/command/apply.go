@@ -516,6 +516,8 @@ func (op *operation) executor(lineage string) *apply.Executor {
 		NewClient:   func(app *config.App) (*providers.Client, error) { return newClient(g, cfg, app) },
 		Parallelism: a.parallelism, Now: g.now, Stop: op.stop,
 		Flights: op.flights,
+		// A watch keeps its connections for the next round.
+		CloseIdle: a.watch == 0,
 	}
 }
 

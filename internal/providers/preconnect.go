@@ -194,6 +194,31 @@ func (p *connPool) tidy(addr string, ap *addrPool) {
 }
 
 // expire closes the connections that waited preconnectMaxAge unused.
+// closeIdle closes every connection opened ahead that nobody took.
+func (p *connPool) closeIdle() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for addr, ap := range p.addrs {
+		for _, c := range ap.idle {
+			_ = c.Close()
+		}
+		ap.idle = nil
+		p.tidy(addr, ap)
+	}
+}
+
+// CloseIdleConnections closes the connections the shared transport keeps
+// idle and those Preconnect opened that nobody took, for a process that
+// sends no more requests: closing them while its last requests are
+// answered spares its exit their teardown. A later request opens a new
+// one.
+func CloseIdleConnections() {
+	if t, ok := sharedTransport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
+	preconnected.closeIdle()
+}
+
 func (p *connPool) expire() {
 	p.mu.Lock()
 	defer p.mu.Unlock()

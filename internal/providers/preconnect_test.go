@@ -440,3 +440,37 @@ func TestPreconnectTwiceOpensOnce(t *testing.T) {
 		t.Errorf("%d dials, want 3", n)
 	}
 }
+
+// CloseIdleConnections closes both the transport's idle connections and
+// the ones opened ahead that nobody took; the next request opens anew.
+func TestCloseIdleConnections(t *testing.T) {
+	cl, c, addr := preconnectServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}))
+	hc := &http.Client{Transport: sharedTransport, Timeout: 5 * time.Second}
+	post := func() {
+		resp, err := hc.Post(c.Profile.TokenURL, "text/plain", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+	}
+	Preconnect(context.Background(), map[*Client]int{c: 3}, 3)
+	waitFor(t, "3 connections opened ahead", func() bool { return pooled(addr) == 3 })
+	post() // one of them, then idle in the transport
+	CloseIdleConnections()
+	if p := pooled(addr); p != 0 {
+		t.Errorf("%d connections opened ahead are still open", p)
+	}
+	waitFor(t, "the transport's connection closed", func() bool {
+		preconnected.mu.Lock()
+		defer preconnected.mu.Unlock()
+		return preconnected.live[addr] == 0
+	})
+	post()
+	if got := cl.accepted.Load(); got != 4 {
+		t.Errorf("the server accepted %d connections, want the 3 opened ahead and one new", got)
+	}
+	CloseIdleConnections()
+}
