@@ -122,17 +122,21 @@ func (s *Store) LockConn(ctx context.Context, conn string, wait time.Duration) (
 		}
 		return nil, fmt.Errorf("locking connection %q in %s: %w", conn, s.path, err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.base.Closed.Load() || s.connLocks[conn] != nil {
-		_ = funlock(f)
-		_ = f.Close()
-		return nil, fmt.Errorf("locking connection %q in %s: this store already holds it or is closed", conn, s.path)
-	}
+	// The flock is ours, and so is the file's content: the holder's info
+	// is written before taking s.mu, which every lock and write of an
+	// apply's 50 refreshes at once would otherwise wait for in turn.
 	if err := writeLockInfo(f, s.newLockInfo("refresh "+conn)); err != nil {
 		_ = funlock(f)
 		_ = f.Close()
 		return nil, fmt.Errorf("writing %s: %w", lp, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.base.Closed.Load() || s.connLocks[conn] != nil {
+		_ = f.Truncate(0)
+		_ = funlock(f)
+		_ = f.Close()
+		return nil, fmt.Errorf("locking connection %q in %s: this store already holds it or is closed", conn, s.path)
 	}
 	if s.connLocks == nil {
 		s.connLocks = map[string]*os.File{}
