@@ -1,38 +1,33 @@
 package state
 
 import (
-	"bytes"
 	"encoding/base64"
-	"encoding/json"
-	"strconv"
-	"time"
+
+	"github.com/oauthform/oauthform/internal/plainjson"
 )
 
 // parseRecordV1 decodes data, a version 1 record as EncodeRecord writes
-// it, and reports whether it could. It reads one flat JSON object whose
-// keys are recordV1's own (each at most once) with plain values: strings
-// of printable ASCII without escapes, lists and maps of such strings or
-// null, unsigned numbers, true and false, and meta's values as they are
-// (checked with json.Valid). Anything else (in_flight or last_error, an
-// escape, whitespace, a key it does not know) is left to encoding/json, so it never decodes a record otherwise than
-// encoding/json would (FuzzParseRecordV1). encoding/json took 11 µs for a
-// record: most of the time a snapshot of 1,000 records took, which every
-// plan and apply waits for.
+// it, and reports whether it could: one flat JSON object of recordV1's own
+// keys (each at most once) with the plain values package plainjson reads.
+// Anything else (in_flight or last_error, an escape, whitespace, a key it
+// does not know) is left to encoding/json, so it never decodes a record
+// otherwise than encoding/json would (FuzzParseRecordV1). encoding/json
+// took 11 µs for a record: most of the time a snapshot of 1,000 records
+// took, which every plan and apply waits for.
 func parseRecordV1(data []byte) (*recordV1, bool) {
-	p := recordParser{b: data, ok: true}
+	p := plainjson.New(data)
 	var v recordV1
 	var seen uint32
-	p.lit('{')
-	for first := true; p.ok; first = false {
-		if len(p.b) > 0 && p.b[0] == '}' {
-			p.b = p.b[1:]
+	p.Lit("{")
+	for first := true; p.OK; first = false {
+		if p.Word("}") {
 			break
 		}
 		if !first {
-			p.lit(',')
+			p.Lit(",")
 		}
-		key := p.strBytes()
-		p.lit(':')
+		key := p.StrBytes()
+		p.Lit(":")
 		bit, ok := recordKeys[string(key)] // no copy: Go looks up with the bytes
 		if !ok || seen&bit != 0 {
 			return nil, false
@@ -40,54 +35,54 @@ func parseRecordV1(data []byte) (*recordV1, bool) {
 		seen |= bit
 		switch string(key) {
 		case "version":
-			v.Version = int(p.uint(31))
+			v.Version = int(p.Uint(31))
 		case "conn":
-			v.Conn = p.str()
+			v.Conn = p.Str()
 		case "provider":
-			v.Provider = p.str()
+			v.Provider = p.Str()
 		case "client_id":
-			v.ClientID = p.str()
+			v.ClientID = p.Str()
 		case "client_secret_hash":
-			v.ClientSecretHash = p.str()
+			v.ClientSecretHash = p.Str()
 		case "redirect_uri":
-			v.RedirectURI = p.str()
+			v.RedirectURI = p.Str()
 		case "grant":
-			v.Grant = p.str()
+			v.Grant = p.Str()
 		case "scopes":
-			v.Scopes = p.strs()
+			v.Scopes = p.Strs()
 		case "granted_scopes":
-			v.GrantedScopes = p.strs()
+			v.GrantedScopes = p.Strs()
 		case "params":
-			v.Params = p.strMap()
+			v.Params = p.StrMap()
 		case "meta":
-			v.Meta = p.rawMap()
+			v.Meta = p.RawMap()
 		case "refresh_before":
-			v.RefreshBefore = p.str()
+			v.RefreshBefore = p.Str()
 		case "access_token":
-			v.AccessToken = p.str()
+			v.AccessToken = p.Str()
 		case "refresh_token":
-			v.RefreshToken = p.str()
+			v.RefreshToken = p.Str()
 		case "token_type":
-			v.TokenType = p.str()
+			v.TokenType = p.Str()
 		case "expiry":
-			v.Expiry = p.time()
+			v.Expiry = p.Time()
 		case "expiry_assumed":
-			v.ExpiryAssumed = p.bool()
+			v.ExpiryAssumed = p.Bool()
 		case "status":
-			v.Status = Status(p.str())
+			v.Status = Status(p.Str())
 		case "created":
-			v.Created = p.time()
+			v.Created = p.Time()
 		case "refreshed":
-			v.Refreshed = p.time()
+			v.Refreshed = p.Time()
 		case "generation":
-			v.Generation = p.uint(64)
+			v.Generation = p.Uint(64)
 		case "has_access_token":
-			v.HasAccessToken = p.bool()
+			v.HasAccessToken = p.Bool()
 		case "has_refresh_token":
-			v.HasRefreshToken = p.bool()
+			v.HasRefreshToken = p.Bool()
 		case "sealed":
-			s := p.str()
-			if p.ok {
+			s := p.Str()
+			if p.OK {
 				b, err := base64.StdEncoding.DecodeString(s)
 				if err != nil {
 					return nil, false
@@ -96,7 +91,7 @@ func parseRecordV1(data []byte) (*recordV1, bool) {
 			}
 		}
 	}
-	if !p.ok || len(p.b) != 0 {
+	if !p.Done() {
 		return nil, false
 	}
 	return &v, true
@@ -114,222 +109,3 @@ var recordKeys = func() map[string]uint32 {
 	}
 	return m
 }()
-
-// recordParser reads JSON values from the front of b; ok turns false at
-// the first thing it does not expect, and everything after is ignored.
-type recordParser struct {
-	b  []byte
-	ok bool
-}
-
-func (p *recordParser) lit(c byte) {
-	if p.ok && len(p.b) > 0 && p.b[0] == c {
-		p.b = p.b[1:]
-		return
-	}
-	p.ok = false
-}
-
-func (p *recordParser) word(w string) bool {
-	if p.ok && bytes.HasPrefix(p.b, []byte(w)) {
-		p.b = p.b[len(w):]
-		return true
-	}
-	return false
-}
-
-// str consumes a string of printable ASCII without escapes (encoding/json
-// would replace invalid UTF-8; both are left to it).
-func (p *recordParser) str() string {
-	b := p.strBytes()
-	if !p.ok {
-		return ""
-	}
-	return string(b)
-}
-
-// strBytes is str without the copy: the bytes are data's.
-func (p *recordParser) strBytes() []byte {
-	if !p.ok || len(p.b) == 0 || p.b[0] != '"' {
-		p.ok = false
-		return nil
-	}
-	for i := 1; i < len(p.b); i++ {
-		switch c := p.b[i]; {
-		case c == '"':
-			s := p.b[1:i]
-			p.b = p.b[i+1:]
-			return s
-		case c == '\\' || c < 0x20 || c >= 0x80:
-			p.ok = false
-			return nil
-		}
-	}
-	p.ok = false
-	return nil
-}
-
-// strs consumes null (nil) or a list of strings (never nil, as
-// encoding/json decodes [] into an empty slice).
-func (p *recordParser) strs() []string {
-	if p.word("null") {
-		return nil
-	}
-	p.lit('[')
-	out := []string{}
-	if p.word("]") {
-		return out
-	}
-	for p.ok {
-		out = append(out, p.str())
-		if p.word("]") {
-			return out
-		}
-		p.lit(',')
-	}
-	return nil
-}
-
-func (p *recordParser) bool() bool {
-	switch {
-	case p.word("true"):
-		return true
-	case p.word("false"):
-		return false
-	}
-	p.ok = false
-	return false
-}
-
-// uint consumes a plain unsigned number (no sign, fraction or exponent,
-// no leading zero but 0 itself) of at most bits bits.
-func (p *recordParser) uint(bits int) uint64 {
-	n := 0
-	for n < len(p.b) && p.b[n] >= '0' && p.b[n] <= '9' {
-		n++
-	}
-	if !p.ok || n == 0 || n > 1 && p.b[0] == '0' || n < len(p.b) && (p.b[n] == '.' || p.b[n] == 'e' || p.b[n] == 'E') {
-		p.ok = false
-		return 0
-	}
-	v, err := strconv.ParseUint(string(p.b[:n]), 10, bits)
-	if err != nil {
-		p.ok = false
-		return 0
-	}
-	p.b = p.b[n:]
-	return v
-}
-
-// time consumes a string holding a time as time.Time's JSON form.
-func (p *recordParser) time() time.Time {
-	s := p.str()
-	var t time.Time
-	if p.ok && t.UnmarshalText([]byte(s)) != nil {
-		p.ok = false
-	}
-	return t
-}
-
-// strMap consumes null (nil) or an object of strings (never nil).
-func (p *recordParser) strMap() map[string]string {
-	if p.word("null") {
-		return nil
-	}
-	out := map[string]string{}
-	p.object(func() {
-		k := p.str()
-		p.lit(':')
-		out[k] = p.str()
-	})
-	if !p.ok {
-		return nil
-	}
-	return out
-}
-
-// rawMap consumes null (nil) or an object, keeping each value as it is.
-func (p *recordParser) rawMap() map[string]json.RawMessage {
-	if p.word("null") {
-		return nil
-	}
-	out := map[string]json.RawMessage{}
-	p.object(func() {
-		k := p.str()
-		p.lit(':')
-		out[k] = p.raw()
-	})
-	if !p.ok {
-		return nil
-	}
-	return out
-}
-
-// object consumes an object, calling member for each member.
-func (p *recordParser) object(member func()) {
-	p.lit('{')
-	if p.word("}") {
-		return
-	}
-	for p.ok {
-		member()
-		if p.word("}") {
-			return
-		}
-		p.lit(',')
-	}
-}
-
-// raw consumes one JSON value and returns a copy of its bytes: a string
-// to its closing quote, an object or a list to its closing bracket,
-// anything else up to the next comma, space or closing bracket; json.Valid
-// then checks it.
-func (p *recordParser) raw() json.RawMessage {
-	if !p.ok || len(p.b) == 0 {
-		p.ok = false
-		return nil
-	}
-	depth, inString, end := 0, false, -1
-scan:
-	for i := 0; i < len(p.b); i++ {
-		c := p.b[i]
-		switch {
-		case inString:
-			switch c {
-			case '\\':
-				i++
-			case '"':
-				inString = false
-				if depth == 0 {
-					end = i + 1
-					break scan
-				}
-			}
-		case c == '"':
-			inString = true
-		case c == '{' || c == '[':
-			depth++
-		case c == '}' || c == ']':
-			if depth == 0 {
-				end = i
-				break scan
-			}
-			depth--
-			if depth == 0 {
-				end = i + 1
-				break scan
-			}
-		case depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r'):
-			// encoding/json keeps no space around a value.
-			end = i
-			break scan
-		}
-	}
-	if end <= 0 || !json.Valid(p.b[:end]) {
-		p.ok = false
-		return nil
-	}
-	v := json.RawMessage(bytes.Clone(p.b[:end]))
-	p.b = p.b[end:]
-	return v
-}
