@@ -320,7 +320,7 @@ func (op *operation) run(ctx context.Context) int {
 		op.executor("").Preconnect(ctx, p)
 	}
 	if a.command != "refresh" {
-		if op.approved(saved) && !interactive(p) {
+		if op.approved(saved) && !p.Interactive() {
 			// The work starts while the plan prints (a grant's
 			// prompts would bypass the view, so not with grants).
 			// The executor only reads p.
@@ -374,16 +374,6 @@ func (op *operation) prepareWrite(ctx context.Context, snap *state.Snapshot, p *
 // a saved plan (saved), or refresh.
 func (op *operation) approved(saved *plan.Plan) bool {
 	return op.a.autoApprove || saved != nil || op.a.command == "refresh"
-}
-
-// interactive reports whether any of p's actions needs a person.
-func interactive(p *plan.Plan) bool {
-	for _, a := range p.Actions {
-		if a.Interactive() {
-			return true
-		}
-	}
-	return false
 }
 
 // sealing reports whether p changes how the state is sealed.

@@ -352,3 +352,13 @@ func (p *Plan) Counts() map[Kind]int {
 
 // Changes reports whether the plan holds any action.
 func (p *Plan) Changes() bool { return len(p.Actions) > 0 }
+
+// Interactive reports whether any of the plan's actions needs a person.
+func (p *Plan) Interactive() bool {
+	for _, a := range p.Actions {
+		if a.Interactive() {
+			return true
+		}
+	}
+	return false
+}

@@ -57,7 +57,7 @@ func (v *View) NewProgress(p *plan.Plan) *Progress {
 		}
 	}
 	pr.live = v.OutTerminal && pr.total > liveThreshold
-	pr.coalesce = pr.total > 1 && pr.total == len(p.Actions)
+	pr.coalesce = pr.total > 1 && !p.Interactive()
 	return pr
 }
 
